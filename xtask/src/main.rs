@@ -1,1 +1,226 @@
-fn main() {}
+//! Project chores that cargo cannot express on its own.
+//!
+//! * `cargo xtask ci` — everything CI checks, in order: tools, fmt, clippy, layering, tests, interop, fuzz.
+//! * `cargo xtask interop [FILTER]` — only the end-to-end suite against real FFmpeg/rtmpdump/GStreamer.
+//! * `cargo xtask fuzz TARGET [--time SECONDS]` — run one fuzz target with libFuzzer on the stable toolchain.
+//!
+//! Standard library only, so the chores build in seconds on a fresh machine.
+
+mod tools;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// Crates below the sans-IO line: they must never pull in an async runtime, HTTP or TLS.
+const SANS_IO_CRATES: &[&str] = &["rtmp-amf", "rtmp-chunk", "rtmp-handshake", "rtmp-rtmpe"];
+const FORBIDDEN_BELOW_SANS_IO: &[&str] = &["tokio", "hyper", "rustls", "mio"];
+const FUZZ_TARGETS: &[&str] = &["amf0", "amf3", "chunk", "handshake"];
+
+type StepResult = Result<(), String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(&args[1..]),
+        Some("interop") => {
+            tools::ensure_interop_tools().and_then(|env| interop(args.get(1).map(String::as_str), &env))
+        }
+        Some("fuzz") => fuzz_command(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n  ci [--skip STEP]...       fmt, clippy, layering, tests, interop, fuzz \
+                 (steps: tools, fmt, clippy, layering, test, interop, fuzz)\n  interop [FILTER]          the \
+                 interop suite only\n  fuzz TARGET [--time S]    run one fuzz target ({})",
+                FUZZ_TARGETS.join(", ")
+            );
+            Err("unknown or missing command".into())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nxtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ci(args: &[String]) -> StepResult {
+    let mut skip: Vec<&str> = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--skip" => skip.push(iter.next().ok_or("--skip needs a step name")?.as_str()),
+            other => return Err(format!("unknown ci option {other}")),
+        }
+    }
+    let mut timings: Vec<(&str, f64, bool)> = Vec::new();
+    let mut interop_env = Vec::new();
+    let steps: &[&str] = &["tools", "fmt", "clippy", "layering", "test", "interop", "fuzz"];
+    let mut failure = None;
+    for &step in steps {
+        if skip.contains(&step) {
+            println!("\n==> {step}: skipped (--skip)");
+            continue;
+        }
+        println!("\n==> {step}");
+        let started = Instant::now();
+        let outcome = match step {
+            "tools" => tools::ensure_interop_tools().map(|env| interop_env = env),
+            "fmt" => run(cargo().args(["fmt", "--all", "--check"])),
+            "clippy" => run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
+            "layering" => layering(),
+            "test" => unit_tests(),
+            "interop" => interop(None, &interop_env),
+            "fuzz" => FUZZ_TARGETS.iter().try_for_each(|target| fuzz(target, 5)),
+            _ => unreachable!("every step is listed"),
+        };
+        let ok = outcome.is_ok();
+        timings.push((step, started.elapsed().as_secs_f64(), ok));
+        if let Err(message) = outcome {
+            failure = Some(format!("step `{step}` failed: {message}"));
+            break;
+        }
+    }
+    println!("\n==> summary");
+    for (step, seconds, ok) in &timings {
+        println!("  {:<10} {:>7.1} s  {}", step, seconds, if *ok { "ok" } else { "FAILED" });
+    }
+    match failure {
+        Some(message) => Err(message),
+        None => {
+            println!("all steps passed");
+            Ok(())
+        }
+    }
+}
+
+fn unit_tests() -> StepResult {
+    if tools::has_command("cargo-nextest") {
+        run(cargo().args(["nextest", "run", "--workspace", "--exclude", "rtmpx-interop", "--no-fail-fast"]))?;
+        // nextest does not run doctests.
+        run(cargo().args(["test", "--workspace", "--exclude", "rtmpx-interop", "--doc"]))
+    } else {
+        run(cargo().args(["test", "--workspace", "--exclude", "rtmpx-interop"]))
+    }
+}
+
+/// Runs the interop suite: builds the server binary once and hands its path to the tests.
+fn interop(filter: Option<&str>, extra_env: &[(String, String)]) -> StepResult {
+    run(cargo().args(["build", "--package", "rtmpx", "--bin", "rtmpx"]))?;
+    let bin = target_dir().join("debug").join("rtmpx");
+    let mut command = cargo();
+    command.args(["test", "--package", "rtmpx-interop", "--"]);
+    if let Some(filter) = filter {
+        command.arg(filter);
+    }
+    command.env("RTMPX_INTEROP", "1").env("RTMPX_BIN", &bin);
+    for (key, value) in extra_env {
+        command.env(key, value);
+    }
+    run(&mut command)
+}
+
+/// Fails when a sans-IO crate depends (normally, not just in tests) on a runtime, HTTP or TLS crate.
+fn layering() -> StepResult {
+    for krate in SANS_IO_CRATES {
+        let output = Command::new(cargo_path())
+            .args(["tree", "--package", krate, "--edges", "normal", "--prefix", "none", "--format", "{p}"])
+            .output()
+            .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("cargo tree -p {krate} failed: {}", String::from_utf8_lossy(&output.stderr)));
+        }
+        let tree = String::from_utf8_lossy(&output.stdout);
+        for line in tree.lines() {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            if FORBIDDEN_BELOW_SANS_IO.contains(&name) {
+                return Err(format!("{krate} is sans-IO but depends on {name} (see `cargo tree -p {krate} -i {name}`)"));
+            }
+        }
+        println!("  {krate}: no {}", FORBIDDEN_BELOW_SANS_IO.join("/"));
+    }
+    Ok(())
+}
+
+fn fuzz_command(args: &[String]) -> StepResult {
+    let target = args.first().ok_or("usage: cargo xtask fuzz TARGET [--time SECONDS]")?;
+    let mut seconds = 60;
+    if let Some(pos) = args.iter().position(|a| a == "--time") {
+        seconds = args
+            .get(pos + 1)
+            .and_then(|s| s.parse().ok())
+            .ok_or("--time needs a number of seconds")?;
+    }
+    fuzz(target, seconds)
+}
+
+/// Builds one target with libFuzzer's coverage instrumentation (stable flags only) and runs it.
+fn fuzz(target: &str, seconds: u64) -> StepResult {
+    if !FUZZ_TARGETS.contains(&target) {
+        return Err(format!("unknown fuzz target {target}; known: {}", FUZZ_TARGETS.join(", ")));
+    }
+    let root = workspace_root();
+    let fuzz_dir = root.join("fuzz");
+    let rustflags = [
+        "--cfg fuzzing",
+        "-Cpasses=sancov-module",
+        "-Cllvm-args=-sanitizer-coverage-level=4",
+        "-Cllvm-args=-sanitizer-coverage-inline-8bit-counters",
+        "-Cllvm-args=-sanitizer-coverage-pc-table",
+        "-Cllvm-args=-sanitizer-coverage-trace-compares",
+        "-Cdebug-assertions",
+        "-Coverflow-checks",
+    ]
+    .join(" ");
+    run(cargo()
+        .current_dir(&fuzz_dir)
+        .env("RUSTFLAGS", rustflags)
+        .args(["build", "--release", "--bin", target]))?;
+    let corpus = fuzz_dir.join("corpus").join(target);
+    std::fs::create_dir_all(&corpus).map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
+    let artifacts = fuzz_dir.join("artifacts").join(target);
+    std::fs::create_dir_all(&artifacts).map_err(|e| format!("cannot create {}: {e}", artifacts.display()))?;
+    let binary = fuzz_dir.join("target").join("release").join(target);
+    run(Command::new(binary)
+        .arg(format!("-max_total_time={seconds}"))
+        .arg("-rss_limit_mb=1024")
+        .arg("-timeout=5")
+        .arg(format!("-artifact_prefix={}/", artifacts.display()))
+        .arg(&corpus))
+}
+
+fn run(command: &mut Command) -> StepResult {
+    let shown = format!("{command:?}");
+    let status = command.status().map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} exited with {status}"))
+    }
+}
+
+fn cargo_path() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(cargo_path());
+    command.current_dir(workspace_root());
+    command
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}

@@ -1,0 +1,135 @@
+//! Installs the real clients the interop tests drive, when they are missing.
+//!
+//! Debian packages (FFmpeg 5.1, rtmpdump, GStreamer 1.22) come from apt; the static FFmpeg 9 build (rtmpe,
+//! rtmpte, Enhanced RTMP) comes from the PyPI wheel `imageio-ffmpeg`, pinned, unpacked into `.cache/`.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+const APT_PACKAGES: &[&str] = &[
+    "ffmpeg",
+    "rtmpdump",
+    "gstreamer1.0-tools",
+    "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-good",
+    "gstreamer1.0-plugins-bad",
+    "gstreamer1.0-plugins-ugly",
+    "gstreamer1.0-libav",
+];
+const FFMPEG9_WHEEL: &str = "imageio-ffmpeg==0.8.1";
+
+/// Makes sure every tool exists; returns the environment the interop tests need to find them.
+pub fn ensure_interop_tools() -> Result<Vec<(String, String)>, String> {
+    if debian_tools_present() {
+        println!("  ffmpeg, ffprobe, rtmpdump, gst-launch-1.0 (rtmp2sink, rtmpsink): present");
+    } else {
+        install_apt_packages()?;
+        if !debian_tools_present() {
+            return Err("apt-get finished but ffmpeg/rtmpdump/GStreamer rtmp elements are still missing".into());
+        }
+    }
+    let ffmpeg9 = ensure_ffmpeg9()?;
+    println!("  FFmpeg 9 (imageio-ffmpeg): {}", ffmpeg9.display());
+    Ok(vec![("RTMPX_FFMPEG9".into(), ffmpeg9.display().to_string())])
+}
+
+pub fn has_command(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn gst_element_present(element: &str) -> bool {
+    Command::new("gst-inspect-1.0")
+        .arg(element)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn debian_tools_present() -> bool {
+    ["ffmpeg", "ffprobe", "rtmpdump", "gst-launch-1.0"].iter().all(|c| has_command(c))
+        && ["rtmp2sink", "rtmp2src", "rtmpsink", "flvmux", "flvdemux"].iter().all(|e| gst_element_present(e))
+}
+
+fn install_apt_packages() -> Result<(), String> {
+    println!("  installing Debian packages: {}", APT_PACKAGES.join(" "));
+    if !has_command("apt-get") {
+        return Err(format!(
+            "FFmpeg, rtmpdump or GStreamer is missing and there is no apt-get here; install: {}",
+            APT_PACKAGES.join(" ")
+        ));
+    }
+    let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
+    let apt = |args: &[&str]| -> Result<(), String> {
+        let mut argv: Vec<&str> = sudo.to_vec();
+        argv.push("apt-get");
+        argv.extend_from_slice(args);
+        let status = Command::new(argv[0])
+            .args(&argv[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run apt-get: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{}` failed ({status}); install these packages by hand: {}",
+                argv.join(" "),
+                APT_PACKAGES.join(" ")
+            ))
+        }
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend_from_slice(APT_PACKAGES);
+    apt(&install)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The static FFmpeg 9 binary shipped inside the imageio-ffmpeg wheel, installed into `.cache/` once.
+fn ensure_ffmpeg9() -> Result<PathBuf, String> {
+    let target = crate::workspace_root().join(".cache").join("imageio-ffmpeg");
+    if let Some(found) = find_ffmpeg9(&target) {
+        return Ok(found);
+    }
+    println!("  installing {FFMPEG9_WHEEL} into {}", target.display());
+    let python = if has_command("python3") { "python3" } else { "python" };
+    let status = Command::new(python)
+        .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
+        .arg(&target)
+        .arg(FFMPEG9_WHEEL)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {python} -m pip: {e}"))?;
+    if !status.success() {
+        return Err(format!("pip install {FFMPEG9_WHEEL} failed ({status})"));
+    }
+    find_ffmpeg9(&target).ok_or_else(|| format!("{FFMPEG9_WHEEL} installed but no ffmpeg binary found in it"))
+}
+
+fn find_ffmpeg9(target: &std::path::Path) -> Option<PathBuf> {
+    let binaries = target.join("imageio_ffmpeg").join("binaries");
+    let entry = std::fs::read_dir(binaries).ok()?.filter_map(Result::ok).find(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        name.starts_with("ffmpeg") && !name.ends_with(".py") && !name.starts_with("__")
+    })?;
+    let path = entry.path();
+    let _ = Command::new("chmod").arg("+x").arg(&path).status();
+    Some(path)
+}
