@@ -1,0 +1,301 @@
+//! AMF0: the value model, a strict decoder for untrusted bytes and an encoder that cannot fail.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::amf3::{Amf3Context, Amf3Encoder, Amf3Value};
+use crate::reader::Reader;
+use crate::{AmfError, DecodeOptions};
+
+/// AMF0 type markers.
+pub mod marker {
+    pub const NUMBER: u8 = 0x00;
+    pub const BOOLEAN: u8 = 0x01;
+    pub const STRING: u8 = 0x02;
+    pub const OBJECT: u8 = 0x03;
+    pub const MOVIECLIP: u8 = 0x04;
+    pub const NULL: u8 = 0x05;
+    pub const UNDEFINED: u8 = 0x06;
+    pub const REFERENCE: u8 = 0x07;
+    pub const ECMA_ARRAY: u8 = 0x08;
+    pub const OBJECT_END: u8 = 0x09;
+    pub const STRICT_ARRAY: u8 = 0x0A;
+    pub const DATE: u8 = 0x0B;
+    pub const LONG_STRING: u8 = 0x0C;
+    pub const UNSUPPORTED: u8 = 0x0D;
+    pub const RECORDSET: u8 = 0x0E;
+    pub const XML_DOCUMENT: u8 = 0x0F;
+    pub const TYPED_OBJECT: u8 = 0x10;
+    pub const AVMPLUS: u8 = 0x11;
+}
+
+/// One AMF0 value. Objects keep their properties in wire order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Amf0Value {
+    Number(f64),
+    Boolean(bool),
+    /// A string; encoded as a long string when longer than 65535 bytes.
+    String(String),
+    Object(Vec<(String, Amf0Value)>),
+    Null,
+    Undefined,
+    /// A reference to the n-th complex value of the same message, kept as written (never expanded).
+    Reference(u16),
+    EcmaArray(Vec<(String, Amf0Value)>),
+    StrictArray(Vec<Amf0Value>),
+    /// Milliseconds since the Unix epoch, and the (reserved, usually 0) time zone field.
+    Date {
+        millis: f64,
+        time_zone: i16,
+    },
+    LongString(String),
+    Unsupported,
+    XmlDocument(String),
+    TypedObject {
+        class_name: String,
+        properties: Vec<(String, Amf0Value)>,
+    },
+    /// The AVM+ switch: an AMF3 value embedded in an AMF0 stream.
+    Avmplus(Amf3Value),
+}
+
+/// Decodes AMF0 values one by one from a buffer.
+#[derive(Debug)]
+pub struct Amf0Decoder<'a> {
+    reader: Reader<'a>,
+    options: DecodeOptions,
+}
+
+impl<'a> Amf0Decoder<'a> {
+    pub fn new(input: &'a [u8]) -> Self {
+        Self::with_options(input, DecodeOptions::default())
+    }
+
+    pub fn with_options(input: &'a [u8], options: DecodeOptions) -> Self {
+        Self {
+            reader: Reader::new(input),
+            options,
+        }
+    }
+
+    /// Bytes consumed so far.
+    pub fn position(&self) -> usize {
+        self.reader.position()
+    }
+
+    /// True when every byte has been decoded.
+    pub fn is_empty(&self) -> bool {
+        self.reader.is_empty()
+    }
+
+    /// The next value, or `None` at the end of the input.
+    pub fn next_value(&mut self) -> Result<Option<Amf0Value>, AmfError> {
+        if self.reader.is_empty() {
+            return Ok(None);
+        }
+        self.value(0).map(Some)
+    }
+
+    /// Every remaining value.
+    pub fn decode_all(mut self) -> Result<Vec<Amf0Value>, AmfError> {
+        let mut values = Vec::new();
+        while let Some(value) = self.next_value()? {
+            values.push(value);
+        }
+        Ok(values)
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Amf0Value, AmfError> {
+        if depth >= self.options.max_depth {
+            return Err(AmfError::DepthExceeded {
+                max_depth: self.options.max_depth,
+            });
+        }
+        let offset = self.reader.position();
+        let marker = self.reader.u8()?;
+        Ok(match marker {
+            marker::NUMBER => Amf0Value::Number(self.reader.f64()?),
+            marker::BOOLEAN => Amf0Value::Boolean(self.reader.u8()? != 0),
+            marker::STRING => Amf0Value::String(self.short_string()?),
+            marker::OBJECT => Amf0Value::Object(self.properties(depth, false)?),
+            marker::NULL => Amf0Value::Null,
+            marker::UNDEFINED => Amf0Value::Undefined,
+            marker::REFERENCE => Amf0Value::Reference(self.reader.u16()?),
+            marker::ECMA_ARRAY => {
+                let _count_hint = self.reader.u32()?;
+                Amf0Value::EcmaArray(self.properties(depth, true)?)
+            }
+            marker::STRICT_ARRAY => {
+                let count = self.reader.u32()?;
+                self.reader
+                    .check_count("strict array", u64::from(count), 1)?;
+                let mut items = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    items.push(self.value(depth + 1)?);
+                }
+                Amf0Value::StrictArray(items)
+            }
+            marker::DATE => {
+                let millis = self.reader.f64()?;
+                let time_zone = self.reader.i16()?;
+                Amf0Value::Date { millis, time_zone }
+            }
+            marker::LONG_STRING => Amf0Value::LongString(self.long_string()?),
+            marker::UNSUPPORTED => Amf0Value::Unsupported,
+            marker::XML_DOCUMENT => Amf0Value::XmlDocument(self.long_string()?),
+            marker::TYPED_OBJECT => {
+                let class_name = self.short_string()?;
+                Amf0Value::TypedObject {
+                    class_name,
+                    properties: self.properties(depth, false)?,
+                }
+            }
+            marker::AVMPLUS => {
+                let mut context = Amf3Context::new(self.options, self.reader.remaining());
+                Amf0Value::Avmplus(context.value(&mut self.reader, depth + 1)?)
+            }
+            marker::OBJECT_END | marker::MOVIECLIP | marker::RECORDSET => {
+                return Err(AmfError::UnexpectedMarker { marker, offset })
+            }
+            _ => return Err(AmfError::UnknownMarker { marker, offset }),
+        })
+    }
+
+    fn short_string(&mut self) -> Result<String, AmfError> {
+        let len = self.reader.u16()?;
+        self.reader.utf8(usize::from(len))
+    }
+
+    fn long_string(&mut self) -> Result<String, AmfError> {
+        let len = self.reader.u32()?;
+        self.reader.check_count("long string", u64::from(len), 1)?;
+        self.reader.utf8(len as usize)
+    }
+
+    /// Key/value pairs up to the empty key and object-end marker. ECMA arrays may also end at the end of the
+    /// input, as some writers omit the terminator after the last property.
+    fn properties(
+        &mut self,
+        depth: usize,
+        lenient_end: bool,
+    ) -> Result<Vec<(String, Amf0Value)>, AmfError> {
+        let mut properties = Vec::new();
+        loop {
+            if lenient_end && self.reader.is_empty() {
+                return Ok(properties);
+            }
+            let key = self.short_string()?;
+            if key.is_empty() && self.reader.peek_u8() == Some(marker::OBJECT_END) {
+                self.reader.u8()?;
+                return Ok(properties);
+            }
+            let value = self.value(depth + 1)?;
+            properties.push((key, value));
+        }
+    }
+}
+
+/// Decodes every AMF0 value in `input` with the default limits.
+pub fn decode_amf0(input: &[u8]) -> Result<Vec<Amf0Value>, AmfError> {
+    Amf0Decoder::new(input).decode_all()
+}
+
+/// Appends the AMF0 encoding of `value` to `out`.
+pub fn encode_amf0(value: &Amf0Value, out: &mut BytesMut) {
+    match value {
+        Amf0Value::Number(n) => {
+            out.put_u8(marker::NUMBER);
+            out.put_f64(*n);
+        }
+        Amf0Value::Boolean(b) => {
+            out.put_u8(marker::BOOLEAN);
+            out.put_u8(u8::from(*b));
+        }
+        Amf0Value::String(s) if s.len() <= usize::from(u16::MAX) => {
+            out.put_u8(marker::STRING);
+            put_short_string(s, out);
+        }
+        Amf0Value::String(s) | Amf0Value::LongString(s) => {
+            out.put_u8(marker::LONG_STRING);
+            put_long_string(s, out);
+        }
+        Amf0Value::Object(properties) => {
+            out.put_u8(marker::OBJECT);
+            put_properties(properties, out);
+        }
+        Amf0Value::Null => out.put_u8(marker::NULL),
+        Amf0Value::Undefined => out.put_u8(marker::UNDEFINED),
+        Amf0Value::Reference(index) => {
+            out.put_u8(marker::REFERENCE);
+            out.put_u16(*index);
+        }
+        Amf0Value::EcmaArray(properties) => {
+            out.put_u8(marker::ECMA_ARRAY);
+            out.put_u32(u32::try_from(properties.len()).unwrap_or(u32::MAX));
+            put_properties(properties, out);
+        }
+        Amf0Value::StrictArray(items) => {
+            out.put_u8(marker::STRICT_ARRAY);
+            out.put_u32(u32::try_from(items.len()).unwrap_or(u32::MAX));
+            for item in items {
+                encode_amf0(item, out);
+            }
+        }
+        Amf0Value::Date { millis, time_zone } => {
+            out.put_u8(marker::DATE);
+            out.put_f64(*millis);
+            out.put_i16(*time_zone);
+        }
+        Amf0Value::Unsupported => out.put_u8(marker::UNSUPPORTED),
+        Amf0Value::XmlDocument(s) => {
+            out.put_u8(marker::XML_DOCUMENT);
+            put_long_string(s, out);
+        }
+        Amf0Value::TypedObject {
+            class_name,
+            properties,
+        } => {
+            out.put_u8(marker::TYPED_OBJECT);
+            put_short_string(class_name, out);
+            put_properties(properties, out);
+        }
+        Amf0Value::Avmplus(value) => {
+            out.put_u8(marker::AVMPLUS);
+            Amf3Encoder::new().encode(value, out);
+        }
+    }
+}
+
+/// Encodes a sequence of values (a command or a data message body).
+pub fn encode_amf0_values(values: &[Amf0Value]) -> Bytes {
+    let mut out = BytesMut::new();
+    for value in values {
+        encode_amf0(value, &mut out);
+    }
+    out.freeze()
+}
+
+/// Writes a u16-length-prefixed string; longer strings (which AMF0 keys cannot be) are truncated at a
+/// character boundary so the encoder never fails.
+fn put_short_string(s: &str, out: &mut BytesMut) {
+    let mut end = s.len().min(usize::from(u16::MAX));
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let bytes = s.as_bytes().get(..end).unwrap_or_default();
+    out.put_u16(bytes.len() as u16);
+    out.put_slice(bytes);
+}
+
+fn put_long_string(s: &str, out: &mut BytesMut) {
+    out.put_u32(u32::try_from(s.len()).unwrap_or(u32::MAX));
+    out.put_slice(s.as_bytes());
+}
+
+fn put_properties(properties: &[(String, Amf0Value)], out: &mut BytesMut) {
+    for (key, value) in properties {
+        put_short_string(key, out);
+        encode_amf0(value, out);
+    }
+    out.put_u16(0);
+    out.put_u8(marker::OBJECT_END);
+}

@@ -1,0 +1,17 @@
+//! AMF3 decoder on arbitrary bytes: never panics; what decodes re-encodes to something that decodes the same.
+#![no_main]
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(values) = rtmp_amf::decode_amf3(data) {
+        let mut encoder = rtmp_amf::Amf3Encoder::new();
+        let mut out = BytesMut::new();
+        for value in &values {
+            encoder.encode(value, &mut out);
+        }
+        let again = rtmp_amf::decode_amf3(&out).expect("re-encoded AMF3 must decode");
+        assert_eq!(values.len(), again.len());
+    }
+});
