@@ -24,9 +24,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(&args[1..]),
-        Some("interop") => {
-            tools::ensure_interop_tools().and_then(|env| interop(args.get(1).map(String::as_str), &env))
-        }
+        Some("interop") => tools::ensure_interop_tools()
+            .and_then(|env| interop(args.get(1).map(String::as_str), &env)),
         Some("fuzz") => fuzz_command(&args[1..]),
         _ => {
             eprintln!(
@@ -58,7 +57,9 @@ fn ci(args: &[String]) -> StepResult {
     }
     let mut timings: Vec<(&str, f64, bool)> = Vec::new();
     let mut interop_env = Vec::new();
-    let steps: &[&str] = &["tools", "fmt", "clippy", "layering", "test", "interop", "fuzz"];
+    let steps: &[&str] = &[
+        "tools", "fmt", "clippy", "layering", "test", "interop", "fuzz",
+    ];
     let mut failure = None;
     for &step in steps {
         if skip.contains(&step) {
@@ -70,7 +71,14 @@ fn ci(args: &[String]) -> StepResult {
         let outcome = match step {
             "tools" => tools::ensure_interop_tools().map(|env| interop_env = env),
             "fmt" => run(cargo().args(["fmt", "--all", "--check"])),
-            "clippy" => run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
+            "clippy" => run(cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])),
             "layering" => layering(),
             "test" => unit_tests(),
             "interop" => interop(None, &interop_env),
@@ -86,7 +94,12 @@ fn ci(args: &[String]) -> StepResult {
     }
     println!("\n==> summary");
     for (step, seconds, ok) in &timings {
-        println!("  {:<10} {:>7.1} s  {}", step, seconds, if *ok { "ok" } else { "FAILED" });
+        println!(
+            "  {:<10} {:>7.1} s  {}",
+            step,
+            seconds,
+            if *ok { "ok" } else { "FAILED" }
+        );
     }
     match failure {
         Some(message) => Err(message),
@@ -99,7 +112,14 @@ fn ci(args: &[String]) -> StepResult {
 
 fn unit_tests() -> StepResult {
     if tools::has_command("cargo-nextest") {
-        run(cargo().args(["nextest", "run", "--workspace", "--exclude", "rtmpx-interop", "--no-fail-fast"]))?;
+        run(cargo().args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--exclude",
+            "rtmpx-interop",
+            "--no-fail-fast",
+        ]))?;
         // nextest does not run doctests.
         run(cargo().args(["test", "--workspace", "--exclude", "rtmpx-interop", "--doc"]))
     } else {
@@ -127,11 +147,24 @@ fn interop(filter: Option<&str>, extra_env: &[(String, String)]) -> StepResult {
 fn layering() -> StepResult {
     for krate in SANS_IO_CRATES {
         let output = Command::new(cargo_path())
-            .args(["tree", "--package", krate, "--edges", "normal", "--prefix", "none", "--format", "{p}"])
+            .args([
+                "tree",
+                "--package",
+                krate,
+                "--edges",
+                "normal",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}",
+            ])
             .output()
             .map_err(|e| format!("cannot run cargo tree: {e}"))?;
         if !output.status.success() {
-            return Err(format!("cargo tree -p {krate} failed: {}", String::from_utf8_lossy(&output.stderr)));
+            return Err(format!(
+                "cargo tree -p {krate} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
         }
         let tree = String::from_utf8_lossy(&output.stdout);
         for line in tree.lines() {
@@ -146,7 +179,9 @@ fn layering() -> StepResult {
 }
 
 fn fuzz_command(args: &[String]) -> StepResult {
-    let target = args.first().ok_or("usage: cargo xtask fuzz TARGET [--time SECONDS]")?;
+    let target = args
+        .first()
+        .ok_or("usage: cargo xtask fuzz TARGET [--time SECONDS]")?;
     let mut seconds = 60;
     if let Some(pos) = args.iter().position(|a| a == "--time") {
         seconds = args
@@ -160,7 +195,10 @@ fn fuzz_command(args: &[String]) -> StepResult {
 /// Builds one target with libFuzzer's coverage instrumentation (stable flags only) and runs it.
 fn fuzz(target: &str, seconds: u64) -> StepResult {
     if !FUZZ_TARGETS.contains(&target) {
-        return Err(format!("unknown fuzz target {target}; known: {}", FUZZ_TARGETS.join(", ")));
+        return Err(format!(
+            "unknown fuzz target {target}; known: {}",
+            FUZZ_TARGETS.join(", ")
+        ));
     }
     let root = workspace_root();
     let fuzz_dir = root.join("fuzz");
@@ -180,9 +218,11 @@ fn fuzz(target: &str, seconds: u64) -> StepResult {
         .env("RUSTFLAGS", rustflags)
         .args(["build", "--release", "--bin", target]))?;
     let corpus = fuzz_dir.join("corpus").join(target);
-    std::fs::create_dir_all(&corpus).map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
+    std::fs::create_dir_all(&corpus)
+        .map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
     let artifacts = fuzz_dir.join("artifacts").join(target);
-    std::fs::create_dir_all(&artifacts).map_err(|e| format!("cannot create {}: {e}", artifacts.display()))?;
+    std::fs::create_dir_all(&artifacts)
+        .map_err(|e| format!("cannot create {}: {e}", artifacts.display()))?;
     let binary = fuzz_dir.join("target").join("release").join(target);
     run(Command::new(binary)
         .arg(format!("-max_total_time={seconds}"))
@@ -194,7 +234,9 @@ fn fuzz(target: &str, seconds: u64) -> StepResult {
 
 fn run(command: &mut Command) -> StepResult {
     let shown = format!("{command:?}");
-    let status = command.status().map_err(|e| format!("cannot start {shown}: {e}"))?;
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
     if status.success() {
         Ok(())
     } else {

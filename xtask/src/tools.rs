@@ -25,12 +25,18 @@ pub fn ensure_interop_tools() -> Result<Vec<(String, String)>, String> {
     } else {
         install_apt_packages()?;
         if !debian_tools_present() {
-            return Err("apt-get finished but ffmpeg/rtmpdump/GStreamer rtmp elements are still missing".into());
+            return Err(
+                "apt-get finished but ffmpeg/rtmpdump/GStreamer rtmp elements are still missing"
+                    .into(),
+            );
         }
     }
     let ffmpeg9 = ensure_ffmpeg9()?;
     println!("  FFmpeg 9 (imageio-ffmpeg): {}", ffmpeg9.display());
-    Ok(vec![("RTMPX_FFMPEG9".into(), ffmpeg9.display().to_string())])
+    Ok(vec![(
+        "RTMPX_FFMPEG9".into(),
+        ffmpeg9.display().to_string(),
+    )])
 }
 
 pub fn has_command(name: &str) -> bool {
@@ -54,8 +60,12 @@ fn gst_element_present(element: &str) -> bool {
 }
 
 fn debian_tools_present() -> bool {
-    ["ffmpeg", "ffprobe", "rtmpdump", "gst-launch-1.0"].iter().all(|c| has_command(c))
-        && ["rtmp2sink", "rtmp2src", "rtmpsink", "flvmux", "flvdemux"].iter().all(|e| gst_element_present(e))
+    ["ffmpeg", "ffprobe", "rtmpdump", "gst-launch-1.0"]
+        .iter()
+        .all(|c| has_command(c))
+        && ["rtmp2sink", "rtmp2src", "rtmpsink", "flvmux", "flvdemux"]
+            .iter()
+            .all(|e| gst_element_present(e))
 }
 
 fn install_apt_packages() -> Result<(), String> {
@@ -103,12 +113,18 @@ fn is_root() -> bool {
 
 /// The static FFmpeg 9 binary shipped inside the imageio-ffmpeg wheel, installed into `.cache/` once.
 fn ensure_ffmpeg9() -> Result<PathBuf, String> {
-    let target = crate::workspace_root().join(".cache").join("imageio-ffmpeg");
+    let target = crate::workspace_root()
+        .join(".cache")
+        .join("imageio-ffmpeg");
     if let Some(found) = find_ffmpeg9(&target) {
         return Ok(found);
     }
     println!("  installing {FFMPEG9_WHEEL} into {}", target.display());
-    let python = if has_command("python3") { "python3" } else { "python" };
+    let python = if has_command("python3") {
+        "python3"
+    } else {
+        "python"
+    };
     let status = Command::new(python)
         .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
         .arg(&target)
@@ -119,16 +135,20 @@ fn ensure_ffmpeg9() -> Result<PathBuf, String> {
     if !status.success() {
         return Err(format!("pip install {FFMPEG9_WHEEL} failed ({status})"));
     }
-    find_ffmpeg9(&target).ok_or_else(|| format!("{FFMPEG9_WHEEL} installed but no ffmpeg binary found in it"))
+    find_ffmpeg9(&target)
+        .ok_or_else(|| format!("{FFMPEG9_WHEEL} installed but no ffmpeg binary found in it"))
 }
 
 fn find_ffmpeg9(target: &std::path::Path) -> Option<PathBuf> {
     let binaries = target.join("imageio_ffmpeg").join("binaries");
-    let entry = std::fs::read_dir(binaries).ok()?.filter_map(Result::ok).find(|e| {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        name.starts_with("ffmpeg") && !name.ends_with(".py") && !name.starts_with("__")
-    })?;
+    let entry = std::fs::read_dir(binaries)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("ffmpeg") && !name.ends_with(".py") && !name.starts_with("__")
+        })?;
     let path = entry.path();
     let _ = Command::new("chmod").arg("+x").arg(&path).status();
     Some(path)
