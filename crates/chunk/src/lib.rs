@@ -1,1 +1,77 @@
-//! placeholder
+//! The RTMP chunk stream: bytes to messages and back, sans-IO.
+//!
+//! * [`ChunkDecoder`]: push bytes in, pull complete [`Message`]s out. It keeps the per-chunk-stream header
+//!   state (all four header formats, extended timestamps including their fmt 3 repetition), reassembles
+//!   interleaved chunk streams separately, applies the peer's Set Chunk Size and Abort itself, counts bytes
+//!   for acknowledgements, and enforces [`DecoderConfig`] limits with typed errors. Its output does not depend
+//!   on how the input was split into reads.
+//! * [`ChunkEncoder`]: a message and a chunk stream id in, chunks out, with the least header it may use.
+//! * [`SharedMessage`]: a message chunk-encoded once (fmt 0 first chunk) whose bytes every receiver with the
+//!   same chunk size sends as they are: the fan-out primitive of the server.
+//! * [`RtmpMessage`]: the typed view of a message (protocol control, user control, media, data, commands,
+//!   shared objects, aggregates; unknown types kept raw). Command and data payloads stay `Bytes`; decoding
+//!   their AMF is the session's job.
+//!
+//! No async runtime here; the optional `tokio-codec` feature adds a `tokio_util::codec` adapter.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod aggregate;
+#[cfg(feature = "tokio-codec")]
+mod codec;
+mod decode;
+mod encode;
+mod error;
+mod header;
+mod message;
+mod shared;
+
+#[cfg(feature = "tokio-codec")]
+pub use codec::{ChunkCodec, CodecError};
+pub use decode::{ChunkDecoder, DecoderConfig};
+pub use encode::ChunkEncoder;
+pub use error::ChunkError;
+pub use message::{AmfEncoding, LimitType, Message, RtmpMessage, UserControlEvent};
+pub use shared::SharedMessage;
+
+/// The chunk size both directions start with.
+pub const DEFAULT_CHUNK_SIZE: u32 = 128;
+/// The largest chunk size the protocol allows (bit 31 must be clear).
+pub const MAX_CHUNK_SIZE: u32 = 0x7FFF_FFFF;
+
+/// Chunk stream ids rtmpx writes on (any id 2..=65599 is accepted on input).
+pub mod csid {
+    pub const PROTOCOL_CONTROL: u32 = 2;
+    pub const COMMAND: u32 = 3;
+    pub const AUDIO: u32 = 4;
+    pub const DATA: u32 = 5;
+    pub const VIDEO: u32 = 6;
+    /// Stream-level commands (`onStatus`, `play`, `publish`), as FFmpeg uses it.
+    pub const STREAM_COMMAND: u32 = 8;
+}
+
+/// RTMP message type ids.
+pub mod type_id {
+    pub const SET_CHUNK_SIZE: u8 = 1;
+    pub const ABORT: u8 = 2;
+    pub const ACKNOWLEDGEMENT: u8 = 3;
+    pub const USER_CONTROL: u8 = 4;
+    pub const WINDOW_ACK_SIZE: u8 = 5;
+    pub const SET_PEER_BANDWIDTH: u8 = 6;
+    pub const AUDIO: u8 = 8;
+    pub const VIDEO: u8 = 9;
+    pub const DATA_AMF3: u8 = 15;
+    pub const SHARED_OBJECT_AMF3: u8 = 16;
+    pub const COMMAND_AMF3: u8 = 17;
+    pub const DATA_AMF0: u8 = 18;
+    pub const SHARED_OBJECT_AMF0: u8 = 19;
+    pub const COMMAND_AMF0: u8 = 20;
+    pub const AGGREGATE: u8 = 22;
+}

@@ -1,0 +1,89 @@
+//! Messages encoded once and sent by many receivers: the zero-copy fan-out primitive.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::encode::{write_message, HeaderChoice, SentHeader};
+use crate::Message;
+
+/// A message chunk-encoded once with a fmt 0 first chunk (absolute timestamp) and fmt 3 continuations.
+///
+/// Every receiver whose outgoing chunk size equals [`SharedMessage::chunk_size`] sends these bytes as they
+/// are (see [`crate::ChunkEncoder::encode_shared`]); cloning it is a reference-count increment.
+#[derive(Debug, Clone)]
+pub struct SharedMessage {
+    message: Message,
+    wire: Bytes,
+    csid: u32,
+    chunk_size: u32,
+    /// Length of the first chunk's headers (basic + message header + extended timestamp).
+    first_header_len: usize,
+    sent: SentHeader,
+}
+
+impl SharedMessage {
+    /// Encodes `message` on chunk stream `csid` with chunks of `chunk_size` bytes.
+    pub fn encode(csid: u32, message: &Message, chunk_size: u32) -> Self {
+        let mut out = BytesMut::with_capacity(message.payload.len() + 32);
+        let sent = write_message(csid, message, HeaderChoice::Fmt0, chunk_size, &mut out);
+        let basic_len = match csid {
+            2..=63 => 1,
+            64..=319 => 2,
+            _ => 3,
+        };
+        let first_header_len = basic_len + 11 + if sent.extended { 4 } else { 0 };
+        Self {
+            message: message.clone(),
+            wire: out.freeze(),
+            csid,
+            chunk_size,
+            first_header_len,
+            sent,
+        }
+    }
+
+    /// The message as it was published.
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// The encoded chunks for the message stream id the message carried.
+    pub fn wire(&self) -> &Bytes {
+        &self.wire
+    }
+
+    pub fn wire_len(&self) -> usize {
+        self.wire.len()
+    }
+
+    pub fn csid(&self) -> u32 {
+        self.csid
+    }
+
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// Pushes the wire bytes for a receiver whose message stream id is `stream_id`, without copying the
+    /// payload: the shared bytes, or a patched copy of the first header plus a slice of the rest.
+    pub(crate) fn push_for_stream(&self, stream_id: u32, out: &mut Vec<Bytes>) {
+        if stream_id == self.message.stream_id {
+            out.push(self.wire.clone());
+            return;
+        }
+        let header_len = self.first_header_len.min(self.wire.len());
+        let mut header = BytesMut::from(self.wire.slice(..header_len).as_ref());
+        let msid_at = header_len - 4 - if self.sent.extended { 4 } else { 0 };
+        if let Some(field) = header.get_mut(msid_at..msid_at + 4) {
+            field.copy_from_slice(&stream_id.to_le_bytes());
+        }
+        out.push(header.freeze());
+        out.push(self.wire.slice(header_len..));
+    }
+
+    pub(crate) fn sent_header(&self, stream_id: u32) -> SentHeader {
+        SentHeader {
+            stream_id,
+            ..self.sent
+        }
+    }
+}
