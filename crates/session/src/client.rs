@@ -1,0 +1,402 @@
+//! The client role: connect, create streams, publish or play, as FFmpeg does it on the wire. Used by
+//! rtmpx's own client, tests and the load generator.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use rtmp_amf::Amf0Value;
+use rtmp_chunk::{csid, type_id, Message, RtmpMessage, SharedMessage, UserControlEvent};
+
+use crate::commands::{decode_values, Command};
+use crate::replies;
+use crate::server::media_chunk_stream;
+use crate::transport::Transport;
+use crate::{HandshakeMode, SessionConfig, SessionError};
+
+/// What to connect to and how.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub app: String,
+    pub tc_url: String,
+    pub handshake: rtmp_handshake::ClientConfig,
+    pub flash_ver: String,
+    /// Extra `connect` properties (e.g. `fourCcList` for Enhanced RTMP), appended after the usual ones.
+    pub extra_properties: Vec<(String, Amf0Value)>,
+}
+
+impl ClientOptions {
+    pub fn new(app: impl Into<String>, tc_url: impl Into<String>) -> Self {
+        Self {
+            app: app.into(),
+            tc_url: tc_url.into(),
+            handshake: rtmp_handshake::ClientConfig::Digest,
+            flash_ver: "FMLE/3.0 (compatible; rtmpx)".into(),
+            extra_properties: Vec::new(),
+        }
+    }
+}
+
+/// What happened on the client session, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    HandshakeComplete {
+        mode: HandshakeMode,
+    },
+    /// The server accepted `connect`; its properties and info objects.
+    Connected {
+        properties: Amf0Value,
+        info: Amf0Value,
+    },
+    StreamCreated {
+        stream_id: u32,
+    },
+    PublishStarted {
+        stream_id: u32,
+    },
+    PlayStarted {
+        stream_id: u32,
+    },
+    /// Any other `onStatus` (errors included).
+    Status {
+        stream_id: u32,
+        level: String,
+        code: String,
+        description: String,
+    },
+    /// An `_error` answer to one of our commands (`connect` rejected, ...).
+    CommandFailed {
+        command: &'static str,
+        description: String,
+    },
+    Media {
+        stream_id: u32,
+        message: Message,
+    },
+    Metadata {
+        stream_id: u32,
+        message: Message,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pending {
+    Connect,
+    CreateStream,
+    Other(&'static str),
+}
+
+/// The client side of one RTMP connection.
+#[derive(Debug)]
+pub struct ClientSession {
+    transport: Transport,
+    options: ClientOptions,
+    events: VecDeque<ClientEvent>,
+    pending: HashMap<u64, Pending>,
+    next_transaction: u64,
+}
+
+impl ClientSession {
+    /// Starts a session; C0+C1 are queued for sending at once.
+    pub fn new(config: SessionConfig, options: ClientOptions, now: Instant) -> Self {
+        let transport = Transport::client(config, options.handshake.clone(), now);
+        Self {
+            transport,
+            options,
+            events: VecDeque::new(),
+            pending: HashMap::new(),
+            next_transaction: 1,
+        }
+    }
+
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) -> Result<(), SessionError> {
+        if self.transport.handle_input(data, now)? {
+            if let Some(mode) = self.transport.mode {
+                self.events
+                    .push_back(ClientEvent::HandshakeComplete { mode });
+            }
+            self.send_connect();
+        }
+        while let Some(message) = self.transport.next_message()? {
+            self.handle_message(message)?;
+        }
+        Ok(())
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.transport.handle_timeout(now)
+    }
+
+    pub fn poll_timeout(&self) -> Instant {
+        self.transport.poll_timeout()
+    }
+
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_transmit(&mut self, out: &mut Vec<bytes::Bytes>) {
+        self.transport.poll_transmit(out);
+    }
+
+    pub fn pending_transmit_bytes(&self) -> usize {
+        self.transport.pending_transmit_bytes()
+    }
+
+    pub fn mode(&self) -> Option<HandshakeMode> {
+        self.transport.mode
+    }
+
+    pub fn byte_counts(&self) -> (u64, u64) {
+        (self.transport.bytes_in, self.transport.bytes_out)
+    }
+
+    pub fn chunk_size(&self) -> u32 {
+        self.transport.chunk_size()
+    }
+
+    fn transaction(&mut self, pending: Pending) -> f64 {
+        let id = self.next_transaction;
+        self.next_transaction += 1;
+        self.pending.insert(id, pending);
+        id as f64
+    }
+
+    fn send_connect(&mut self) {
+        let chunk_size = self.transport.config.chunk_size;
+        if !self.transport.is_encrypted() {
+            self.transport.set_chunk_size(chunk_size);
+        }
+        let txn = self.transaction(Pending::Connect);
+        let mut properties: Vec<(String, Amf0Value)> = vec![
+            ("app".into(), self.options.app.clone().into()),
+            ("type".into(), "nonprivate".into()),
+            ("flashVer".into(), self.options.flash_ver.clone().into()),
+            ("tcUrl".into(), self.options.tc_url.clone().into()),
+            ("fpad".into(), false.into()),
+            ("capabilities".into(), 15.0.into()),
+            ("audioCodecs".into(), 4071.0.into()),
+            ("videoCodecs".into(), 252.0.into()),
+            ("videoFunction".into(), 1.0.into()),
+        ];
+        properties.extend(self.options.extra_properties.iter().cloned());
+        let connect = replies::command(
+            0,
+            &["connect".into(), txn.into(), Amf0Value::Object(properties)],
+        );
+        self.transport.send(csid::COMMAND, &connect);
+    }
+
+    /// Asks for a new stream; [`ClientEvent::StreamCreated`] follows.
+    pub fn create_stream(&mut self) {
+        let txn = self.transaction(Pending::CreateStream);
+        self.transport.send(
+            csid::COMMAND,
+            &replies::command(0, &["createStream".into(), txn.into(), Amf0Value::Null]),
+        );
+    }
+
+    /// Publishes on a created stream (releaseStream and FCPublish first, as encoders do).
+    pub fn publish(&mut self, stream_id: u32, stream_name: &str) {
+        for name in ["releaseStream", "FCPublish"] {
+            let txn = self.transaction(Pending::Other(if name == "FCPublish" {
+                "FCPublish"
+            } else {
+                "releaseStream"
+            }));
+            self.transport.send(
+                csid::COMMAND,
+                &replies::command(
+                    0,
+                    &[name.into(), txn.into(), Amf0Value::Null, stream_name.into()],
+                ),
+            );
+        }
+        let txn = self.transaction(Pending::Other("publish"));
+        let publish = replies::command(
+            stream_id,
+            &[
+                "publish".into(),
+                txn.into(),
+                Amf0Value::Null,
+                stream_name.into(),
+                "live".into(),
+            ],
+        );
+        self.transport.send(csid::STREAM_COMMAND, &publish);
+    }
+
+    /// Plays a stream live on a created stream.
+    pub fn play(&mut self, stream_id: u32, stream_name: &str) {
+        let txn = self.transaction(Pending::Other("play"));
+        let play = replies::command(
+            stream_id,
+            &[
+                "play".into(),
+                txn.into(),
+                Amf0Value::Null,
+                stream_name.into(),
+                (-1000.0).into(),
+            ],
+        );
+        self.transport.send(csid::STREAM_COMMAND, &play);
+        let buffer = UserControlEvent::SetBufferLength {
+            stream_id,
+            buffer_ms: 3000,
+        };
+        self.transport
+            .send_control(RtmpMessage::UserControl(buffer));
+    }
+
+    /// Stops publishing or playing a stream and deletes it.
+    pub fn delete_stream(&mut self, stream_id: u32, stream_name: Option<&str>) {
+        if let Some(name) = stream_name {
+            let txn = self.transaction(Pending::Other("FCUnpublish"));
+            self.transport.send(
+                csid::COMMAND,
+                &replies::command(
+                    0,
+                    &[
+                        "FCUnpublish".into(),
+                        txn.into(),
+                        Amf0Value::Null,
+                        name.into(),
+                    ],
+                ),
+            );
+        }
+        let txn = self.transaction(Pending::Other("deleteStream"));
+        let delete = replies::command(
+            0,
+            &[
+                "deleteStream".into(),
+                txn.into(),
+                Amf0Value::Null,
+                f64::from(stream_id).into(),
+            ],
+        );
+        self.transport.send(csid::COMMAND, &delete);
+    }
+
+    /// Sends audio, video or a data message on a publishing stream.
+    pub fn send_message(&mut self, stream_id: u32, message: &Message) {
+        let csid = media_chunk_stream(message.type_id);
+        self.transport.send(
+            csid,
+            &Message {
+                stream_id,
+                ..message.clone()
+            },
+        );
+    }
+
+    /// Sends stream metadata as `@setDataFrame("onMetaData", metadata)`.
+    pub fn send_metadata(&mut self, stream_id: u32, metadata: Amf0Value) {
+        let message = replies::data(
+            stream_id,
+            &["@setDataFrame".into(), "onMetaData".into(), metadata],
+        );
+        self.transport.send(csid::DATA, &message);
+    }
+
+    /// Sends a message encoded once (e.g. one publisher feeding several connections).
+    pub fn send_shared(&mut self, stream_id: u32, shared: &SharedMessage) {
+        self.transport.send_shared(shared, stream_id);
+    }
+
+    fn handle_message(&mut self, message: Message) -> Result<(), SessionError> {
+        let stream_id = message.stream_id;
+        match message.type_id {
+            type_id::COMMAND_AMF0 | type_id::COMMAND_AMF3 => {
+                let values = decode_values(&message, "command")?;
+                match Command::parse(values) {
+                    Ok(command) => self.handle_command(stream_id, command),
+                    Err(error) => tracing::debug!(%error, "malformed command from server"),
+                }
+            }
+            type_id::DATA_AMF0 | type_id::DATA_AMF3 => {
+                let values = decode_values(&message, "data message")?;
+                if values.first().and_then(Amf0Value::as_str) == Some("onMetaData") {
+                    self.events
+                        .push_back(ClientEvent::Metadata { stream_id, message });
+                } else {
+                    self.events
+                        .push_back(ClientEvent::Media { stream_id, message });
+                }
+            }
+            type_id::AUDIO | type_id::VIDEO => self
+                .events
+                .push_back(ClientEvent::Media { stream_id, message }),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn handle_command(&mut self, stream_id: u32, command: Command) {
+        match command {
+            Command::Result {
+                transaction_id,
+                mut values,
+            } => match self.pending.remove(&(transaction_id as u64)) {
+                Some(Pending::Connect) => {
+                    let info = values.pop().unwrap_or(Amf0Value::Null);
+                    let properties = values.pop().unwrap_or(Amf0Value::Null);
+                    self.events
+                        .push_back(ClientEvent::Connected { properties, info });
+                }
+                Some(Pending::CreateStream) => {
+                    let id = values
+                        .iter()
+                        .rev()
+                        .find_map(Amf0Value::as_f64)
+                        .unwrap_or(0.0);
+                    self.events.push_back(ClientEvent::StreamCreated {
+                        stream_id: id as u32,
+                    });
+                }
+                _ => {}
+            },
+            Command::Error {
+                transaction_id,
+                values,
+            } => {
+                let command = match self.pending.remove(&(transaction_id as u64)) {
+                    Some(Pending::Connect) => "connect",
+                    Some(Pending::CreateStream) => "createStream",
+                    Some(Pending::Other(name)) => name,
+                    None => "unknown",
+                };
+                let description = values
+                    .iter()
+                    .find_map(|v| v.get("description").and_then(Amf0Value::as_str))
+                    .unwrap_or_default()
+                    .to_owned();
+                self.events.push_back(ClientEvent::CommandFailed {
+                    command,
+                    description,
+                });
+            }
+            Command::OnStatus { info } => {
+                let field = |key: &str| {
+                    info.get(key)
+                        .and_then(Amf0Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let (level, code, description) =
+                    (field("level"), field("code"), field("description"));
+                let event = match code.as_str() {
+                    "NetStream.Publish.Start" => ClientEvent::PublishStarted { stream_id },
+                    "NetStream.Play.Start" => ClientEvent::PlayStarted { stream_id },
+                    _ => ClientEvent::Status {
+                        stream_id,
+                        level,
+                        code,
+                        description,
+                    },
+                };
+                self.events.push_back(event);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! Typed commands: AMF values of a command message (type 20, or 17 for AMF3 clients) become a
+//! [`Command`], with errors that name the argument that was wrong.
+
+use bytes::Bytes;
+use rtmp_amf::{decode_amf0, Amf0Value};
+use rtmp_chunk::{type_id, Message};
+
+use crate::SessionError;
+
+/// A command from the peer, by name. Anything not listed is kept as [`Command::Other`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Connect {
+        transaction_id: f64,
+        properties: Amf0Value,
+        extra: Vec<Amf0Value>,
+    },
+    CreateStream {
+        transaction_id: f64,
+    },
+    ReleaseStream {
+        transaction_id: f64,
+        stream_name: String,
+    },
+    FcPublish {
+        transaction_id: f64,
+        stream_name: String,
+    },
+    FcUnpublish {
+        transaction_id: f64,
+        stream_name: String,
+    },
+    FcSubscribe {
+        transaction_id: f64,
+        stream_name: String,
+    },
+    Publish {
+        transaction_id: f64,
+        stream_name: String,
+        publish_type: String,
+    },
+    Play {
+        transaction_id: f64,
+        stream_name: String,
+        start: f64,
+    },
+    Pause {
+        transaction_id: f64,
+        paused: bool,
+        position_ms: f64,
+    },
+    Seek {
+        transaction_id: f64,
+        position_ms: f64,
+    },
+    DeleteStream {
+        transaction_id: f64,
+        stream_id: u32,
+    },
+    CloseStream {
+        transaction_id: f64,
+    },
+    GetStreamLength {
+        transaction_id: f64,
+        stream_name: String,
+    },
+    CheckBandwidth {
+        transaction_id: f64,
+    },
+    /// `receiveAudio` / `receiveVideo` (Flash players).
+    Receive {
+        transaction_id: f64,
+        media: &'static str,
+        enabled: bool,
+    },
+    /// `_result` to one of our commands.
+    Result {
+        transaction_id: f64,
+        values: Vec<Amf0Value>,
+    },
+    /// `_error` to one of our commands.
+    Error {
+        transaction_id: f64,
+        values: Vec<Amf0Value>,
+    },
+    /// `onStatus(0, null, info)`.
+    OnStatus {
+        info: Amf0Value,
+    },
+    Other {
+        name: String,
+        transaction_id: f64,
+        values: Vec<Amf0Value>,
+    },
+}
+
+/// A command whose arguments are not of the types the command needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{command}: argument {argument} must be {expected}")]
+pub struct CommandArgumentError {
+    pub command: String,
+    pub argument: &'static str,
+    pub expected: &'static str,
+}
+
+/// The AMF0 values of a command or data message (type 20/18, or 17/15 with its leading format byte).
+pub(crate) fn decode_values(
+    message: &Message,
+    context: &'static str,
+) -> Result<Vec<Amf0Value>, SessionError> {
+    let body: &[u8] = match message.type_id {
+        type_id::COMMAND_AMF3 | type_id::DATA_AMF3 => match message.payload.first() {
+            Some(0) => message.payload.get(1..).unwrap_or_default(),
+            _ => &message.payload,
+        },
+        _ => &message.payload,
+    };
+    let values = decode_amf0(body).map_err(|source| SessionError::Amf { context, source })?;
+    Ok(values.into_iter().map(Amf0Value::into_amf0).collect())
+}
+
+struct Args {
+    name: String,
+    values: std::vec::IntoIter<Amf0Value>,
+}
+
+impl Args {
+    fn error(&self, argument: &'static str, expected: &'static str) -> CommandArgumentError {
+        CommandArgumentError {
+            command: self.name.clone(),
+            argument,
+            expected,
+        }
+    }
+
+    fn next(&mut self) -> Option<Amf0Value> {
+        self.values.next()
+    }
+
+    fn string(&mut self, argument: &'static str) -> Result<String, CommandArgumentError> {
+        match self.next() {
+            Some(Amf0Value::String(s) | Amf0Value::LongString(s)) => Ok(s),
+            _ => Err(self.error(argument, "a string")),
+        }
+    }
+
+    fn number_or(
+        &mut self,
+        argument: &'static str,
+        default: f64,
+    ) -> Result<f64, CommandArgumentError> {
+        match self.next() {
+            None | Some(Amf0Value::Null | Amf0Value::Undefined) => Ok(default),
+            Some(value) => value
+                .as_f64()
+                .ok_or_else(|| self.error(argument, "a number")),
+        }
+    }
+
+    fn rest(self) -> Vec<Amf0Value> {
+        self.values.collect()
+    }
+}
+
+impl Command {
+    /// Interprets the values of a command message: name, transaction id, command object, arguments.
+    pub fn parse(values: Vec<Amf0Value>) -> Result<Command, CommandArgumentError> {
+        let mut values = values.into_iter();
+        let name = match values.next() {
+            Some(Amf0Value::String(name)) => name,
+            _ => {
+                return Err(CommandArgumentError {
+                    command: "?".into(),
+                    argument: "name",
+                    expected: "a string",
+                });
+            }
+        };
+        let transaction_id = values.next().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let command_object = values.next().unwrap_or(Amf0Value::Null);
+        let mut args = Args { name, values };
+        let txn = transaction_id;
+        Ok(match args.name.as_str() {
+            "connect" => {
+                if command_object.properties().is_none() {
+                    return Err(args.error("command object", "an object"));
+                }
+                Command::Connect {
+                    transaction_id: txn,
+                    properties: command_object,
+                    extra: args.rest(),
+                }
+            }
+            "createStream" => Command::CreateStream {
+                transaction_id: txn,
+            },
+            "releaseStream" => Command::ReleaseStream {
+                transaction_id: txn,
+                stream_name: args.string("stream name")?,
+            },
+            "FCPublish" => Command::FcPublish {
+                transaction_id: txn,
+                stream_name: args.string("stream name")?,
+            },
+            "FCUnpublish" => Command::FcUnpublish {
+                transaction_id: txn,
+                stream_name: args.string("stream name")?,
+            },
+            "FCSubscribe" => Command::FcSubscribe {
+                transaction_id: txn,
+                stream_name: args.string("stream name")?,
+            },
+            "publish" => {
+                let stream_name = args.string("stream name")?;
+                let publish_type = match args.next() {
+                    Some(Amf0Value::String(kind)) => kind,
+                    _ => "live".to_owned(),
+                };
+                Command::Publish {
+                    transaction_id: txn,
+                    stream_name,
+                    publish_type,
+                }
+            }
+            "play" => {
+                let stream_name = args.string("stream name")?;
+                let start = args.number_or("start", -2.0)?;
+                Command::Play {
+                    transaction_id: txn,
+                    stream_name,
+                    start,
+                }
+            }
+            "play2" => {
+                let params = args.next().unwrap_or(Amf0Value::Null);
+                let stream_name = params
+                    .get("streamName")
+                    .and_then(Amf0Value::as_str)
+                    .ok_or_else(|| args.error("parameters.streamName", "a string"))?
+                    .to_owned();
+                let start = params
+                    .get("start")
+                    .and_then(Amf0Value::as_f64)
+                    .unwrap_or(-2.0);
+                Command::Play {
+                    transaction_id: txn,
+                    stream_name,
+                    start,
+                }
+            }
+            "pause" | "pauseRaw" => {
+                let paused = match args.next() {
+                    Some(Amf0Value::Boolean(paused)) => paused,
+                    _ => return Err(args.error("pause flag", "a boolean")),
+                };
+                let position_ms = args.number_or("position", 0.0)?;
+                Command::Pause {
+                    transaction_id: txn,
+                    paused,
+                    position_ms,
+                }
+            }
+            "seek" => Command::Seek {
+                transaction_id: txn,
+                position_ms: args.number_or("position", 0.0)?,
+            },
+            "deleteStream" => {
+                let stream_id = args.number_or("stream id", 0.0)?;
+                Command::DeleteStream {
+                    transaction_id: txn,
+                    stream_id: stream_id as u32,
+                }
+            }
+            "closeStream" => Command::CloseStream {
+                transaction_id: txn,
+            },
+            "getStreamLength" => Command::GetStreamLength {
+                transaction_id: txn,
+                stream_name: args.string("stream name").unwrap_or_default(),
+            },
+            "_checkbw" | "checkbw" | "checkBandwidth" => Command::CheckBandwidth {
+                transaction_id: txn,
+            },
+            "receiveAudio" | "receiveVideo" => Command::Receive {
+                transaction_id: txn,
+                media: if args.name == "receiveAudio" {
+                    "audio"
+                } else {
+                    "video"
+                },
+                enabled: args.next().and_then(|v| v.as_bool()).unwrap_or(true),
+            },
+            "_result" => Command::Result {
+                transaction_id: txn,
+                values: [vec![command_object], args.rest()].concat(),
+            },
+            "_error" => Command::Error {
+                transaction_id: txn,
+                values: [vec![command_object], args.rest()].concat(),
+            },
+            "onStatus" => Command::OnStatus {
+                info: args.next().unwrap_or(Amf0Value::Null),
+            },
+            _ => {
+                let name = std::mem::take(&mut args.name);
+                Command::Other {
+                    name,
+                    transaction_id: txn,
+                    values: [vec![command_object], args.rest()].concat(),
+                }
+            }
+        })
+    }
+}
+
+/// The payload of a data message that is `@setDataFrame` metadata, re-encoded without the prefix.
+pub(crate) fn strip_set_data_frame(values: &[Amf0Value]) -> Option<Bytes> {
+    match values.first().and_then(Amf0Value::as_str) {
+        Some("@setDataFrame") => Some(rtmp_amf::encode_amf0_values(
+            values.get(1..).unwrap_or_default(),
+        )),
+        _ => None,
+    }
+}

@@ -1,0 +1,39 @@
+//! Async helpers to drive a session over any `AsyncRead + AsyncWrite` stream (tokio).
+
+use bytes::Bytes;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// Writes every buffer with vectored writes, handling partial writes without copying; `buffers` is empty
+/// afterwards.
+pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    buffers: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < buffers.len() {
+        let slices: Vec<std::io::IoSlice<'_>> = buffers
+            .iter()
+            .skip(first)
+            .take(64)
+            .map(|b| std::io::IoSlice::new(b))
+            .collect();
+        let mut written = writer.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let Some(buffer) = buffers.get_mut(first) else {
+                break;
+            };
+            if written >= buffer.len() {
+                written -= buffer.len();
+                first += 1;
+            } else {
+                *buffer = buffer.slice(written..);
+                written = 0;
+            }
+        }
+    }
+    buffers.clear();
+    writer.flush().await
+}

@@ -1,0 +1,746 @@
+//! The server role: answers `connect`, `createStream`, `publish`, `play` and the rest as FFmpeg, librtmp
+//! and OBS expect (PROTOCOL.md §6), and reports what the application must decide or route.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use rtmp_amf::Amf0Value;
+use rtmp_chunk::{
+    aggregate::SubMessages, csid, type_id, Message, RtmpMessage, SharedMessage, UserControlEvent,
+};
+
+use crate::commands::{decode_values, strip_set_data_frame, Command};
+use crate::replies::{self, info, on_status};
+use crate::transport::Transport;
+use crate::{split_stream_name, HandshakeMode, SessionConfig, SessionError};
+
+/// What a client asked for in `connect`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectRequest {
+    pub app: String,
+    pub tc_url: Option<String>,
+    pub flash_ver: Option<String>,
+    /// 0 (AMF0) or 3 (AMF3), echoed in the answer.
+    pub object_encoding: f64,
+    /// Enhanced RTMP: the FourCCs the client accepts (`fourCcList`, or the keys of `videoFourCcInfoMap` /
+    /// `audioFourCcInfoMap`); `None` when it announced nothing (a legacy client).
+    pub fourcc_list: Option<Vec<String>>,
+    /// The whole command object.
+    pub properties: Amf0Value,
+}
+
+impl ConnectRequest {
+    /// Whether this client announced it can take media in `fourcc` (or any codec, `"*"`).
+    pub fn accepts_fourcc(&self, fourcc: &str) -> bool {
+        self.fourcc_list
+            .as_ref()
+            .is_some_and(|list| list.iter().any(|f| f == fourcc || f == "*"))
+    }
+}
+
+/// What happened on the session, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent {
+    HandshakeComplete {
+        mode: HandshakeMode,
+    },
+    /// Answer with [`ServerSession::accept_connect`] or [`ServerSession::reject_connect`].
+    Connect(ConnectRequest),
+    /// Answer with [`ServerSession::accept_publish`] or [`ServerSession::reject_publish`].
+    Publish {
+        stream_id: u32,
+        stream_name: String,
+        query: String,
+        publish_type: String,
+    },
+    /// Answer with [`ServerSession::accept_play`] or [`ServerSession::reject_play`].
+    Play {
+        stream_id: u32,
+        stream_name: String,
+        query: String,
+        start: f64,
+    },
+    /// Audio, video or data (other than metadata) from a publishing stream, untouched.
+    Media {
+        stream_id: u32,
+        message: Message,
+    },
+    /// The publisher's metadata as players should get it (`onMetaData`, without `@setDataFrame`); `None`
+    /// when the publisher cleared it.
+    Metadata {
+        stream_id: u32,
+        message: Option<Message>,
+    },
+    Pause {
+        stream_id: u32,
+        paused: bool,
+    },
+    /// The publisher of this stream stopped (FCUnpublish, deleteStream, closeStream).
+    Unpublish {
+        stream_id: u32,
+    },
+    /// The player of this stream stopped.
+    StopPlay {
+        stream_id: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StreamRole {
+    Idle,
+    PublishRequested { name: String },
+    Publishing { name: String },
+    PlayRequested,
+    Playing,
+}
+
+/// The server side of one RTMP connection. See the crate documentation for the calling pattern.
+#[derive(Debug)]
+pub struct ServerSession {
+    transport: Transport,
+    events: VecDeque<ServerEvent>,
+    connect: Option<(f64, ConnectRequest)>,
+    connected: bool,
+    streams: HashMap<u32, StreamRole>,
+    next_stream_id: u32,
+    warned_streams: std::collections::HashSet<u32>,
+    closed: bool,
+}
+
+impl ServerSession {
+    pub fn new(config: SessionConfig, now: Instant) -> Self {
+        Self {
+            transport: Transport::server(config, now),
+            events: VecDeque::new(),
+            connect: None,
+            connected: false,
+            streams: HashMap::new(),
+            next_stream_id: 1,
+            warned_streams: std::collections::HashSet::new(),
+            closed: false,
+        }
+    }
+
+    /// Feeds bytes received from the client.
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) -> Result<(), SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        if self.transport.handle_input(data, now)? {
+            if let Some(mode) = self.transport.mode {
+                self.events
+                    .push_back(ServerEvent::HandshakeComplete { mode });
+            }
+        }
+        while let Some(message) = self.transport.next_message()? {
+            self.handle_message(message)?;
+        }
+        Ok(())
+    }
+
+    /// Sends pings and detects dead peers; call when [`ServerSession::poll_timeout`] is reached.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.transport.handle_timeout(now)
+    }
+
+    /// When [`ServerSession::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Instant {
+        self.transport.poll_timeout()
+    }
+
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Moves every queued wire buffer into `out`, in order.
+    pub fn poll_transmit(&mut self, out: &mut Vec<bytes::Bytes>) {
+        self.transport.poll_transmit(out);
+    }
+
+    pub fn pending_transmit_bytes(&self) -> usize {
+        self.transport.pending_transmit_bytes()
+    }
+
+    /// The handshake mode, once known.
+    pub fn mode(&self) -> Option<HandshakeMode> {
+        self.transport.mode
+    }
+
+    /// Bytes received and sent so far (handshake included).
+    pub fn byte_counts(&self) -> (u64, u64) {
+        (self.transport.bytes_in, self.transport.bytes_out)
+    }
+
+    /// The outgoing chunk size players' shared messages must be encoded with to be sent zero-copy.
+    pub fn chunk_size(&self) -> u32 {
+        self.transport.chunk_size()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Marks the session closed; nothing more is sent or accepted.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// Accepts the pending `connect`: window, bandwidth, chunk size, then `_result` with
+    /// `NetConnection.Connect.Success` (PROTOCOL.md §6.2).
+    pub fn accept_connect(&mut self) {
+        let Some((transaction_id, request)) = self.connect.take() else {
+            return;
+        };
+        let config = &self.transport.config;
+        let (window, bandwidth, chunk_size) = (
+            config.window_ack_size,
+            config.peer_bandwidth,
+            config.chunk_size,
+        );
+        let fms_version = config.fms_version.clone();
+        self.transport
+            .send_control(RtmpMessage::WindowAckSize(window));
+        self.transport.send_control(RtmpMessage::SetPeerBandwidth {
+            window_size: bandwidth,
+            limit_type: rtmp_chunk::LimitType::Dynamic,
+        });
+        self.transport
+            .send_control(RtmpMessage::UserControl(UserControlEvent::StreamBegin(0)));
+        // RTMPE: an FFmpeg publisher corrupts its chunk size when it echoes ours (PROTOCOL.md §2.3).
+        if !self.transport.is_encrypted() {
+            self.transport.set_chunk_size(chunk_size);
+        }
+        let mut properties: Vec<(String, Amf0Value)> = vec![
+            ("fmsVer".into(), fms_version.into()),
+            ("capabilities".into(), 31.0.into()),
+            ("mode".into(), 1.0.into()),
+        ];
+        if request.fourcc_list.is_some() {
+            // Enhanced RTMP: we forward every codec (CanForward) and support reconnect + multitrack.
+            properties.push((
+                "videoFourCcInfoMap".into(),
+                Amf0Value::object([("*", Amf0Value::Number(4.0))]),
+            ));
+            properties.push((
+                "audioFourCcInfoMap".into(),
+                Amf0Value::object([("*", Amf0Value::Number(4.0))]),
+            ));
+            properties.push(("capsEx".into(), 3.0.into()));
+        }
+        let mut info = info(
+            "status",
+            "NetConnection.Connect.Success",
+            "Connection succeeded.",
+            None,
+        );
+        if let Amf0Value::Object(fields) = &mut info {
+            fields.push(("objectEncoding".into(), request.object_encoding.into()));
+        }
+        let reply = replies::result(transaction_id, &[Amf0Value::Object(properties), info]);
+        self.transport.send(csid::COMMAND, &reply);
+        self.connected = true;
+    }
+
+    /// Refuses the pending `connect` with `NetConnection.Connect.Rejected`; close after flushing.
+    pub fn reject_connect(&mut self, description: &str) {
+        let Some((transaction_id, _)) = self.connect.take() else {
+            return;
+        };
+        let reply = replies::error(
+            transaction_id,
+            "NetConnection.Connect.Rejected",
+            description,
+        );
+        self.transport.send(csid::COMMAND, &reply);
+    }
+
+    /// Starts the requested publication: StreamBegin and `NetStream.Publish.Start`.
+    pub fn accept_publish(&mut self, stream_id: u32) {
+        let Some(StreamRole::PublishRequested { name }) = self.streams.get(&stream_id).cloned()
+        else {
+            return;
+        };
+        self.streams
+            .insert(stream_id, StreamRole::Publishing { name: name.clone() });
+        self.send_user_control(UserControlEvent::StreamBegin(stream_id));
+        let status = info(
+            "status",
+            "NetStream.Publish.Start",
+            &format!("{name} is now published."),
+            Some(&name),
+        );
+        self.send_stream_command(stream_id, on_status(stream_id, status));
+    }
+
+    /// Refuses the requested publication with an error status (e.g. `NetStream.Publish.BadName`).
+    pub fn reject_publish(&mut self, stream_id: u32, code: &str, description: &str) {
+        self.streams.insert(stream_id, StreamRole::Idle);
+        self.send_stream_command(
+            stream_id,
+            on_status(stream_id, info("error", code, description, None)),
+        );
+    }
+
+    /// Starts the requested playback: chunk size, StreamBegin, Play.Reset, Play.Start, `|RtmpSampleAccess`.
+    pub fn accept_play(&mut self, stream_id: u32, stream_name: &str) {
+        self.streams.insert(stream_id, StreamRole::Playing);
+        let chunk_size = self.transport.config.chunk_size;
+        if self.transport.chunk_size() != chunk_size {
+            self.transport.set_chunk_size(chunk_size);
+        }
+        self.send_user_control(UserControlEvent::StreamBegin(stream_id));
+        let reset = info(
+            "status",
+            "NetStream.Play.Reset",
+            &format!("Playing and resetting {stream_name}."),
+            Some(stream_name),
+        );
+        self.send_stream_command(stream_id, on_status(stream_id, reset));
+        let start = info(
+            "status",
+            "NetStream.Play.Start",
+            &format!("Started playing {stream_name}."),
+            Some(stream_name),
+        );
+        self.send_stream_command(stream_id, on_status(stream_id, start));
+        let access = replies::data(
+            stream_id,
+            &["|RtmpSampleAccess".into(), true.into(), true.into()],
+        );
+        self.transport.send(csid::DATA, &access);
+    }
+
+    /// Refuses the requested playback (e.g. `NetStream.Play.StreamNotFound`).
+    pub fn reject_play(&mut self, stream_id: u32, code: &str, description: &str) {
+        self.streams.insert(stream_id, StreamRole::Idle);
+        self.send_stream_command(
+            stream_id,
+            on_status(stream_id, info("error", code, description, None)),
+        );
+    }
+
+    /// Sends a status event on a stream, with the user control event that goes with it: StreamEOF before
+    /// `NetStream.Play.UnpublishNotify` / `Play.Stop`, StreamBegin before `NetStream.Play.PublishNotify`.
+    pub fn send_status(&mut self, stream_id: u32, level: &str, code: &str, description: &str) {
+        match code {
+            "NetStream.Play.UnpublishNotify" | "NetStream.Play.Stop" => {
+                self.send_user_control(UserControlEvent::StreamEof(stream_id));
+            }
+            "NetStream.Play.PublishNotify" => {
+                self.send_user_control(UserControlEvent::StreamBegin(stream_id))
+            }
+            _ => {}
+        }
+        self.send_stream_command(
+            stream_id,
+            on_status(stream_id, info(level, code, description, None)),
+        );
+    }
+
+    /// Sends a message encoded once for many players; zero-copy when the chunk sizes match.
+    pub fn send_shared(&mut self, stream_id: u32, shared: &SharedMessage) {
+        self.transport.send_shared(shared, stream_id);
+    }
+
+    /// Sends one message on a stream (metadata, a sequence header): encoded for this connection only.
+    pub fn send_message(&mut self, stream_id: u32, message: &Message) {
+        let csid = media_chunk_stream(message.type_id);
+        self.transport.send(
+            csid,
+            &Message {
+                stream_id,
+                ..message.clone()
+            },
+        );
+    }
+
+    fn send_user_control(&mut self, event: UserControlEvent) {
+        self.transport.send_control(RtmpMessage::UserControl(event));
+    }
+
+    fn send_stream_command(&mut self, _stream_id: u32, message: Message) {
+        self.transport.send(csid::STREAM_COMMAND, &message);
+    }
+
+    fn handle_message(&mut self, message: Message) -> Result<(), SessionError> {
+        match message.type_id {
+            type_id::COMMAND_AMF0 | type_id::COMMAND_AMF3 => {
+                let values = decode_values(&message, "command")?;
+                match Command::parse(values) {
+                    Ok(command) => self.handle_command(message.stream_id, command),
+                    Err(error) => {
+                        tracing::debug!(%error, "malformed command");
+                        // The transaction id cannot be trusted either; answer with txn 0 so no client trips.
+                        let reply =
+                            replies::error(0.0, "NetConnection.Call.BadValue", &error.to_string());
+                        self.transport.send(csid::COMMAND, &reply);
+                    }
+                }
+            }
+            type_id::DATA_AMF0 | type_id::DATA_AMF3 => self.handle_data(message)?,
+            type_id::AUDIO | type_id::VIDEO => self.handle_media(message),
+            type_id::AGGREGATE => {
+                for sub in SubMessages::new(&message) {
+                    match sub {
+                        Ok(sub) if matches!(sub.type_id, type_id::AUDIO | type_id::VIDEO) => {
+                            self.handle_media(sub)
+                        }
+                        Ok(sub) if sub.type_id == type_id::DATA_AMF0 => self.handle_data(sub)?,
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::debug!(%error, "malformed aggregate message dropped");
+                            break;
+                        }
+                    }
+                }
+            }
+            other => tracing::trace!(
+                type_id = other,
+                "message ignored (shared objects are not supported)"
+            ),
+        }
+        Ok(())
+    }
+
+    fn publishing(&mut self, stream_id: u32) -> bool {
+        if matches!(
+            self.streams.get(&stream_id),
+            Some(StreamRole::Publishing { .. })
+        ) {
+            return true;
+        }
+        // Media on a stream that does not publish: say so once, then ignore it.
+        if self.warned_streams.insert(stream_id) {
+            let status = info(
+                "error",
+                "NetStream.Failed",
+                "Media received on a stream that is not publishing.",
+                None,
+            );
+            self.send_stream_command(stream_id, on_status(stream_id, status));
+        }
+        false
+    }
+
+    fn handle_media(&mut self, message: Message) {
+        if self.publishing(message.stream_id) {
+            self.events.push_back(ServerEvent::Media {
+                stream_id: message.stream_id,
+                message,
+            });
+        }
+    }
+
+    fn handle_data(&mut self, message: Message) -> Result<(), SessionError> {
+        if !self.publishing(message.stream_id) {
+            return Ok(());
+        }
+        let stream_id = message.stream_id;
+        let values = decode_values(&message, "data message")?;
+        let first = values.first().and_then(Amf0Value::as_str);
+        let metadata = match first {
+            Some("@setDataFrame") => strip_set_data_frame(&values),
+            Some("onMetaData") => Some(rtmp_amf::encode_amf0_values(&values)),
+            Some("@clearDataFrame") => {
+                self.events.push_back(ServerEvent::Metadata {
+                    stream_id,
+                    message: None,
+                });
+                return Ok(());
+            }
+            _ => None,
+        };
+        match metadata {
+            Some(payload) => {
+                let message = Message {
+                    timestamp: message.timestamp,
+                    type_id: type_id::DATA_AMF0,
+                    stream_id,
+                    payload,
+                };
+                self.events.push_back(ServerEvent::Metadata {
+                    stream_id,
+                    message: Some(message),
+                });
+            }
+            None => self
+                .events
+                .push_back(ServerEvent::Media { stream_id, message }),
+        }
+        Ok(())
+    }
+
+    fn handle_command(&mut self, stream_id: u32, command: Command) {
+        if !self.connected
+            && !matches!(
+                command,
+                Command::Connect { .. } | Command::Result { .. } | Command::Error { .. }
+            )
+        {
+            if let Some(transaction_id) = transaction_of(&command) {
+                let reply =
+                    replies::error(transaction_id, "NetConnection.Call.Failed", "connect first");
+                self.transport.send(csid::COMMAND, &reply);
+            }
+            return;
+        }
+        match command {
+            Command::Connect {
+                transaction_id,
+                properties,
+                ..
+            } => {
+                if self.connected || self.connect.is_some() {
+                    let reply = replies::error(
+                        transaction_id,
+                        "NetConnection.Call.Failed",
+                        "already connected",
+                    );
+                    self.transport.send(csid::COMMAND, &reply);
+                    return;
+                }
+                let request = connect_request(properties);
+                self.connect = Some((transaction_id, request.clone()));
+                self.events.push_back(ServerEvent::Connect(request));
+            }
+            Command::CreateStream { transaction_id } => {
+                let id = self.next_stream_id;
+                self.next_stream_id += 1;
+                self.streams.insert(id, StreamRole::Idle);
+                let reply =
+                    replies::result(transaction_id, &[Amf0Value::Null, f64::from(id).into()]);
+                self.transport.send(csid::COMMAND, &reply);
+            }
+            Command::ReleaseStream { transaction_id, .. }
+            | Command::CheckBandwidth { transaction_id } => {
+                self.transport
+                    .send(csid::COMMAND, &replies::result(transaction_id, &[]));
+            }
+            Command::FcPublish {
+                transaction_id,
+                stream_name,
+            } => {
+                let notice = info("status", "NetStream.Publish.Start", &stream_name, None);
+                self.transport.send(
+                    csid::COMMAND,
+                    &replies::command(
+                        0,
+                        &["onFCPublish".into(), 0.0.into(), Amf0Value::Null, notice],
+                    ),
+                );
+                self.transport
+                    .send(csid::COMMAND, &replies::result(transaction_id, &[]));
+            }
+            Command::FcUnpublish {
+                transaction_id,
+                stream_name,
+            } => {
+                let notice = info("status", "NetStream.Unpublish.Success", &stream_name, None);
+                self.transport.send(
+                    csid::COMMAND,
+                    &replies::command(
+                        0,
+                        &["onFCUnpublish".into(), 0.0.into(), Amf0Value::Null, notice],
+                    ),
+                );
+                self.transport
+                    .send(csid::COMMAND, &replies::result(transaction_id, &[]));
+                let publishing: Vec<u32> = self
+                    .streams
+                    .iter()
+                    .filter(|(_, role)| matches!(role, StreamRole::Publishing { name } if *name == split_stream_name(&stream_name).0))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in publishing {
+                    self.end_stream(id);
+                }
+            }
+            Command::FcSubscribe { stream_name, .. } => {
+                let notice = info("status", "NetStream.Play.Start", &stream_name, None);
+                self.transport.send(
+                    csid::COMMAND,
+                    &replies::command(
+                        0,
+                        &["onFCSubscribe".into(), 0.0.into(), Amf0Value::Null, notice],
+                    ),
+                );
+            }
+            Command::Publish {
+                stream_name,
+                publish_type,
+                ..
+            } => {
+                let (name, query) = split_stream_name(&stream_name);
+                if matches!(
+                    self.streams.get(&stream_id),
+                    Some(StreamRole::Publishing { .. } | StreamRole::Playing)
+                ) {
+                    let status = info(
+                        "error",
+                        "NetStream.Publish.BadName",
+                        "This stream is already in use.",
+                        None,
+                    );
+                    self.send_stream_command(stream_id, on_status(stream_id, status));
+                    return;
+                }
+                self.streams.insert(
+                    stream_id,
+                    StreamRole::PublishRequested { name: name.clone() },
+                );
+                self.events.push_back(ServerEvent::Publish {
+                    stream_id,
+                    stream_name: name,
+                    query,
+                    publish_type,
+                });
+            }
+            Command::Play {
+                stream_name, start, ..
+            } => {
+                let (name, query) = split_stream_name(&stream_name);
+                self.streams.insert(stream_id, StreamRole::PlayRequested);
+                self.events.push_back(ServerEvent::Play {
+                    stream_id,
+                    stream_name: name,
+                    query,
+                    start,
+                });
+            }
+            Command::Pause { paused, .. } => {
+                if paused {
+                    self.send_status(
+                        stream_id,
+                        "status",
+                        "NetStream.Pause.Notify",
+                        "Paused live stream.",
+                    );
+                } else {
+                    self.send_user_control(UserControlEvent::StreamBegin(stream_id));
+                    self.send_status(
+                        stream_id,
+                        "status",
+                        "NetStream.Unpause.Notify",
+                        "Unpaused live stream.",
+                    );
+                }
+                self.events
+                    .push_back(ServerEvent::Pause { stream_id, paused });
+            }
+            Command::Seek { .. } => {
+                self.send_status(
+                    stream_id,
+                    "error",
+                    "NetStream.Seek.Failed",
+                    "Live streams cannot seek.",
+                );
+            }
+            Command::DeleteStream {
+                stream_id: target, ..
+            } => {
+                self.end_stream(target);
+                self.streams.remove(&target);
+            }
+            Command::CloseStream { .. } => self.end_stream(stream_id),
+            Command::GetStreamLength { transaction_id, .. } => {
+                self.transport.send(
+                    csid::COMMAND,
+                    &replies::result(transaction_id, &[Amf0Value::Null, 0.0.into()]),
+                );
+            }
+            Command::Receive { media, enabled, .. } => {
+                tracing::debug!(media, enabled, "receive flag noted (always on)")
+            }
+            Command::Result { .. } | Command::Error { .. } | Command::OnStatus { .. } => {}
+            Command::Other {
+                name,
+                transaction_id,
+                ..
+            } => {
+                tracing::debug!(%name, "unsupported command");
+                if transaction_id > 0.0 {
+                    let description = format!("unsupported command {name}");
+                    self.transport.send(
+                        csid::COMMAND,
+                        &replies::error(transaction_id, "NetConnection.Call.Failed", &description),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Ends whatever a stream was doing, telling the application.
+    fn end_stream(&mut self, stream_id: u32) {
+        match self.streams.insert(stream_id, StreamRole::Idle) {
+            Some(StreamRole::Publishing { .. }) => {
+                self.events.push_back(ServerEvent::Unpublish { stream_id });
+            }
+            Some(StreamRole::Playing | StreamRole::PlayRequested) => {
+                self.events.push_back(ServerEvent::StopPlay { stream_id });
+            }
+            _ => {}
+        }
+    }
+}
+
+fn transaction_of(command: &Command) -> Option<f64> {
+    match command {
+        Command::CreateStream { transaction_id }
+        | Command::ReleaseStream { transaction_id, .. }
+        | Command::FcPublish { transaction_id, .. }
+        | Command::Publish { transaction_id, .. }
+        | Command::Play { transaction_id, .. }
+        | Command::Other { transaction_id, .. } => Some(*transaction_id).filter(|t| *t > 0.0),
+        _ => None,
+    }
+}
+
+fn connect_request(properties: Amf0Value) -> ConnectRequest {
+    let text = |key: &str| {
+        properties
+            .get(key)
+            .and_then(Amf0Value::as_str)
+            .map(str::to_owned)
+    };
+    let mut fourccs: Option<Vec<String>> = match properties.get("fourCcList") {
+        Some(Amf0Value::StrictArray(items)) => Some(
+            items
+                .iter()
+                .filter_map(Amf0Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+        ),
+        _ => None,
+    };
+    for map in ["videoFourCcInfoMap", "audioFourCcInfoMap"] {
+        if let Some(entries) = properties.get(map).and_then(Amf0Value::properties) {
+            // CanDecode (0x01) or CanForward (0x04).
+            let usable = entries
+                .iter()
+                .filter(|(_, flags)| flags.as_f64().is_some_and(|f| (f as u32) & 0x05 != 0));
+            fourccs
+                .get_or_insert_with(Vec::new)
+                .extend(usable.map(|(fourcc, _)| fourcc.clone()));
+        }
+    }
+    ConnectRequest {
+        app: text("app").unwrap_or_default(),
+        tc_url: text("tcUrl"),
+        flash_ver: text("flashVer"),
+        object_encoding: properties
+            .get("objectEncoding")
+            .and_then(Amf0Value::as_f64)
+            .unwrap_or(0.0),
+        fourcc_list: fourccs,
+        properties,
+    }
+}
+
+/// The chunk stream rtmpx sends a message type on.
+pub(crate) fn media_chunk_stream(type_id: u8) -> u32 {
+    match type_id {
+        type_id::AUDIO => csid::AUDIO,
+        type_id::VIDEO => csid::VIDEO,
+        _ => csid::DATA,
+    }
+}

@@ -1,0 +1,257 @@
+//! An in-memory client/server pair with a virtual clock: the whole exchange real clients go through.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtmp_amf::Amf0Value;
+use rtmp_chunk::{type_id, Message, SharedMessage};
+use rtmp_session::{
+    ClientEvent, ClientOptions, ClientSession, ServerEvent, ServerSession, SessionConfig,
+    SessionError,
+};
+
+struct Pair {
+    client: ClientSession,
+    server: ServerSession,
+    now: Instant,
+    server_events: Vec<ServerEvent>,
+    client_events: Vec<ClientEvent>,
+}
+
+impl Pair {
+    fn new() -> Self {
+        let now = Instant::now();
+        let config = SessionConfig::default();
+        let options = ClientOptions::new("live", "rtmp://127.0.0.1/live");
+        Self {
+            client: ClientSession::new(config.clone(), options, now),
+            server: ServerSession::new(config, now),
+            now,
+            server_events: Vec::new(),
+            client_events: Vec::new(),
+        }
+    }
+
+    /// Moves bytes both ways until quiet, answering the server's decisions with `decide`.
+    fn pump(&mut self, decide: &mut dyn FnMut(&mut ServerSession, &ServerEvent)) {
+        for _ in 0..50 {
+            let mut out = Vec::new();
+            self.client.poll_transmit(&mut out);
+            let to_server: Vec<u8> = out.concat();
+            let mut out = Vec::new();
+            self.server.poll_transmit(&mut out);
+            let to_client: Vec<u8> = out.concat();
+            if to_server.is_empty() && to_client.is_empty() {
+                return;
+            }
+            self.server.handle_input(&to_server, self.now).unwrap();
+            while let Some(event) = self.server.poll_event() {
+                decide(&mut self.server, &event);
+                self.server_events.push(event);
+            }
+            self.client.handle_input(&to_client, self.now).unwrap();
+            while let Some(event) = self.client.poll_event() {
+                self.client_events.push(event);
+            }
+        }
+        panic!("the pair never went quiet");
+    }
+}
+
+fn accept_all(server: &mut ServerSession, event: &ServerEvent) {
+    match event {
+        ServerEvent::Connect(_) => server.accept_connect(),
+        ServerEvent::Publish { stream_id, .. } => server.accept_publish(*stream_id),
+        ServerEvent::Play {
+            stream_id,
+            stream_name,
+            ..
+        } => server.accept_play(*stream_id, stream_name),
+        _ => {}
+    }
+}
+
+#[test]
+fn connect_publish_and_media_flow_with_status_codes() {
+    let mut pair = Pair::new();
+    pair.pump(&mut accept_all);
+    assert!(matches!(
+        pair.client_events[0],
+        ClientEvent::HandshakeComplete { .. }
+    ));
+    let connected = pair.client_events.iter().find_map(|e| match e {
+        ClientEvent::Connected { info, .. } => Some(info.clone()),
+        _ => None,
+    });
+    let info = connected.expect("connected");
+    assert_eq!(
+        info.get("code").and_then(Amf0Value::as_str),
+        Some("NetConnection.Connect.Success")
+    );
+    assert_eq!(
+        info.get("objectEncoding").and_then(Amf0Value::as_f64),
+        Some(0.0)
+    );
+    assert!(
+        matches!(&pair.server_events[1], ServerEvent::Connect(request) if request.app == "live")
+    );
+
+    pair.client.create_stream();
+    pair.pump(&mut accept_all);
+    assert!(pair
+        .client_events
+        .contains(&ClientEvent::StreamCreated { stream_id: 1 }));
+    pair.client.publish(1, "key?token=abc");
+    pair.pump(&mut accept_all);
+    assert!(pair
+        .client_events
+        .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+    assert!(pair.server_events.iter().any(|e| matches!(e,
+        ServerEvent::Publish { stream_id: 1, stream_name, query, .. } if stream_name == "key" && query == "token=abc")));
+
+    pair.client
+        .send_metadata(1, Amf0Value::ecma_array([("width", 640.0.into())]));
+    let video = Message {
+        timestamp: 40,
+        type_id: type_id::VIDEO,
+        stream_id: 1,
+        payload: Bytes::from_static(&[0x17, 1, 2, 3]),
+    };
+    pair.client.send_message(1, &video);
+    pair.pump(&mut accept_all);
+    let metadata = pair.server_events.iter().find_map(|e| match e {
+        ServerEvent::Metadata {
+            message: Some(m), ..
+        } => Some(m.clone()),
+        _ => None,
+    });
+    let values = rtmp_amf::decode_amf0(&metadata.unwrap().payload).unwrap();
+    assert_eq!(
+        values[0].as_str(),
+        Some("onMetaData"),
+        "@setDataFrame stripped"
+    );
+    assert!(pair.server_events.contains(&ServerEvent::Media {
+        stream_id: 1,
+        message: video
+    }));
+
+    pair.client.delete_stream(1, Some("key"));
+    pair.pump(&mut accept_all);
+    assert_eq!(
+        pair.server_events
+            .iter()
+            .filter(|e| matches!(e, ServerEvent::Unpublish { stream_id: 1 }))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn play_gets_start_then_shared_media_bit_exact() {
+    let mut pair = Pair::new();
+    pair.pump(&mut accept_all);
+    pair.client.create_stream();
+    pair.pump(&mut accept_all);
+    pair.client.play(1, "show");
+    pair.pump(&mut accept_all);
+    assert!(pair
+        .client_events
+        .contains(&ClientEvent::PlayStarted { stream_id: 1 }));
+    let frame = Message {
+        timestamp: 1000,
+        type_id: type_id::AUDIO,
+        stream_id: 1,
+        payload: Bytes::from(vec![0xAF; 9000]),
+    };
+    let shared = SharedMessage::encode(rtmp_chunk::csid::AUDIO, &frame, pair.server.chunk_size());
+    pair.server.send_shared(1, &shared);
+    pair.server
+        .send_status(1, "status", "NetStream.Play.UnpublishNotify", "gone");
+    pair.pump(&mut accept_all);
+    assert!(pair.client_events.contains(&ClientEvent::Media {
+        stream_id: 1,
+        message: frame
+    }));
+    assert!(pair.client_events.iter().any(|e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify")));
+}
+
+#[test]
+fn unknown_commands_and_commands_before_connect_get_errors() {
+    let mut pair = Pair::new();
+    // Handshake only: the client's connect goes out, but the server holds its answer.
+    pair.pump(&mut |_, _| {});
+    pair.client.create_stream();
+    pair.pump(&mut |_, _| {});
+    assert!(pair.client_events.iter().any(|e| matches!(
+        e,
+        ClientEvent::CommandFailed {
+            command: "createStream",
+            ..
+        }
+    )));
+    pair.server.accept_connect();
+    pair.pump(&mut accept_all);
+    assert!(pair
+        .client_events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Connected { .. })));
+}
+
+#[test]
+fn dead_peer_is_detected_by_the_idle_timeout_and_pings_are_sent() {
+    let mut pair = Pair::new();
+    pair.pump(&mut accept_all);
+    let config = SessionConfig::default();
+    let later = pair.now + config.ping_interval + Duration::from_millis(1);
+    pair.server.handle_timeout(later).unwrap();
+    let mut out = Vec::new();
+    pair.server.poll_transmit(&mut out);
+    assert!(!out.is_empty(), "a PingRequest was queued");
+    let dead = pair.now + config.idle_timeout;
+    assert!(matches!(
+        pair.server.handle_timeout(dead),
+        Err(SessionError::IdleTimeout(_))
+    ));
+}
+
+#[test]
+fn amf3_connect_is_understood_and_object_encoding_echoed() {
+    // A type 17 connect as Flash sends it with objectEncoding 3: format byte 0, then AMF0 values.
+    let now = Instant::now();
+    let mut server = ServerSession::new(SessionConfig::default(), now);
+    let mut client = rtmp_handshake::ClientHandshake::new(
+        rtmp_handshake::ClientConfig::Simple,
+        Box::new(|b: &mut [u8]| b.fill(1)),
+    );
+    server
+        .handle_input(&client.take_output().unwrap(), now)
+        .unwrap();
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    client.feed(&out.concat()).unwrap();
+    let c2 = client.take_output().unwrap();
+    let mut payload = vec![0u8];
+    payload.extend_from_slice(&rtmp_amf::encode_amf0_values(&[
+        "connect".into(),
+        1.0.into(),
+        Amf0Value::object([("app", "live".into()), ("objectEncoding", 3.0.into())]),
+    ]));
+    let message = Message {
+        timestamp: 0,
+        type_id: type_id::COMMAND_AMF3,
+        stream_id: 0,
+        payload: Bytes::from(payload),
+    };
+    let mut chunks = bytes::BytesMut::new();
+    rtmp_chunk::ChunkEncoder::new().encode(3, &message, &mut chunks);
+    server
+        .handle_input(&[&c2[..], &chunks[..]].concat(), now)
+        .unwrap();
+    let events: Vec<ServerEvent> = std::iter::from_fn(|| server.poll_event()).collect();
+    let request = events.iter().find_map(|e| match e {
+        ServerEvent::Connect(r) => Some(r.clone()),
+        _ => None,
+    });
+    assert_eq!(request.unwrap().object_encoding, 3.0);
+}
