@@ -164,7 +164,7 @@ impl GopCache {
 
     fn add(&mut self, frame: &Arc<Frame>, limit: usize) {
         match frame.kind {
-            FrameKind::Data => return,
+            FrameKind::Data => {}
             FrameKind::Video if frame.info.sequence_header => {
                 self.video_header = Some(frame.clone())
             }
@@ -401,10 +401,10 @@ impl Publisher {
     pub fn set_metadata(&self, message: Option<&Message>) {
         let frame = message.map(|m| Arc::new(Frame::new(m, self.chunk_size)));
         let mut state = self.stream.lock();
-        if !state
+        if state
             .publisher
             .as_ref()
-            .is_some_and(|slot| slot.id == self.id)
+            .is_none_or(|slot| slot.id != self.id)
         {
             return;
         }
