@@ -1,1 +1,92 @@
-//! placeholder
+//! rtmpx: an RTMP media server. Plain RTMP today; RTMPS, RTMPT, RTMPE and RTMPTE plug into the same
+//! listeners and the same per-connection driver as other duplex streams.
+//!
+//! * [`config`]: one typed configuration with safe defaults (TOML + command line).
+//! * [`listener`]: accept, sniff the first byte, spawn the driver.
+//! * [`connection`]: runs an `rtmp_session::ServerSession` over any `AsyncRead + AsyncWrite` and routes
+//!   publishers and players through the `rtmp_hub::Hub`.
+//! * [`Server`]: binds everything and shuts down gracefully.
+
+pub mod config;
+pub mod connection;
+pub mod listener;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::Config;
+use connection::ServerContext;
+use listener::ConnectionCount;
+
+/// A bound, running server.
+#[derive(Debug)]
+pub struct Server {
+    addresses: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    connections: Arc<ConnectionCount>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    hub: rtmp_hub::Hub,
+}
+
+impl Server {
+    /// Binds every listen address and starts accepting.
+    pub async fn start(config: &Config) -> std::io::Result<Server> {
+        let hub = rtmp_hub::Hub::new(config.hub_config());
+        let context = Arc::new(ServerContext {
+            hub: hub.clone(),
+            session: config.session_config(),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let connections = Arc::new(ConnectionCount::default());
+        let mut addresses = Vec::new();
+        let mut tasks = Vec::new();
+        for address in &config.listen {
+            let listener = TcpListener::bind(address).await.map_err(|error| {
+                std::io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
+            })?;
+            let local = listener.local_addr()?;
+            tracing::info!(address = %local, "listening (rtmp)");
+            addresses.push(local);
+            tasks.push(tokio::spawn(listener::run(
+                listener,
+                context.clone(),
+                connections.clone(),
+                config.max_connections,
+                shutdown_rx.clone(),
+            )));
+        }
+        Ok(Server {
+            addresses,
+            shutdown,
+            connections,
+            tasks,
+            hub,
+        })
+    }
+
+    /// The addresses actually bound (useful with port 0).
+    pub fn local_addresses(&self) -> &[SocketAddr] {
+        &self.addresses
+    }
+
+    pub fn hub(&self) -> &rtmp_hub::Hub {
+        &self.hub
+    }
+
+    /// Stops accepting, tells every connection to close, and waits up to `grace` for them.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.connections.current() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::info!(remaining = self.connections.current(), "shut down");
+    }
+}

@@ -1,1 +1,138 @@
-fn main() {}
+//! The `rtmpx` command: `rtmpx serve` (the default) runs the server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rtmpx::config::{Config, PublishPolicyName};
+use rtmpx::Server;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rtmpx",
+    version,
+    about = "An RTMP media server: publish with OBS or FFmpeg, play with anything."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args, Default)]
+struct ServeArgs {
+    /// Address to listen on (repeatable). Default 0.0.0.0:1935.
+    #[arg(long = "listen", value_name = "ADDR")]
+    listen: Vec<SocketAddr>,
+    /// TOML configuration file; command-line options override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log filter (e.g. info, debug, rtmpx=debug). RUST_LOG works too.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// What a second publisher to a live stream gets.
+    #[arg(long, value_enum)]
+    publish_policy: Option<PublishPolicyName>,
+    /// Outgoing chunk size.
+    #[arg(long, value_name = "BYTES")]
+    chunk_size: Option<u32>,
+}
+
+fn load_config(args: ServeArgs) -> Result<Config, String> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if !args.listen.is_empty() {
+        config.listen = args.listen;
+    }
+    if let Some(level) = args.log_level {
+        config.log_level = level;
+    }
+    if let Some(policy) = args.publish_policy {
+        config.publish_policy = policy;
+    }
+    if let Some(size) = args.chunk_size {
+        config.chunk_size = size;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    let config = match load_config(args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("rtmpx: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("rtmpx: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let server = match Server::start(&config).await {
+            Ok(server) => server,
+            Err(error) => {
+                tracing::error!(%error, "cannot start");
+                return ExitCode::FAILURE;
+            }
+        };
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown(Duration::from_secs(3)).await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,144 @@
+//! The server's configuration: one typed struct with safe defaults, read from TOML and overridden by
+//! command-line options.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What a second publisher to a live stream name gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishPolicyName {
+    /// Take over a stream whose publisher has gone quiet (see `takeover_after_ms`); refuse otherwise.
+    Takeover,
+    /// Always refuse (`NetStream.Publish.BadName`).
+    Reject,
+}
+
+/// Every setting of `rtmpx serve`. Each key can be set in the TOML file given with `--config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Addresses to listen on (RTMP; the first byte of each connection is sniffed).
+    pub listen: Vec<SocketAddr>,
+    /// tracing filter, e.g. `info` or `rtmpx=debug,info`.
+    pub log_level: String,
+    pub publish_policy: PublishPolicyName,
+    /// With the take-over policy: how long a publisher must have been silent before a new one replaces it.
+    pub takeover_after_ms: u64,
+    /// Outgoing chunk size for every connection.
+    pub chunk_size: u32,
+    /// Largest RTMP message accepted from a peer.
+    pub max_message_size: u32,
+    /// Most chunk streams one peer may use at once.
+    pub max_chunk_streams: usize,
+    /// Most simultaneous connections; more are refused.
+    pub max_connections: usize,
+    pub handshake_timeout_ms: u64,
+    /// A peer silent this long is disconnected (pings are sent meanwhile).
+    pub idle_timeout_ms: u64,
+    pub ping_interval_ms: u64,
+    /// Frames a player may fall behind before it skips to the next keyframe.
+    pub player_queue_frames: usize,
+    /// Bytes of the current GOP kept so new players start at once on a keyframe (0 disables).
+    pub gop_cache_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 1935))],
+            log_level: "info".into(),
+            publish_policy: PublishPolicyName::Takeover,
+            takeover_after_ms: 1000,
+            chunk_size: 4096,
+            max_message_size: 16 * 1024 * 1024,
+            max_chunk_streams: 64,
+            max_connections: 10_000,
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 20_000,
+            ping_interval_ms: 5_000,
+            player_queue_frames: 1024,
+            gop_cache_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration in {path}: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=0x7FFF_FFFF).contains(&self.chunk_size) {
+            return Err(ConfigError::Invalid(format!(
+                "chunk_size {} is outside 1..=2147483647",
+                self.chunk_size
+            )));
+        }
+        if self.listen.is_empty() {
+            return Err(ConfigError::Invalid("no listen address".into()));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "max_connections must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn session_config(&self) -> rtmp_session::SessionConfig {
+        rtmp_session::SessionConfig {
+            chunk_size: self.chunk_size,
+            decoder: rtmp_chunk::DecoderConfig {
+                max_message_len: self.max_message_size,
+                max_chunk_streams: self.max_chunk_streams,
+                max_buffered: (self.max_message_size as usize).saturating_mul(4),
+            },
+            ping_interval: Duration::from_millis(self.ping_interval_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
+            ..rtmp_session::SessionConfig::default()
+        }
+    }
+
+    pub fn hub_config(&self) -> rtmp_hub::HubConfig {
+        rtmp_hub::HubConfig {
+            chunk_size: self.chunk_size,
+            player_queue_frames: self.player_queue_frames,
+            gop_cache_bytes: self.gop_cache_bytes,
+            publish_policy: match self.publish_policy {
+                PublishPolicyName::Takeover => rtmp_hub::PublishPolicy::TakeOver {
+                    quiet_after: Duration::from_millis(self.takeover_after_ms),
+                },
+                PublishPolicyName::Reject => rtmp_hub::PublishPolicy::Reject,
+            },
+        }
+    }
+}
