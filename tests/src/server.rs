@@ -1,0 +1,89 @@
+//! The server under test: the built `rtmpx` binary on a free loopback port.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::process::Background;
+
+#[derive(Debug)]
+pub struct RtmpxServer {
+    pub address: SocketAddr,
+    process: Background,
+    _dir: tempfile::TempDir,
+}
+
+/// The binary: `RTMPX_BIN` (set by the xtask), else target/debug/rtmpx.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("RTMPX_BIN") {
+        return PathBuf::from(path);
+    }
+    crate::fixtures::target_dir().join("debug").join("rtmpx")
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("no free port: {e}"));
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no local address: {e}"))
+}
+
+impl RtmpxServer {
+    pub fn start(extra_args: &[&str]) -> RtmpxServer {
+        let dir = crate::scratch("server");
+        let binary = binary();
+        assert!(
+            binary.exists(),
+            "{} does not exist: run `cargo build -p rtmpx` or `cargo xtask interop`",
+            binary.display()
+        );
+        for _ in 0..5 {
+            let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let mut command = Command::new(&binary);
+            command
+                .args([
+                    "serve",
+                    "--listen",
+                    &address.to_string(),
+                    "--log-level",
+                    "info",
+                ])
+                .args(extra_args);
+            let process = Background::spawn("rtmpx", &mut command, &dir.path().join("rtmpx.log"));
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if TcpStream::connect(address).is_ok() {
+                    return RtmpxServer {
+                        address,
+                        process,
+                        _dir: dir,
+                    };
+                }
+                if process.log().contains("cannot listen") {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            let log = process.log();
+            drop(process);
+            if !log.contains("cannot listen") {
+                panic!("rtmpx did not start listening on {address}; log:\n{log}");
+            }
+        }
+        panic!("rtmpx could not bind a free loopback port");
+    }
+
+    pub fn url(&self, app_and_stream: &str) -> String {
+        format!("rtmp://{}/{app_and_stream}", self.address)
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+}
