@@ -213,23 +213,41 @@ fn fuzz(target: &str, seconds: u64) -> StepResult {
         "-Coverflow-checks",
     ]
     .join(" ");
+    // With an explicit --target, RUSTFLAGS reach only the target's code, not build scripts and proc
+    // macros, which must not be instrumented (they are not linked with libFuzzer).
+    let host = host_triple()?;
     run(cargo()
         .current_dir(&fuzz_dir)
         .env("RUSTFLAGS", rustflags)
-        .args(["build", "--release", "--bin", target]))?;
+        .args(["build", "--release", "--target", &host, "--bin", target]))?;
     let corpus = fuzz_dir.join("corpus").join(target);
     std::fs::create_dir_all(&corpus)
         .map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
     let artifacts = fuzz_dir.join("artifacts").join(target);
     std::fs::create_dir_all(&artifacts)
         .map_err(|e| format!("cannot create {}: {e}", artifacts.display()))?;
-    let binary = fuzz_dir.join("target").join("release").join(target);
+    let binary = fuzz_dir
+        .join("target")
+        .join(&host)
+        .join("release")
+        .join(target);
     run(Command::new(binary)
         .arg(format!("-max_total_time={seconds}"))
         .arg("-rss_limit_mb=1024")
         .arg("-timeout=5")
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
         .arg(&corpus))
+}
+
+fn host_triple() -> Result<String, String> {
+    let output = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("cannot run rustc -vV: {e}"))?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: ").map(str::to_owned))
+        .ok_or_else(|| "rustc -vV printed no host triple".into())
 }
 
 fn run(command: &mut Command) -> StepResult {
