@@ -5,37 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use rtmpx_interop::clients::{
+    ffmpeg, ffmpeg_player, ffmpeg_publisher as publisher, rtmpdump_player,
+};
 use rtmpx_interop::{
     assert_contiguous_run, enabled, fixtures, framemd5, scratch, Background, Packet, RtmpxServer,
 };
 
 const LIMIT: Duration = Duration::from_secs(40);
-
-fn ffmpeg() -> PathBuf {
-    PathBuf::from("ffmpeg")
-}
-
-fn publisher(ffmpeg: &Path, fixture: &Path, url: &str, log: &Path, extra: &[&str]) -> Background {
-    let mut command = Command::new(ffmpeg);
-    command
-        .args(["-loglevel", "warning", "-re", "-i"])
-        .arg(fixture)
-        .args(["-c", "copy"])
-        .args(extra)
-        .args(["-f", "flv", url]);
-    Background::spawn("ffmpeg publisher", &mut command, log)
-}
-
-/// An FFmpeg player writing what it receives (packets copied, not decoded) to an FLV file.
-fn ffmpeg_player(ffmpeg: &Path, url: &str, out: &Path, log: &Path, extra: &[&str]) -> Background {
-    let mut command = Command::new(ffmpeg);
-    command
-        .args(["-loglevel", "warning"])
-        .args(extra)
-        .args(["-i", url, "-c", "copy", "-f", "flv", "-y"])
-        .arg(out);
-    Background::spawn("ffmpeg player", &mut command, log)
-}
 
 fn reference(fixture: &Path) -> Vec<Packet> {
     framemd5(&ffmpeg(), fixture)
@@ -113,9 +90,7 @@ fn rtmpdump_plays_live_bit_exact() {
     let server = RtmpxServer::start(&[]);
     let url = server.url("live/dump");
     let out = dir.path().join("dumped.flv");
-    let mut command = Command::new("rtmpdump");
-    command.args(["-q", "-v", "-r", &url, "-o"]).arg(&out);
-    let mut player = Background::spawn("rtmpdump", &mut command, &dir.path().join("rtmpdump.log"));
+    let mut player = rtmpdump_player(&url, &out, &dir.path().join("rtmpdump.log"));
     settle();
     let mut publisher = publisher(
         &ffmpeg(),
@@ -270,12 +245,6 @@ fn a_reconnecting_publisher_takes_over_and_players_continue() {
         video(&sent).len(),
         "the second publish played to its end: {runs:?}"
     );
-}
-
-fn rtmpdump_player(url: &str, out: &Path, log: &Path) -> Background {
-    let mut command = Command::new("rtmpdump");
-    command.args(["-q", "-v", "-r", url, "-o"]).arg(out);
-    Background::spawn("rtmpdump", &mut command, log)
 }
 
 #[test]

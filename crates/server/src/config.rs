@@ -44,6 +44,8 @@ pub struct Config {
     pub player_queue_frames: usize,
     /// Bytes of the current GOP kept so new players start at once on a keyframe (0 disables).
     pub gop_cache_bytes: usize,
+    /// Accept RTMPE (handshake versions 6, 8, 9) on the RTMP listeners. It is obfuscation, not security.
+    pub rtmpe: bool,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             ping_interval_ms: 5_000,
             player_queue_frames: 1024,
             gop_cache_bytes: 16 * 1024 * 1024,
+            rtmpe: true,
         }
     }
 }
@@ -124,6 +127,7 @@ impl Config {
             ping_interval: Duration::from_millis(self.ping_interval_ms),
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
+            key_exchange: self.rtmpe.then(rtmp_rtmpe::Rtmpe::factory),
             ..rtmp_session::SessionConfig::default()
         }
     }

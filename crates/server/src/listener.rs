@@ -2,7 +2,7 @@
 //!
 //! First byte: 0x03 RTMP, 0x06/0x08/0x09 RTMPE (served by the session when a key exchange is configured),
 //! 0x16 a TLS ClientHello (RTMPS), an ASCII letter an HTTP request (RTMPT). TLS and HTTP are not served
-//! by this listener yet and are closed with a clear log line.
+//! yet and are closed with a clear log line.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
