@@ -9,7 +9,10 @@ use crate::process::Background;
 
 #[derive(Debug)]
 pub struct RtmpxServer {
+    /// The shared listener (RTMP, RTMPE, RTMPS).
     pub address: SocketAddr,
+    /// The TLS-only listener.
+    pub tls_address: SocketAddr,
     process: Background,
     _dir: tempfile::TempDir,
 }
@@ -41,22 +44,25 @@ impl RtmpxServer {
         );
         for _ in 0..5 {
             let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let tls_address = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let mut command = Command::new(&binary);
             command
                 .args([
                     "serve",
                     "--listen",
                     &address.to_string(),
-                    "--log-level",
-                    "info",
+                    "--listen-tls",
+                    &tls_address.to_string(),
                 ])
+                .args(["--log-level", "info"])
                 .args(extra_args);
             let process = Background::spawn("rtmpx", &mut command, &dir.path().join("rtmpx.log"));
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(10) {
-                if TcpStream::connect(address).is_ok() {
+                if TcpStream::connect(address).is_ok() && TcpStream::connect(tls_address).is_ok() {
                     return RtmpxServer {
                         address,
+                        tls_address,
                         process,
                         _dir: dir,
                     };
@@ -77,6 +83,16 @@ impl RtmpxServer {
 
     pub fn url(&self, app_and_stream: &str) -> String {
         format!("rtmp://{}/{app_and_stream}", self.address)
+    }
+
+    /// An `rtmps://` URL on the TLS-only listener.
+    pub fn rtmps_url(&self, app_and_stream: &str) -> String {
+        format!("rtmps://{}/{app_and_stream}", self.tls_address)
+    }
+
+    /// An `rtmps://` URL on the shared listener (TLS recognised by its first byte).
+    pub fn rtmps_shared_url(&self, app_and_stream: &str) -> String {
+        format!("rtmps://{}/{app_and_stream}", self.address)
     }
 
     pub fn log(&self) -> String {

@@ -2,7 +2,7 @@
 //! command-line options.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -21,8 +21,15 @@ pub enum PublishPolicyName {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Addresses to listen on (RTMP; the first byte of each connection is sniffed).
+    /// Addresses to listen on: RTMP and RTMPE, and RTMPS when the first byte is a TLS ClientHello.
     pub listen: Vec<SocketAddr>,
+    /// TLS-only addresses (RTMPS; conventionally port 443).
+    pub listen_tls: Vec<SocketAddr>,
+    /// PEM certificate chain for RTMPS; without it (and `tls_key`) a self-signed certificate for
+    /// localhost is generated at start.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, RSA or EC) for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// tracing filter, e.g. `info` or `rtmpx=debug,info`.
     pub log_level: String,
     pub publish_policy: PublishPolicyName,
@@ -52,6 +59,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: vec![SocketAddr::from(([0, 0, 0, 0], 1935))],
+            listen_tls: vec![SocketAddr::from(([0, 0, 0, 0], 4443))],
+            tls_cert: None,
+            tls_key: None,
             log_level: "info".into(),
             publish_policy: PublishPolicyName::Takeover,
             takeover_after_ms: 1000,
@@ -105,8 +115,13 @@ impl Config {
                 self.chunk_size
             )));
         }
-        if self.listen.is_empty() {
+        if self.listen.is_empty() && self.listen_tls.is_empty() {
             return Err(ConfigError::Invalid("no listen address".into()));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert and tls_key go together".into(),
+            ));
         }
         if self.max_connections == 0 {
             return Err(ConfigError::Invalid(
@@ -129,6 +144,12 @@ impl Config {
             handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
             key_exchange: self.rtmpe.then(rtmp_rtmpe::Rtmpe::factory),
             ..rtmp_session::SessionConfig::default()
+        }
+    }
+
+    pub fn tls_settings(&self) -> rtmp_rtmps::TlsSettings {
+        rtmp_rtmps::TlsSettings {
+            cert_and_key: self.tls_cert.clone().zip(self.tls_key.clone()),
         }
     }
 

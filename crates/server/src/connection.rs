@@ -22,6 +22,8 @@ use tokio::sync::watch;
 pub struct ServerContext {
     pub hub: Hub,
     pub session: SessionConfig,
+    /// The RTMPS acceptor (its certificate can be reloaded).
+    pub tls: Option<rtmp_rtmps::TlsAcceptor>,
 }
 
 type PlayerRecv = Pin<Box<dyn Future<Output = (u32, Subscriber, SubscriberEvent)> + Send>>;
@@ -132,6 +134,8 @@ pub async fn serve<S>(
                     }
                     connection.handle_session_events();
                 }
+                // TLS clients often close without close_notify; that is an ordinary close.
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => break "peer closed the connection".into(),
                 Err(error) => break format!("read failed: {error}"),
             },
             (stream_id, mut subscriber, event) = next_player_event(&mut connection.player_futures) => {

@@ -1,5 +1,5 @@
-//! rtmpx: an RTMP media server. Plain RTMP today; RTMPS, RTMPT, RTMPE and RTMPTE plug into the same
-//! listeners and the same per-connection driver as other duplex streams.
+//! rtmpx: an RTMP media server. RTMP, RTMPE and RTMPS today (RTMPT and RTMPTE next), all on the same
+//! listeners and the same per-connection driver, as duplex streams.
 //!
 //! * [`config`]: one typed configuration with safe defaults (TOML + command line).
 //! * [`listener`]: accept, sniff the first byte, spawn the driver.
@@ -30,29 +30,57 @@ pub struct Server {
     connections: Arc<ConnectionCount>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     hub: rtmp_hub::Hub,
+    tls: rtmp_rtmps::TlsAcceptor,
 }
 
 impl Server {
     /// Binds every listen address and starts accepting.
     pub async fn start(config: &Config) -> std::io::Result<Server> {
         let hub = rtmp_hub::Hub::new(config.hub_config());
+        let tls = rtmp_rtmps::TlsAcceptor::new(config.tls_settings()).map_err(|error| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string())
+        })?;
+        if tls.is_self_signed() {
+            tracing::info!(
+                fingerprint = %tls.fingerprint(),
+                "RTMPS uses a generated self-signed certificate for localhost (set tls_cert and tls_key for a real one)"
+            );
+        } else {
+            tracing::info!(fingerprint = %tls.fingerprint(), "RTMPS certificate loaded");
+        }
         let context = Arc::new(ServerContext {
             hub: hub.clone(),
             session: config.session_config(),
+            tls: Some(tls.clone()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let connections = Arc::new(ConnectionCount::default());
         let mut addresses = Vec::new();
         let mut tasks = Vec::new();
-        for address in &config.listen {
+        let listeners = config
+            .listen
+            .iter()
+            .map(|a| (a, listener::ListenerKind::Shared))
+            .chain(
+                config
+                    .listen_tls
+                    .iter()
+                    .map(|a| (a, listener::ListenerKind::TlsOnly)),
+            );
+        for (address, kind) in listeners {
             let listener = TcpListener::bind(address).await.map_err(|error| {
                 std::io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
             })?;
             let local = listener.local_addr()?;
-            tracing::info!(address = %local, "listening (rtmp)");
+            let serves = match kind {
+                listener::ListenerKind::Shared => "rtmp, rtmpe, rtmps",
+                listener::ListenerKind::TlsOnly => "rtmps",
+            };
+            tracing::info!(address = %local, serves, "listening");
             addresses.push(local);
             tasks.push(tokio::spawn(listener::run(
                 listener,
+                kind,
                 context.clone(),
                 connections.clone(),
                 config.max_connections,
@@ -65,6 +93,7 @@ impl Server {
             connections,
             tasks,
             hub,
+            tls,
         })
     }
 
@@ -75,6 +104,16 @@ impl Server {
 
     pub fn hub(&self) -> &rtmp_hub::Hub {
         &self.hub
+    }
+
+    /// Re-reads the RTMPS certificate (on SIGHUP); open connections are not touched.
+    pub fn reload_tls(&self) {
+        match self.tls.reload() {
+            Ok(fingerprint) => tracing::info!(%fingerprint, "RTMPS certificate reloaded"),
+            Err(error) => {
+                tracing::error!(%error, "RTMPS certificate reload failed; keeping the current one")
+            }
+        }
     }
 
     /// Stops accepting, tells every connection to close, and waits up to `grace` for them.

@@ -1,14 +1,16 @@
 //! Listeners: accept connections, sniff the first byte, hand each connection to its driver.
 //!
 //! First byte: 0x03 RTMP, 0x06/0x08/0x09 RTMPE (served by the session when a key exchange is configured),
-//! 0x16 a TLS ClientHello (RTMPS), an ASCII letter an HTTP request (RTMPT). TLS and HTTP are not served
-//! yet and are closed with a clear log line.
+//! 0x16 a TLS ClientHello (RTMPS: after the TLS handshake the first byte decides again), an ASCII letter
+//! an HTTP request (RTMPT, not served yet: closed with a clear log line). TLS-only listeners close
+//! anything that does not start with a ClientHello.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -52,9 +54,19 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// RTMP, RTMPE and RTMPS, told apart by the first byte.
+    Shared,
+    /// RTMPS only.
+    TlsOnly,
+}
+
 /// Accepts connections on `listener` until shutdown.
 pub async fn run(
     listener: TcpListener,
+    kind: ListenerKind,
     context: Arc<ServerContext>,
     connections: Arc<ConnectionCount>,
     max_connections: usize,
@@ -84,7 +96,7 @@ pub async fn run(
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _guard = guard;
-            handle(stream, peer, context, shutdown).await;
+            handle(stream, peer, kind, context, shutdown).await;
         });
     }
 }
@@ -92,6 +104,7 @@ pub async fn run(
 async fn handle(
     stream: TcpStream,
     peer: SocketAddr,
+    kind: ListenerKind,
     context: Arc<ServerContext>,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -111,22 +124,74 @@ async fn handle(
             return;
         }
     }
-    match sniff(first[0]) {
-        Sniffed::Rtmp => connection::serve(stream, peer, "rtmp", context, shutdown).await,
+    match (kind, sniff(first[0])) {
+        (_, Sniffed::Tls) => serve_tls(stream, peer, context, shutdown).await,
+        (ListenerKind::TlsOnly, other) => {
+            tracing::info!(%peer, first = ?other, "connection closed: this listener only speaks RTMPS (TLS)");
+        }
+        (ListenerKind::Shared, sniffed) => {
+            serve_sniffed(stream, sniffed, peer, "rtmp", context, shutdown).await
+        }
+    }
+}
+
+/// Serves a stream whose first byte was `sniffed`; `outer` is "rtmp" on plain TCP or "rtmps" inside TLS.
+async fn serve_sniffed<S>(
+    stream: S,
+    sniffed: Sniffed,
+    peer: SocketAddr,
+    outer: &'static str,
+    context: Arc<ServerContext>,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match sniffed {
+        Sniffed::Rtmp => connection::serve(stream, peer, outer, context, shutdown).await,
         Sniffed::Rtmpe if context.session.key_exchange.is_some() => {
-            connection::serve(stream, peer, "rtmpe", context, shutdown).await
+            let transport = if outer == "rtmps" {
+                "rtmps+rtmpe"
+            } else {
+                "rtmpe"
+            };
+            connection::serve(stream, peer, transport, context, shutdown).await
         }
-        Sniffed::Rtmpe => {
-            tracing::info!(%peer, "connection closed: RTMPE is not enabled on this listener")
-        }
-        Sniffed::Tls => {
-            tracing::info!(%peer, "connection closed: RTMPS (TLS) is not enabled on this listener")
-        }
+        Sniffed::Rtmpe => tracing::info!(%peer, "connection closed: RTMPE is not enabled"),
+        Sniffed::Tls => tracing::info!(%peer, "connection closed: TLS inside TLS"),
         Sniffed::Http => {
-            tracing::info!(%peer, "connection closed: RTMPT (HTTP) is not enabled on this listener")
+            tracing::info!(%peer, outer, "connection closed: RTMPT (HTTP tunnel) is not served yet")
         }
         Sniffed::Unknown(byte) => {
             tracing::info!(%peer, first_byte = byte, "connection closed: not an RTMP connection")
         }
+    }
+}
+
+/// The TLS handshake, then the first byte inside it decides again.
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: Arc<ServerContext>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let Some(acceptor) = context.tls.clone() else {
+        tracing::info!(%peer, "connection closed: RTMPS (TLS) is not enabled");
+        return;
+    };
+    let accepted = tokio::time::timeout(context.session.handshake_timeout, async {
+        let mut tls = acceptor.accept(stream).await?;
+        let mut first = [0u8; 1];
+        let n = tls.read(&mut first).await?;
+        Ok::<_, std::io::Error>((tls, first, n))
+    })
+    .await;
+    match accepted {
+        Ok(Ok((tls, first, 1))) => {
+            let stream = rtmp_rtmps::Prefixed::new(first.to_vec(), tls);
+            serve_sniffed(stream, sniff(first[0]), peer, "rtmps", context, shutdown).await;
+        }
+        Ok(Ok(_)) => tracing::debug!(%peer, "TLS connection closed before any data"),
+        Ok(Err(error)) => tracing::info!(%peer, %error, "connection closed: TLS handshake failed"),
+        Err(_) => tracing::info!(%peer, "connection closed: TLS handshake timed out"),
     }
 }

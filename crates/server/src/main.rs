@@ -30,9 +30,18 @@ enum Command {
 
 #[derive(Debug, Args, Default)]
 struct ServeArgs {
-    /// Address to listen on (repeatable). Default 0.0.0.0:1935.
+    /// Address to listen on for RTMP, RTMPE and RTMPS (repeatable). Default 0.0.0.0:1935.
     #[arg(long = "listen", value_name = "ADDR")]
     listen: Vec<SocketAddr>,
+    /// TLS-only (RTMPS) address (repeatable). Default 0.0.0.0:4443.
+    #[arg(long = "listen-tls", value_name = "ADDR")]
+    listen_tls: Vec<SocketAddr>,
+    /// PEM certificate chain for RTMPS (default: a generated self-signed certificate for localhost).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// TOML configuration file; command-line options override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -54,6 +63,13 @@ fn load_config(args: ServeArgs) -> Result<Config, String> {
     };
     if !args.listen.is_empty() {
         config.listen = args.listen;
+    }
+    if !args.listen_tls.is_empty() {
+        config.listen_tls = args.listen_tls;
+    }
+    if args.tls_cert.is_some() {
+        config.tls_cert = args.tls_cert;
+        config.tls_key = args.tls_key;
     }
     if let Some(level) = args.log_level {
         config.log_level = level;
@@ -109,33 +125,37 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_signal().await;
+        wait_for_shutdown_signal(&server).await;
         tracing::info!("shutting down");
         server.shutdown(Duration::from_secs(3)).await;
         ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Waits for SIGINT or SIGTERM; SIGHUP reloads the RTMPS certificate meanwhile.
+async fn wait_for_shutdown_signal(server: &Server) {
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for SIGTERM");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut terminate), Ok(mut hangup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::warn!("cannot listen for SIGTERM/SIGHUP; stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return,
+                _ = terminate.recv() => return,
+                _ = hangup.recv() => server.reload_tls(),
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        let _ = server;
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
