@@ -13,6 +13,8 @@ pub struct RtmpxServer {
     pub address: SocketAddr,
     /// The TLS-only listener.
     pub tls_address: SocketAddr,
+    /// The HTTP-only (RTMPT) listener.
+    pub http_address: SocketAddr,
     process: Background,
     _dir: tempfile::TempDir,
 }
@@ -45,6 +47,7 @@ impl RtmpxServer {
         for _ in 0..5 {
             let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let tls_address = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let http_address = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let mut command = Command::new(&binary);
             command
                 .args([
@@ -54,7 +57,12 @@ impl RtmpxServer {
                     "--listen-tls",
                     &tls_address.to_string(),
                 ])
-                .args(["--log-level", "info"])
+                .args([
+                    "--listen-http",
+                    &http_address.to_string(),
+                    "--log-level",
+                    "info",
+                ])
                 .args(extra_args);
             let process = Background::spawn("rtmpx", &mut command, &dir.path().join("rtmpx.log"));
             let started = Instant::now();
@@ -63,6 +71,7 @@ impl RtmpxServer {
                     return RtmpxServer {
                         address,
                         tls_address,
+                        http_address,
                         process,
                         _dir: dir,
                     };
@@ -88,6 +97,16 @@ impl RtmpxServer {
     /// An `rtmps://` URL on the TLS-only listener.
     pub fn rtmps_url(&self, app_and_stream: &str) -> String {
         format!("rtmps://{}/{app_and_stream}", self.tls_address)
+    }
+
+    /// A URL of another scheme (`rtmpt`, `rtmpte`, `rtmpts`, `rtmpe`) on the listener that serves it.
+    pub fn variant_url(&self, scheme: &str, app_and_stream: &str) -> String {
+        let address = match scheme {
+            "rtmpt" | "rtmpte" => self.http_address,
+            "rtmps" | "rtmpts" => self.tls_address,
+            _ => self.address,
+        };
+        format!("{scheme}://{address}/{app_and_stream}")
     }
 
     /// An `rtmps://` URL on the shared listener (TLS recognised by its first byte).

@@ -25,6 +25,10 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// TLS-only addresses (RTMPS; conventionally port 443).
     pub listen_tls: Vec<SocketAddr>,
+    /// HTTP-only addresses (RTMPT; conventionally port 80). The shared listeners serve RTMPT too.
+    pub listen_http: Vec<SocketAddr>,
+    /// An RTMPT session with no request for this long is closed.
+    pub rtmpt_idle_timeout_ms: u64,
     /// PEM certificate chain for RTMPS; without it (and `tls_key`) a self-signed certificate for
     /// localhost is generated at start.
     pub tls_cert: Option<PathBuf>,
@@ -60,6 +64,8 @@ impl Default for Config {
         Self {
             listen: vec![SocketAddr::from(([0, 0, 0, 0], 1935))],
             listen_tls: vec![SocketAddr::from(([0, 0, 0, 0], 4443))],
+            listen_http: vec![SocketAddr::from(([0, 0, 0, 0], 8080))],
+            rtmpt_idle_timeout_ms: 30_000,
             tls_cert: None,
             tls_key: None,
             log_level: "info".into(),
@@ -115,7 +121,7 @@ impl Config {
                 self.chunk_size
             )));
         }
-        if self.listen.is_empty() && self.listen_tls.is_empty() {
+        if self.listen.is_empty() && self.listen_tls.is_empty() && self.listen_http.is_empty() {
             return Err(ConfigError::Invalid("no listen address".into()));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
@@ -150,6 +156,13 @@ impl Config {
     pub fn tls_settings(&self) -> rtmp_rtmps::TlsSettings {
         rtmp_rtmps::TlsSettings {
             cert_and_key: self.tls_cert.clone().zip(self.tls_key.clone()),
+        }
+    }
+
+    pub fn rtmpt_config(&self) -> rtmp_rtmpt::server::RtmptConfig {
+        rtmp_rtmpt::server::RtmptConfig {
+            idle_timeout: Duration::from_millis(self.rtmpt_idle_timeout_ms),
+            ..rtmp_rtmpt::server::RtmptConfig::default()
         }
     }
 

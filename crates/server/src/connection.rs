@@ -24,6 +24,8 @@ pub struct ServerContext {
     pub session: SessionConfig,
     /// The RTMPS acceptor (its certificate can be reloaded).
     pub tls: Option<rtmp_rtmps::TlsAcceptor>,
+    /// The RTMPT tunnel endpoint.
+    pub rtmpt: Option<rtmp_rtmpt::server::RtmptServer>,
 }
 
 type PlayerRecv = Pin<Box<dyn Future<Output = (u32, Subscriber, SubscriberEvent)> + Send>>;

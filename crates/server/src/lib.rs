@@ -1,5 +1,5 @@
-//! rtmpx: an RTMP media server. RTMP, RTMPE and RTMPS today (RTMPT and RTMPTE next), all on the same
-//! listeners and the same per-connection driver, as duplex streams.
+//! rtmpx: an RTMP media server. RTMP, RTMPE, RTMPS, RTMPT (and RTMPTS, RTMPTE) on the same listeners
+//! and the same per-connection driver, as duplex streams.
 //!
 //! * [`config`]: one typed configuration with safe defaults (TOML + command line).
 //! * [`listener`]: accept, sniff the first byte, spawn the driver.
@@ -29,6 +29,7 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     connections: Arc<ConnectionCount>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
     hub: rtmp_hub::Hub,
     tls: rtmp_rtmps::TlsAcceptor,
 }
@@ -48,15 +49,35 @@ impl Server {
         } else {
             tracing::info!(fingerprint = %tls.fingerprint(), "RTMPS certificate loaded");
         }
+        let (rtmpt, mut tunnels) = rtmp_rtmpt::server::RtmptServer::new(config.rtmpt_config());
         let context = Arc::new(ServerContext {
             hub: hub.clone(),
             session: config.session_config(),
             tls: Some(tls.clone()),
+            rtmpt: Some(rtmpt.clone()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let connections = Arc::new(ConnectionCount::default());
         let mut addresses = Vec::new();
         let mut tasks = Vec::new();
+        // Background work that lives as long as the server and is stopped, not awaited, at shutdown.
+        let mut background = vec![tokio::spawn(rtmpt.run_expiry())];
+        let tunnel_context = context.clone();
+        let tunnel_shutdown = shutdown_rx.clone();
+        background.push(tokio::spawn(async move {
+            // Each RTMPT session is one more duplex stream for the same driver.
+            while let Some(tunnel) = tunnels.recv().await {
+                let transport = if tunnel.secure { "rtmpts" } else { "rtmpt" };
+                let (context, shutdown) = (tunnel_context.clone(), tunnel_shutdown.clone());
+                tokio::spawn(connection::serve(
+                    tunnel.stream,
+                    tunnel.peer,
+                    transport,
+                    context,
+                    shutdown,
+                ));
+            }
+        }));
         let listeners = config
             .listen
             .iter()
@@ -66,6 +87,12 @@ impl Server {
                     .listen_tls
                     .iter()
                     .map(|a| (a, listener::ListenerKind::TlsOnly)),
+            )
+            .chain(
+                config
+                    .listen_http
+                    .iter()
+                    .map(|a| (a, listener::ListenerKind::HttpOnly)),
             );
         for (address, kind) in listeners {
             let listener = TcpListener::bind(address).await.map_err(|error| {
@@ -73,8 +100,9 @@ impl Server {
             })?;
             let local = listener.local_addr()?;
             let serves = match kind {
-                listener::ListenerKind::Shared => "rtmp, rtmpe, rtmps",
-                listener::ListenerKind::TlsOnly => "rtmps",
+                listener::ListenerKind::Shared => "rtmp, rtmpe, rtmps, rtmpt, rtmpts, rtmpte",
+                listener::ListenerKind::TlsOnly => "rtmps, rtmpts",
+                listener::ListenerKind::HttpOnly => "rtmpt, rtmpte",
             };
             tracing::info!(address = %local, serves, "listening");
             addresses.push(local);
@@ -92,6 +120,7 @@ impl Server {
             shutdown,
             connections,
             tasks,
+            background,
             hub,
             tls,
         })
@@ -119,6 +148,9 @@ impl Server {
     /// Stops accepting, tells every connection to close, and waits up to `grace` for them.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.shutdown.send(true);
+        for task in &self.background {
+            task.abort();
+        }
         for task in self.tasks {
             let _ = task.await;
         }

@@ -2,8 +2,7 @@
 //!
 //! First byte: 0x03 RTMP, 0x06/0x08/0x09 RTMPE (served by the session when a key exchange is configured),
 //! 0x16 a TLS ClientHello (RTMPS: after the TLS handshake the first byte decides again), an ASCII letter
-//! an HTTP request (RTMPT, not served yet: closed with a clear log line). TLS-only listeners close
-//! anything that does not start with a ClientHello.
+//! an HTTP request (RTMPT; RTMPTS inside TLS). TLS-only and HTTP-only listeners close anything else.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,6 +60,8 @@ pub enum ListenerKind {
     Shared,
     /// RTMPS only.
     TlsOnly,
+    /// RTMPT only.
+    HttpOnly,
 }
 
 /// Accepts connections on `listener` until shutdown.
@@ -125,9 +126,17 @@ async fn handle(
         }
     }
     match (kind, sniff(first[0])) {
-        (_, Sniffed::Tls) => serve_tls(stream, peer, context, shutdown).await,
+        (ListenerKind::Shared | ListenerKind::TlsOnly, Sniffed::Tls) => {
+            serve_tls(stream, peer, context, shutdown).await
+        }
         (ListenerKind::TlsOnly, other) => {
             tracing::info!(%peer, first = ?other, "connection closed: this listener only speaks RTMPS (TLS)");
+        }
+        (ListenerKind::HttpOnly, Sniffed::Http) => {
+            serve_sniffed(stream, Sniffed::Http, peer, "rtmp", context, shutdown).await
+        }
+        (ListenerKind::HttpOnly, other) => {
+            tracing::info!(%peer, first = ?other, "connection closed: this listener only speaks RTMPT (HTTP)");
         }
         (ListenerKind::Shared, sniffed) => {
             serve_sniffed(stream, sniffed, peer, "rtmp", context, shutdown).await
@@ -158,9 +167,12 @@ async fn serve_sniffed<S>(
         }
         Sniffed::Rtmpe => tracing::info!(%peer, "connection closed: RTMPE is not enabled"),
         Sniffed::Tls => tracing::info!(%peer, "connection closed: TLS inside TLS"),
-        Sniffed::Http => {
-            tracing::info!(%peer, outer, "connection closed: RTMPT (HTTP tunnel) is not served yet")
-        }
+        Sniffed::Http => match &context.rtmpt {
+            Some(rtmpt) => rtmpt.serve_connection(stream, peer, outer == "rtmps").await,
+            None => {
+                tracing::info!(%peer, outer, "connection closed: RTMPT (HTTP tunnel) is not enabled")
+            }
+        },
         Sniffed::Unknown(byte) => {
             tracing::info!(%peer, first_byte = byte, "connection closed: not an RTMP connection")
         }

@@ -36,6 +36,9 @@ struct ServeArgs {
     /// TLS-only (RTMPS) address (repeatable). Default 0.0.0.0:4443.
     #[arg(long = "listen-tls", value_name = "ADDR")]
     listen_tls: Vec<SocketAddr>,
+    /// HTTP-only (RTMPT) address (repeatable). Default 0.0.0.0:8080.
+    #[arg(long = "listen-http", value_name = "ADDR")]
+    listen_http: Vec<SocketAddr>,
     /// PEM certificate chain for RTMPS (default: a generated self-signed certificate for localhost).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -66,6 +69,9 @@ fn load_config(args: ServeArgs) -> Result<Config, String> {
     }
     if !args.listen_tls.is_empty() {
         config.listen_tls = args.listen_tls;
+    }
+    if !args.listen_http.is_empty() {
+        config.listen_http = args.listen_http;
     }
     if args.tls_cert.is_some() {
         config.tls_cert = args.tls_cert;

@@ -133,6 +133,7 @@ async fn own_client_publishes_and_plays_in_plain_rtmp_and_every_rtmpe_version() 
     let config = Config {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
         listen_tls: vec![],
+        listen_http: vec![],
         ..Config::default()
     };
     let server = Server::start(&config).await.unwrap();
