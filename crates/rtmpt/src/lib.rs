@@ -7,7 +7,10 @@
 //!   order and at once) and turns every tunnel session into an `RtmptStream`, a duplex byte stream the
 //!   unchanged RTMP session core runs on. RTMPTE needs nothing more: the RTMPE bytes ride the same tunnel.
 //!   Sessions that are never closed expire; request bodies are size-capped; an unknown session gets 404.
+//! * [`client`] (feature `client`): the other end, for rtmpx's own client and tests.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod route;
 #[cfg(feature = "server")]
 pub mod server;

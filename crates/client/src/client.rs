@@ -1,0 +1,289 @@
+//! The client: opens the transport a URL names, runs a `ClientSession` over it, and waits for the answers
+//! a publish or play needs.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rtmp_chunk::Message;
+use rtmp_session::io::write_all_vectored;
+use rtmp_session::{ClientEvent, ClientOptions, ClientSession, SessionConfig};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::RtmpUrl;
+
+/// Why the client stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid URL {0}")]
+    Url(String),
+    #[error("cannot connect: {0}")]
+    Connect(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("connection lost: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Session(#[from] rtmp_session::SessionError),
+    #[error("server refused {command}: {description}")]
+    Refused {
+        command: String,
+        description: String,
+    },
+    #[error("the server closed the connection")]
+    Closed,
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// For rtmps/rtmpts: PEM roots to verify the server against.
+    pub ca_file: Option<PathBuf>,
+    /// For rtmps/rtmpts: accept any certificate (tests, self-signed servers you control).
+    pub insecure: bool,
+    /// Enhanced RTMP FourCCs to announce in `connect` (`fourCcList`).
+    pub fourcc_list: Vec<String>,
+    /// How long to wait for each answer.
+    pub timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            ca_file: None,
+            insecure: false,
+            fourcc_list: Vec::new(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
+/// A connected client.
+pub struct Client {
+    session: ClientSession,
+    io: Box<dyn Duplex>,
+    buffer: Vec<u8>,
+    timeout: Duration,
+    pending: std::collections::VecDeque<ClientEvent>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn transport(
+    url: &RtmpUrl,
+    options: &ConnectOptions,
+) -> Result<Box<dyn Duplex>, ClientError> {
+    let tcp = TcpStream::connect((url.host.as_str(), url.port))
+        .await
+        .map_err(ClientError::Connect)?;
+    let _ = tcp.set_nodelay(true);
+    let host = format!("{}:{}", url.host, url.port);
+    if url.scheme.is_tls() {
+        let connector = match (&options.ca_file, options.insecure) {
+            (Some(file), _) => rtmp_rtmps::connector::with_roots(file),
+            (None, true) => rtmp_rtmps::connector::accept_invalid_certificates(),
+            (None, false) => {
+                return Err(ClientError::Tls(
+                    "give a CA file, or allow insecure TLS for tests".into(),
+                ))
+            }
+        }
+        .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let name = rustls_pki_types::ServerName::try_from(url.host.clone())
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        if url.scheme.is_tunnel() {
+            return Ok(Box::new(rtmp_rtmpt::client::connect(tls, &host).await?));
+        }
+        return Ok(Box::new(tls));
+    }
+    if url.scheme.is_tunnel() {
+        return Ok(Box::new(rtmp_rtmpt::client::connect(tcp, &host).await?));
+    }
+    Ok(Box::new(tcp))
+}
+
+impl Client {
+    /// Connects to the URL's server and application (`connect` accepted).
+    pub async fn connect(url: &RtmpUrl, options: &ConnectOptions) -> Result<Client, ClientError> {
+        let io = transport(url, options).await?;
+        let mut session_options = ClientOptions::new(url.app.clone(), url.tc_url());
+        if url.scheme.is_encrypted() {
+            session_options.handshake = rtmp_handshake::ClientConfig::Encrypted {
+                version: 6,
+                key_exchange: rtmp_rtmpe::Rtmpe::factory(),
+            };
+        }
+        if !options.fourcc_list.is_empty() {
+            let list = options
+                .fourcc_list
+                .iter()
+                .map(|f| rtmp_amf::Amf0Value::from(f.as_str()))
+                .collect();
+            session_options
+                .extra_properties
+                .push(("fourCcList".into(), rtmp_amf::Amf0Value::StrictArray(list)));
+        }
+        let session = ClientSession::new(SessionConfig::default(), session_options, Instant::now());
+        let mut client = Client {
+            session,
+            io,
+            buffer: vec![0u8; 64 * 1024],
+            timeout: options.timeout,
+            pending: Default::default(),
+        };
+        client
+            .wait_for("connect", |e| matches!(e, ClientEvent::Connected { .. }))
+            .await?;
+        Ok(client)
+    }
+
+    /// The handshake mode negotiated.
+    pub fn mode(&self) -> Option<rtmp_session::HandshakeMode> {
+        self.session.mode()
+    }
+
+    /// Sends everything queued.
+    pub async fn flush(&mut self) -> Result<(), ClientError> {
+        let mut out = Vec::new();
+        self.session.poll_transmit(&mut out);
+        write_all_vectored(&mut self.io, &mut out).await?;
+        Ok(())
+    }
+
+    /// The next event from the server.
+    pub async fn next_event(&mut self) -> Result<ClientEvent, ClientError> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(event);
+            }
+            self.flush().await?;
+            if let Some(event) = self.session.poll_event() {
+                return Ok(event);
+            }
+            let deadline = tokio::time::Instant::from_std(self.session.poll_timeout());
+            tokio::select! {
+                read = self.io.read(&mut self.buffer) => {
+                    let n = read?;
+                    if n == 0 {
+                        return Err(ClientError::Closed);
+                    }
+                    let input = self.buffer.get(..n).unwrap_or_default();
+                    self.session.handle_input(input, Instant::now())?;
+                }
+                _ = tokio::time::sleep_until(deadline) => self.session.handle_timeout(Instant::now())?,
+            }
+        }
+    }
+
+    /// Waits for the event `done` accepts; other events are kept for [`Client::next_event`].
+    async fn wait_for(
+        &mut self,
+        command: &str,
+        done: impl Fn(&ClientEvent) -> bool,
+    ) -> Result<ClientEvent, ClientError> {
+        let limit = self.timeout;
+        let mut kept = Vec::new();
+        let result = tokio::time::timeout(limit, async {
+            loop {
+                let event = self.next_event().await?;
+                match &event {
+                    e if done(e) => return Ok(event),
+                    ClientEvent::CommandFailed {
+                        command: failed,
+                        description,
+                    } => {
+                        return Err(ClientError::Refused {
+                            command: (*failed).to_owned(),
+                            description: description.clone(),
+                        });
+                    }
+                    ClientEvent::Status {
+                        level,
+                        code,
+                        description,
+                        ..
+                    } if level == "error" => {
+                        return Err(ClientError::Refused {
+                            command: command.to_owned(),
+                            description: format!("{code}: {description}"),
+                        });
+                    }
+                    _ => kept.push(event),
+                }
+            }
+        })
+        .await
+        .map_err(|_| ClientError::Timeout(limit))?;
+        self.pending.extend(kept);
+        result
+    }
+
+    async fn create_stream(&mut self) -> Result<u32, ClientError> {
+        self.session.create_stream();
+        match self
+            .wait_for("createStream", |e| {
+                matches!(e, ClientEvent::StreamCreated { .. })
+            })
+            .await?
+        {
+            ClientEvent::StreamCreated { stream_id } => Ok(stream_id),
+            _ => Err(ClientError::Closed),
+        }
+    }
+
+    /// Publishes `stream_name`; returns the stream id to send media on once the server said
+    /// `NetStream.Publish.Start`.
+    pub async fn publish(&mut self, stream_name: &str) -> Result<u32, ClientError> {
+        let stream_id = self.create_stream().await?;
+        self.session.publish(stream_id, stream_name);
+        self.wait_for("publish", |e| {
+            matches!(e, ClientEvent::PublishStarted { .. })
+        })
+        .await?;
+        Ok(stream_id)
+    }
+
+    /// Plays `stream_name` live; media follows as [`ClientEvent::Media`] and [`ClientEvent::Metadata`].
+    pub async fn play(&mut self, stream_name: &str) -> Result<u32, ClientError> {
+        let stream_id = self.create_stream().await?;
+        self.session.play(stream_id, stream_name);
+        self.wait_for("play", |e| matches!(e, ClientEvent::PlayStarted { .. }))
+            .await?;
+        Ok(stream_id)
+    }
+
+    /// Queues a media or data message on a publishing stream (sent on the next flush or event wait).
+    pub fn send(&mut self, stream_id: u32, message: &Message) {
+        self.session.send_message(stream_id, message);
+    }
+
+    /// Sends metadata as `@setDataFrame("onMetaData", ...)`.
+    pub fn send_metadata(&mut self, stream_id: u32, metadata: rtmp_amf::Amf0Value) {
+        self.session.send_metadata(stream_id, metadata);
+    }
+
+    /// Ends a publication cleanly (FCUnpublish, deleteStream) and flushes.
+    pub async fn unpublish(
+        &mut self,
+        stream_id: u32,
+        stream_name: &str,
+    ) -> Result<(), ClientError> {
+        self.session.delete_stream(stream_id, Some(stream_name));
+        self.flush().await
+    }
+}

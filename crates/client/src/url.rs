@@ -1,0 +1,133 @@
+//! RTMP URLs: `scheme://host[:port]/app/stream`.
+
+use std::str::FromStr;
+
+use crate::ClientError;
+
+/// The six variants a URL can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Rtmp,
+    Rtmps,
+    Rtmpt,
+    Rtmpts,
+    Rtmpe,
+    Rtmpte,
+}
+
+impl Scheme {
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Rtmp | Scheme::Rtmpe => 1935,
+            Scheme::Rtmps | Scheme::Rtmpts => 443,
+            Scheme::Rtmpt | Scheme::Rtmpte => 80,
+        }
+    }
+
+    pub fn is_tls(self) -> bool {
+        matches!(self, Scheme::Rtmps | Scheme::Rtmpts)
+    }
+
+    pub fn is_tunnel(self) -> bool {
+        matches!(self, Scheme::Rtmpt | Scheme::Rtmpts | Scheme::Rtmpte)
+    }
+
+    pub fn is_encrypted(self) -> bool {
+        matches!(self, Scheme::Rtmpe | Scheme::Rtmpte)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Rtmp => "rtmp",
+            Scheme::Rtmps => "rtmps",
+            Scheme::Rtmpt => "rtmpt",
+            Scheme::Rtmpts => "rtmpts",
+            Scheme::Rtmpe => "rtmpe",
+            Scheme::Rtmpte => "rtmpte",
+        }
+    }
+}
+
+/// A parsed RTMP URL. The first path element is the application, the rest the stream name (which may
+/// keep a `?query`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtmpUrl {
+    pub scheme: Scheme,
+    pub host: String,
+    pub port: u16,
+    pub app: String,
+    pub stream: String,
+}
+
+impl RtmpUrl {
+    /// The `tcUrl` sent in `connect`.
+    pub fn tc_url(&self) -> String {
+        format!(
+            "{}://{}:{}/{}",
+            self.scheme.as_str(),
+            self.host,
+            self.port,
+            self.app
+        )
+    }
+}
+
+impl FromStr for RtmpUrl {
+    type Err = ClientError;
+
+    fn from_str(url: &str) -> Result<Self, ClientError> {
+        let bad = |reason: &str| ClientError::Url(format!("{url}: {reason}"));
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "rtmp" => Scheme::Rtmp,
+            "rtmps" => Scheme::Rtmps,
+            "rtmpt" => Scheme::Rtmpt,
+            "rtmpts" => Scheme::Rtmpts,
+            "rtmpe" => Scheme::Rtmpe,
+            "rtmpte" => Scheme::Rtmpte,
+            other => return Err(bad(&format!("unknown scheme {other}"))),
+        };
+        let (authority, path) = rest.split_once('/').ok_or_else(|| bad("no application"))?;
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => (
+                host.trim_matches(['[', ']']),
+                port.parse().map_err(|_| bad("bad port"))?,
+            ),
+            _ => (authority, scheme.default_port()),
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let (app, stream) = path.split_once('/').unwrap_or((path, ""));
+        if app.is_empty() {
+            return Err(bad("no application"));
+        }
+        Ok(RtmpUrl {
+            scheme,
+            host: host.to_owned(),
+            port,
+            app: app.to_owned(),
+            stream: stream.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_scheme_with_default_ports() {
+        let url: RtmpUrl = "rtmpte://example.com/live/key?token=1".parse().unwrap();
+        assert_eq!(
+            (url.scheme, url.port, url.app.as_str(), url.stream.as_str()),
+            (Scheme::Rtmpte, 80, "live", "key?token=1")
+        );
+        assert_eq!(url.tc_url(), "rtmpte://example.com:80/live");
+        let url: RtmpUrl = "rtmps://127.0.0.1:4443/app/a/b".parse().unwrap();
+        assert_eq!((url.port, url.stream.as_str()), (4443, "a/b"));
+        assert!("http://x/y".parse::<RtmpUrl>().is_err());
+        assert!("rtmp://host".parse::<RtmpUrl>().is_err());
+        assert!("rtmp://host:x/app".parse::<RtmpUrl>().is_err());
+    }
+}
