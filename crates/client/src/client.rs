@@ -70,6 +70,7 @@ pub struct Client {
     buffer: Vec<u8>,
     timeout: Duration,
     pending: std::collections::VecDeque<ClientEvent>,
+    server_properties: rtmp_amf::Amf0Value,
 }
 
 impl std::fmt::Debug for Client {
@@ -145,11 +146,20 @@ impl Client {
             buffer: vec![0u8; 64 * 1024],
             timeout: options.timeout,
             pending: Default::default(),
+            server_properties: rtmp_amf::Amf0Value::Null,
         };
-        client
+        let connected = client
             .wait_for("connect", |e| matches!(e, ClientEvent::Connected { .. }))
             .await?;
+        if let ClientEvent::Connected { properties, .. } = connected {
+            client.server_properties = properties;
+        }
         Ok(client)
+    }
+
+    /// The properties object of the server's `connect` answer (`fmsVer`, `capabilities`, ...).
+    pub fn server_properties(&self) -> &rtmp_amf::Amf0Value {
+        &self.server_properties
     }
 
     /// The handshake mode negotiated.

@@ -15,6 +15,7 @@
 //! ```
 
 mod client;
+pub mod flv;
 mod url;
 
 pub use client::{Client, ClientError, ConnectOptions};

@@ -7,6 +7,7 @@
 //!   publishers and players through the `rtmp_hub::Hub`.
 //! * [`Server`]: binds everything and shuts down gracefully.
 
+pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod listener;

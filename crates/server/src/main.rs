@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use rtmpx::commands::{self, ClientArgs};
 use rtmpx::config::{Config, PublishPolicyName};
 use rtmpx::Server;
 
@@ -26,6 +27,32 @@ struct Cli {
 enum Command {
     /// Run the server (the default when no command is given).
     Serve(ServeArgs),
+    /// Publish an FLV file to a URL in real time.
+    Publish {
+        /// The FLV file to send.
+        file: PathBuf,
+        /// rtmp://, rtmps://, rtmpt://, rtmpts://, rtmpe:// or rtmpte://HOST[:PORT]/APP/STREAM
+        url: String,
+        /// Start again at the end of the file, with increasing timestamps.
+        #[arg(long = "loop")]
+        looped: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Play a URL and write it as FLV (`-o -` for standard output, e.g. `| ffplay -`).
+    Play {
+        url: String,
+        #[arg(short, long, value_name = "OUT.flv")]
+        output: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Connect, print the handshake mode, server information, metadata and codecs, then exit.
+    Probe {
+        url: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Args, Default)]
@@ -95,6 +122,7 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
+        Some(client_command) => return run_client_command(client_command),
     };
     let config = match load_config(args) {
         Ok(config) => config,
@@ -163,5 +191,49 @@ async fn wait_for_shutdown_signal(server: &Server) {
     {
         let _ = server;
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs `publish`, `play` or `probe`; errors go to standard error with exit code 1.
+fn run_client_command(command: Command) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("rtmpx: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            Command::Publish {
+                file,
+                url,
+                looped,
+                client,
+            } => commands::publish(&file, &url, looped, &client).await,
+            Command::Play {
+                url,
+                output,
+                client,
+            } => commands::play(&url, &output, &client).await,
+            Command::Probe { url, client } => commands::probe(&url, &client).await,
+            Command::Serve(_) => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rtmpx: {error}");
+            ExitCode::FAILURE
+        }
     }
 }

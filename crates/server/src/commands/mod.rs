@@ -1,0 +1,50 @@
+//! The client-side commands of the `rtmpx` binary: `publish`, `play` and `probe`, on `rtmp-client`.
+
+mod play;
+mod probe;
+mod progress;
+mod publish;
+
+pub use play::play;
+pub use probe::probe;
+pub use publish::publish;
+
+use rtmp_client::{ConnectOptions, RtmpUrl};
+
+/// Options every client command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// For rtmps/rtmpts: PEM file of the certificate authorities to trust.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// For rtmps/rtmpts: accept any certificate (self-signed test servers only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Enhanced RTMP codecs to announce, e.g. hvc1,av01 (a player gets such streams only if it asks).
+    #[arg(long, value_delimiter = ',', value_name = "FOURCCS")]
+    pub enhanced_codecs: Vec<String>,
+}
+
+impl ClientArgs {
+    fn options(&self) -> ConnectOptions {
+        ConnectOptions {
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+            fourcc_list: self.enhanced_codecs.clone(),
+            ..ConnectOptions::default()
+        }
+    }
+}
+
+fn parse_url(url: &str) -> Result<RtmpUrl, String> {
+    let url: RtmpUrl = url
+        .parse()
+        .map_err(|e: rtmp_client::ClientError| e.to_string())?;
+    if url.stream.is_empty() {
+        return Err(format!(
+            "{}: the URL names no stream (scheme://host/app/stream)",
+            url.tc_url()
+        ));
+    }
+    Ok(url)
+}

@@ -1,0 +1,65 @@
+//! `rtmpx play URL -o OUT.flv` (or `-o -` for standard output): writes what the server sends as FLV
+//! until the stream ends.
+
+use std::io::Write;
+use std::path::Path;
+
+use rtmp_client::flv::FlvWriter;
+use rtmp_client::{Client, ClientError, ClientEvent};
+
+use super::progress::Progress;
+use super::{parse_url, ClientArgs};
+
+pub async fn play(url: &str, output: &Path, args: &ClientArgs) -> Result<(), String> {
+    let url = parse_url(url)?;
+    let sink: Box<dyn Write + Send> = if output == Path::new("-") {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(
+            std::fs::File::create(output)
+                .map_err(|e| format!("cannot create {}: {e}", output.display()))?,
+        )
+    };
+    let mut writer = FlvWriter::new(std::io::BufWriter::new(sink)).map_err(|e| e.to_string())?;
+    let mut client = Client::connect(&url, &args.options())
+        .await
+        .map_err(|e| e.to_string())?;
+    client.play(&url.stream).await.map_err(|e| e.to_string())?;
+    let mut progress = Progress::new("played");
+    loop {
+        let event = tokio::select! {
+            event = client.next_event() => event,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        match event {
+            Ok(ClientEvent::Media { message, .. } | ClientEvent::Metadata { message, .. }) => {
+                progress.add(message.payload.len());
+                writer.write_message(&message).map_err(|e| e.to_string())?;
+            }
+            Ok(ClientEvent::Status { code, .. })
+                if matches!(
+                    code.as_str(),
+                    "NetStream.Play.UnpublishNotify"
+                        | "NetStream.Play.Stop"
+                        | "NetStream.Play.Complete"
+                ) =>
+            {
+                break
+            }
+            Ok(ClientEvent::Status {
+                level,
+                code,
+                description,
+                ..
+            }) if level == "error" => {
+                return Err(format!("{code}: {description}"));
+            }
+            Ok(_) => {}
+            Err(ClientError::Closed) => break,
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+    writer.flush().map_err(|e| e.to_string())?;
+    progress.finish();
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The `rtmpx publish`, `rtmpx play` and `rtmpx probe` commands against the server, in different variants,
+//! with FFmpeg as the independent judge of what was played.
+
+use std::process::Command;
+use std::time::Duration;
+
+use rtmpx_interop::clients::{ffmpeg, ffmpeg_player};
+use rtmpx_interop::{
+    assert_contiguous_run, enabled, fixtures, framemd5, run_with_timeout, scratch, Background,
+    RtmpxServer,
+};
+
+const LIMIT: Duration = Duration::from_secs(40);
+
+#[test]
+fn rtmpx_publish_over_rtmps_and_play_over_rtmpte_bit_exact() {
+    if !enabled("rtmpx_publish_over_rtmps_and_play_over_rtmpte_bit_exact") {
+        return;
+    }
+    let dir = scratch("cli");
+    let fixture = fixtures::h264_aac();
+    let server = RtmpxServer::start(&[]);
+    let binary = rtmpx_interop::server::binary();
+    let ours = dir.path().join("rtmpx-played.flv");
+    let theirs = dir.path().join("ffmpeg-played.flv");
+    let mut play = Command::new(&binary);
+    play.args(["play", &server.variant_url("rtmpte", "live/cli"), "-o"])
+        .arg(&ours);
+    let mut our_player = Background::spawn("rtmpx play", &mut play, &dir.path().join("play.log"));
+    let mut ffmpeg_player = ffmpeg_player(
+        &ffmpeg(),
+        &server.url("live/cli"),
+        &theirs,
+        &dir.path().join("ffmpeg.log"),
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut publish = Command::new(&binary);
+    publish
+        .arg("publish")
+        .arg(&fixture)
+        .args([&server.rtmps_url("live/cli"), "--insecure"]);
+    let output = run_with_timeout(&mut publish, LIMIT);
+    assert!(
+        output.status.success(),
+        "rtmpx publish: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        our_player.wait(LIMIT).success(),
+        "rtmpx play: {}",
+        our_player.log()
+    );
+    ffmpeg_player.wait(LIMIT);
+    let sent = framemd5(&ffmpeg(), &fixture);
+    assert_contiguous_run(&sent, &framemd5(&ffmpeg(), &ours), 0.9);
+    assert_contiguous_run(&sent, &framemd5(&ffmpeg(), &theirs), 0.9);
+}
+
+#[test]
+fn rtmpx_probe_reports_mode_server_and_codecs() {
+    if !enabled("rtmpx_probe_reports_mode_server_and_codecs") {
+        return;
+    }
+    let dir = scratch("probe");
+    let fixture = fixtures::h264_aac();
+    let server = RtmpxServer::start(&[]);
+    let mut publisher = rtmpx_interop::clients::ffmpeg_publisher(
+        &ffmpeg(),
+        &fixture,
+        &server.url("live/p"),
+        &dir.path().join("pub.log"),
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut probe = Command::new(rtmpx_interop::server::binary());
+    probe.args([
+        "probe",
+        &server.url("live/p").replacen("rtmp://", "rtmpe://", 1),
+    ]);
+    let output = run_with_timeout(&mut probe, LIMIT);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "probe failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "Encrypted",
+        "fmsVer",
+        "width = 640",
+        "video:      avc1",
+        "audio:      mp4a",
+    ] {
+        assert!(
+            text.contains(expected),
+            "probe output lacks {expected:?}:\n{text}"
+        );
+    }
+    publisher.wait(LIMIT);
+}
