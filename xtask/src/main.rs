@@ -6,6 +6,7 @@
 //!
 //! Standard library only, so the chores build in seconds on a fresh machine.
 
+mod bench;
 mod tools;
 
 use std::env;
@@ -27,11 +28,12 @@ fn main() -> ExitCode {
         Some("interop") => tools::ensure_interop_tools()
             .and_then(|env| interop(args.get(1).map(String::as_str), &env)),
         Some("fuzz") => fuzz_command(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  ci [--skip STEP]...       fmt, clippy, layering, tests, interop, fuzz \
-                 (steps: tools, fmt, clippy, layering, test, interop, fuzz)\n  interop [FILTER]          the \
-                 interop suite only\n  fuzz TARGET [--time S]    run one fuzz target ({})",
+                 (steps: tools, fmt, clippy, layering, test, interop, bench-smoke, fuzz)\n  interop [FILTER]          the \
+                 interop suite only\n  fuzz TARGET [--time S]    run one fuzz target ({})\n  bench [--smoke]           rtmpx vs nginx-rtmp, written to docs/benchmarks.md",
                 FUZZ_TARGETS.join(", ")
             );
             Err("unknown or missing command".into())
@@ -82,6 +84,7 @@ fn ci(args: &[String]) -> StepResult {
             "layering" => layering(),
             "test" => unit_tests(),
             "interop" => interop(None, &interop_env),
+            "bench-smoke" => bench::bench(&["--smoke".to_owned()]),
             "fuzz" => FUZZ_TARGETS.iter().try_for_each(|target| fuzz(target, 5)),
             _ => unreachable!("every step is listed"),
         };

@@ -23,7 +23,7 @@ pub fn ensure_interop_tools() -> Result<Vec<(String, String)>, String> {
     if debian_tools_present() {
         println!("  ffmpeg, ffprobe, rtmpdump, gst-launch-1.0 (rtmp2sink, rtmpsink): present");
     } else {
-        install_apt_packages()?;
+        install_apt_packages(APT_PACKAGES)?;
         if !debian_tools_present() {
             return Err(
                 "apt-get finished but ffmpeg/rtmpdump/GStreamer rtmp elements are still missing"
@@ -68,12 +68,20 @@ fn debian_tools_present() -> bool {
             .all(|e| gst_element_present(e))
 }
 
-fn install_apt_packages() -> Result<(), String> {
-    println!("  installing Debian packages: {}", APT_PACKAGES.join(" "));
+/// Installs `packages` unless every command in `commands` is already there.
+pub fn ensure_packages(packages: &[&str], commands: &[&str]) -> Result<(), String> {
+    if commands.iter().all(|c| has_command(c)) {
+        return Ok(());
+    }
+    install_apt_packages(packages)
+}
+
+fn install_apt_packages(packages: &[&str]) -> Result<(), String> {
+    println!("  installing Debian packages: {}", packages.join(" "));
     if !has_command("apt-get") {
         return Err(format!(
-            "FFmpeg, rtmpdump or GStreamer is missing and there is no apt-get here; install: {}",
-            APT_PACKAGES.join(" ")
+            "missing tools and no apt-get here; install: {}",
+            packages.join(" ")
         ));
     }
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
@@ -93,13 +101,13 @@ fn install_apt_packages() -> Result<(), String> {
             Err(format!(
                 "`{}` failed ({status}); install these packages by hand: {}",
                 argv.join(" "),
-                APT_PACKAGES.join(" ")
+                packages.join(" ")
             ))
         }
     };
     apt(&["update", "-qq"])?;
     let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    install.extend_from_slice(APT_PACKAGES);
+    install.extend_from_slice(packages);
     apt(&install)
 }
 

@@ -47,6 +47,8 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Load test: one publisher and N players on a stream; delivery, latency, stalls, server CPU and RSS.
+    Bench(commands::BenchArgs),
     /// Connect, print the handshake mode, server information, metadata and codecs, then exit.
     Probe {
         url: String,
@@ -226,6 +228,7 @@ fn run_client_command(command: Command) -> ExitCode {
                 client,
             } => commands::play(&url, &output, &client).await,
             Command::Probe { url, client } => commands::probe(&url, &client).await,
+            Command::Bench(args) => commands::bench(&args).await,
             Command::Serve(_) => Ok(()),
         }
     });

@@ -1,10 +1,13 @@
-//! The client-side commands of the `rtmpx` binary: `publish`, `play` and `probe`, on `rtmp-client`.
+//! The client-side commands of the `rtmpx` binary: `publish`, `play`, `probe` and `bench`, on
+//! `rtmp-client`.
 
+mod bench;
 mod play;
 mod probe;
 mod progress;
 mod publish;
 
+pub use bench::{bench, BenchArgs};
 pub use play::play;
 pub use probe::probe;
 pub use publish::publish;
