@@ -51,3 +51,41 @@ pub fn rtmpdump_player(url: &str, out: &Path, log: &Path) -> Background {
     command.args(["-q", "-v", "-r", url, "-o"]).arg(out);
     Background::spawn("rtmpdump", &mut command, log)
 }
+
+/// A GStreamer publisher: the FLV file demuxed and re-muxed (coded packets untouched) into `sink`, e.g.
+/// `["rtmp2sink", "location=rtmp://..."]` or `["rtmpsink", "location=rtmpe://... live=1"]` (librtmp).
+pub fn gst_publisher(fixture: &Path, sink: &[&str], log: &Path) -> Background {
+    let mut command = Command::new("gst-launch-1.0");
+    command
+        .args(["-q", "filesrc"])
+        .arg(format!("location={}", fixture.display()));
+    command.args([
+        "!",
+        "flvdemux",
+        "name=d",
+        "d.video",
+        "!",
+        "queue",
+        "!",
+        "h264parse",
+        "!",
+    ]);
+    command
+        .args(["flvmux", "name=m", "streamable=true", "!"])
+        .args(sink);
+    command.args(["d.audio", "!", "queue", "!", "aacparse", "!", "m."]);
+    Background::spawn("gst publisher", &mut command, log)
+}
+
+/// GStreamer's `rtmp2src` writing the FLV stream it receives to `out`. It waits for a new publisher after
+/// the stream ends, so stop it with `signal("INT")` (end of stream) and then `wait`.
+pub fn gst_player(url: &str, extra: &[&str], out: &Path, log: &Path) -> Background {
+    let mut command = Command::new("gst-launch-1.0");
+    command
+        .args(["-q", "-e", "rtmp2src", &format!("location={url}")])
+        .args(extra);
+    command
+        .args(["!", "filesink"])
+        .arg(format!("location={}", out.display()));
+    Background::spawn("gst rtmp2src", &mut command, log)
+}

@@ -2,11 +2,11 @@
 //! and what every player received must be a contiguous, bit-identical run of what was published.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use rtmpx_interop::clients::{
-    ffmpeg, ffmpeg_player, ffmpeg_publisher as publisher, rtmpdump_player,
+    ffmpeg, ffmpeg_player, ffmpeg_publisher as publisher, gst_player, gst_publisher,
+    rtmpdump_player,
 };
 use rtmpx_interop::{
     assert_contiguous_run, enabled, fixtures, framemd5, scratch, Background, Packet, RtmpxServer,
@@ -257,54 +257,11 @@ fn gstreamer_publishes_with_rtmp2sink_and_plays_with_rtmp2src() {
     let server = RtmpxServer::start(&[]);
     let url = server.url("live/gst");
     let played = dir.path().join("played.flv");
-    let mut player_command = Command::new("gst-launch-1.0");
-    player_command
-        .args([
-            "-q",
-            "-e",
-            "rtmp2src",
-            &format!("location={url}"),
-            "!",
-            "filesink",
-        ])
-        .arg(format!("location={}", played.display()));
-    let mut player = Background::spawn(
-        "gst rtmp2src",
-        &mut player_command,
-        &dir.path().join("player.log"),
-    );
+    let mut player = gst_player(&url, &[], &played, &dir.path().join("player.log"));
     settle();
-    let mut publisher_command = Command::new("gst-launch-1.0");
-    publisher_command
-        .args(["-q", "filesrc"])
-        .arg(format!("location={}", fixture.display()))
-        .args([
-            "!",
-            "flvdemux",
-            "name=d",
-            "d.video",
-            "!",
-            "queue",
-            "!",
-            "h264parse",
-            "!",
-            "flvmux",
-            "name=m",
-            "streamable=true",
-            "!",
-            "rtmp2sink",
-            &format!("location={url}"),
-            "d.audio",
-            "!",
-            "queue",
-            "!",
-            "aacparse",
-            "!",
-            "m.",
-        ]);
-    let mut publisher = Background::spawn(
-        "gst rtmp2sink",
-        &mut publisher_command,
+    let mut publisher = gst_publisher(
+        &fixture,
+        &["rtmp2sink", &format!("location={url}")],
         &dir.path().join("publisher.log"),
     );
     assert!(

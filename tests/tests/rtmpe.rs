@@ -1,13 +1,12 @@
 //! RTMPE (Diffie-Hellman + RC4 "encrypted" RTMP) against the real clients that speak it: FFmpeg 9
 //! publishes and plays, rtmpdump plays, GStreamer's librtmp-based `rtmpsink` publishes. Bit-exact.
 
-use std::process::Command;
 use std::time::Duration;
 
-use rtmpx_interop::clients::{ffmpeg, ffmpeg_player, ffmpeg_publisher, rtmpdump_player};
-use rtmpx_interop::{
-    assert_contiguous_run, enabled, fixtures, framemd5, scratch, Background, RtmpxServer,
+use rtmpx_interop::clients::{
+    ffmpeg, ffmpeg_player, ffmpeg_publisher, gst_publisher, rtmpdump_player,
 };
+use rtmpx_interop::{assert_contiguous_run, enabled, fixtures, framemd5, scratch, RtmpxServer};
 
 const LIMIT: Duration = Duration::from_secs(40);
 
@@ -72,37 +71,12 @@ fn gstreamer_librtmp_sink_publishes_over_rtmpe() {
         &[],
     );
     std::thread::sleep(Duration::from_millis(700));
-    let mut command = Command::new("gst-launch-1.0");
-    command
-        .args(["-q", "filesrc"])
-        .arg(format!("location={}", fixture.display()))
-        .args([
-            "!",
-            "flvdemux",
-            "name=d",
-            "d.video",
-            "!",
-            "queue",
-            "!",
-            "h264parse",
-            "!",
-            "flvmux",
-            "name=m",
-            "streamable=true",
-            "!",
+    let mut publisher = gst_publisher(
+        &fixture,
+        &[
             "rtmpsink",
             &format!("location={} live=1", rtmpe_url(&server, "live/gst")),
-            "d.audio",
-            "!",
-            "queue",
-            "!",
-            "aacparse",
-            "!",
-            "m.",
-        ]);
-    let mut publisher = Background::spawn(
-        "gst rtmpsink",
-        &mut command,
+        ],
         &dir.path().join("publisher.log"),
     );
     assert!(

@@ -6,10 +6,10 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use rtmpx_interop::clients::{ffmpeg, ffmpeg_player, ffmpeg_publisher, rtmpdump_player};
-use rtmpx_interop::{
-    assert_contiguous_run, enabled, fixtures, framemd5, scratch, Background, RtmpxServer,
+use rtmpx_interop::clients::{
+    ffmpeg, ffmpeg_player, ffmpeg_publisher, gst_player, gst_publisher, rtmpdump_player,
 };
+use rtmpx_interop::{assert_contiguous_run, enabled, fixtures, framemd5, scratch, RtmpxServer};
 
 const LIMIT: Duration = Duration::from_secs(40);
 
@@ -68,56 +68,20 @@ fn gstreamer_publishes_and_plays_over_rtmps() {
     let url = server.rtmps_url("live/gst");
     let played = dir.path().join("played.flv");
     // GStreamer validates certificates; tls-validation-flags=0 accepts the self-signed default.
-    let mut player_command = Command::new("gst-launch-1.0");
-    player_command
-        .args([
-            "-q",
-            "-e",
-            "rtmp2src",
-            &format!("location={url}"),
-            "tls-validation-flags=0",
-            "!",
-            "filesink",
-        ])
-        .arg(format!("location={}", played.display()));
-    let mut player = Background::spawn(
-        "gst rtmp2src",
-        &mut player_command,
+    let mut player = gst_player(
+        &url,
+        &["tls-validation-flags=0"],
+        &played,
         &dir.path().join("player.log"),
     );
     std::thread::sleep(Duration::from_millis(700));
-    let mut publisher_command = Command::new("gst-launch-1.0");
-    publisher_command
-        .args(["-q", "filesrc"])
-        .arg(format!("location={}", fixture.display()))
-        .args([
-            "!",
-            "flvdemux",
-            "name=d",
-            "d.video",
-            "!",
-            "queue",
-            "!",
-            "h264parse",
-            "!",
-            "flvmux",
-            "name=m",
-            "streamable=true",
-            "!",
+    let mut publisher = gst_publisher(
+        &fixture,
+        &[
             "rtmp2sink",
             &format!("location={url}"),
             "tls-validation-flags=0",
-            "d.audio",
-            "!",
-            "queue",
-            "!",
-            "aacparse",
-            "!",
-            "m.",
-        ]);
-    let mut publisher = Background::spawn(
-        "gst rtmp2sink",
-        &mut publisher_command,
+        ],
         &dir.path().join("publisher.log"),
     );
     assert!(

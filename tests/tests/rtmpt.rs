@@ -3,10 +3,11 @@
 //! FFmpeg drops its last buffered packets when it closes (PROTOCOL.md §3.5), hence "most of the stream".
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use rtmpx_interop::clients::{ffmpeg, ffmpeg_player, ffmpeg_publisher, rtmpdump_player};
+use rtmpx_interop::clients::{
+    ffmpeg, ffmpeg_player, ffmpeg_publisher, gst_publisher, rtmpdump_player,
+};
 use rtmpx_interop::{
     assert_contiguous_run, enabled, fixtures, framemd5, scratch, Background, RtmpxServer,
 };
@@ -110,40 +111,15 @@ fn rtmpte_with_ffmpeg9_rtmpdump_and_gstreamer() {
         &[],
     );
     std::thread::sleep(Duration::from_millis(700));
-    let mut command = Command::new("gst-launch-1.0");
-    command
-        .args(["-q", "filesrc"])
-        .arg(format!("location={}", fixture.display()))
-        .args([
-            "!",
-            "flvdemux",
-            "name=d",
-            "d.video",
-            "!",
-            "queue",
-            "!",
-            "h264parse",
-            "!",
-            "flvmux",
-            "name=m",
-            "streamable=true",
-            "!",
+    let mut gst = gst_publisher(
+        &fixture,
+        &[
             "rtmpsink",
             &format!(
                 "location={} live=1",
                 server.variant_url("rtmpte", "live/gst")
             ),
-            "d.audio",
-            "!",
-            "queue",
-            "!",
-            "aacparse",
-            "!",
-            "m.",
-        ]);
-    let mut gst = Background::spawn(
-        "gst rtmpsink rtmpte",
-        &mut command,
+        ],
         &dir.path().join("gst.log"),
     );
     assert!(gst.wait(LIMIT).success(), "rtmpsink: {}", gst.log());
