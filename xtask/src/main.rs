@@ -60,7 +60,14 @@ fn ci(args: &[String]) -> StepResult {
     let mut timings: Vec<(&str, f64, bool)> = Vec::new();
     let mut interop_env = Vec::new();
     let steps: &[&str] = &[
-        "tools", "fmt", "clippy", "layering", "test", "interop", "fuzz",
+        "tools",
+        "fmt",
+        "clippy",
+        "layering",
+        "test",
+        "interop",
+        "bench-smoke",
+        "fuzz",
     ];
     let mut failure = None;
     for &step in steps {

@@ -57,6 +57,22 @@ struct Session {
     tunnel: tokio::sync::Mutex<DuplexStream>,
     interval: Mutex<PollInterval>,
     last_request: Mutex<Instant>,
+    /// The highest sequence number seen: FFmpeg and librtmp count up from 0 across send, idle and close.
+    last_seq: Mutex<Option<u64>>,
+}
+
+impl Session {
+    /// Accepts a request's sequence number unless it repeats or goes back (a replayed or stale request).
+    fn check_seq(&self, seq: u64) -> bool {
+        let Ok(mut last) = self.last_seq.lock() else {
+            return false;
+        };
+        if last.is_some_and(|last| seq <= last) {
+            return false;
+        }
+        *last = Some(seq);
+        true
+    }
 }
 
 /// The tunnel endpoint. Cheap to clone.
@@ -161,8 +177,8 @@ impl RtmptServer {
             // As Red5 does; Flash Player goes on with /open/1 either way (FFmpeg and librtmp never ask).
             Some(Request::Ident) => status(StatusCode::NOT_FOUND),
             Some(Request::Open) => self.open(peer, secure).await,
-            Some(Request::Send { session, .. }) => self.exchange(session, &body).await,
-            Some(Request::Idle { session, .. }) => self.exchange(session, &[]).await,
+            Some(Request::Send { session, seq }) => self.exchange(session, seq, &body).await,
+            Some(Request::Idle { session, seq }) => self.exchange(session, seq, &[]).await,
             Some(Request::Close { session, .. }) => {
                 let existed = self.sessions().remove(session).is_some();
                 if existed {
@@ -182,6 +198,7 @@ impl RtmptServer {
             tunnel: tokio::sync::Mutex::new(tunnel),
             interval: Mutex::new(PollInterval::default()),
             last_request: Mutex::new(Instant::now()),
+            last_seq: Mutex::new(None),
         };
         if self
             .new_tunnels
@@ -202,10 +219,14 @@ impl RtmptServer {
     }
 
     /// Delivers the client's bytes and answers with the polling byte and every pending server byte.
-    async fn exchange(&self, id: &str, upload: &[u8]) -> Response<Full<Bytes>> {
+    async fn exchange(&self, id: &str, seq: u64, upload: &[u8]) -> Response<Full<Bytes>> {
         let Some(session) = self.sessions().get(id).cloned() else {
             return status(StatusCode::NOT_FOUND);
         };
+        if !session.check_seq(seq) {
+            tracing::debug!(session = %id, seq, "RTMPT request with a stale sequence number refused");
+            return status(StatusCode::BAD_REQUEST);
+        }
         if let Ok(mut last) = session.last_request.lock() {
             *last = Instant::now();
         }
