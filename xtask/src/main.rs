@@ -111,12 +111,11 @@ fn ci(args: &[String]) -> StepResult {
             if *ok { "ok" } else { "FAILED" }
         );
     }
+    let passed = timings.iter().filter(|(_, _, ok)| *ok).count();
+    println!("steps: {passed} passed, {} failed", timings.len() - passed);
     match failure {
         Some(message) => Err(message),
-        None => {
-            println!("all steps passed");
-            Ok(())
-        }
+        None => Ok(()),
     }
 }
 
