@@ -72,7 +72,11 @@ fn fixture(dir: &Path, size: &str, seconds: u32, video_kbps: u32) -> Result<Path
     Ok(path)
 }
 
-fn start_rtmpx(binary: &Path, dir: &Path) -> Result<(Killed, u16), String> {
+fn start_rtmpx(
+    binary: &Path,
+    dir: &Path,
+    batch_window_ms: Option<u64>,
+) -> Result<(Killed, u16), String> {
     let (port, tls, http) = (free_port()?, free_port()?, free_port()?);
     let log = std::fs::File::create(dir.join("rtmpx.log")).map_err(|e| e.to_string())?;
     let child = Command::new(binary)
@@ -87,6 +91,7 @@ fn start_rtmpx(binary: &Path, dir: &Path) -> Result<(Killed, u16), String> {
             "--log-level",
             "warn",
         ])
+        .args(batch_window_ms.map(|ms| format!("--batch-window-ms={ms}")))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -126,8 +131,26 @@ fn start_nginx(dir: &Path) -> Result<(Killed, u16), String> {
     Ok((child, port))
 }
 
+/// A server configuration under test.
+#[derive(Clone, Copy)]
+enum Target {
+    /// rtmpx with this batch window (None: its default).
+    Rtmpx(Option<u64>),
+    Nginx,
+}
+
+impl Target {
+    fn label(self) -> String {
+        match self {
+            Target::Rtmpx(None) => "rtmpx (default)".into(),
+            Target::Rtmpx(Some(ms)) => format!("rtmpx (batch {ms} ms)"),
+            Target::Nginx => "nginx-rtmp".into(),
+        }
+    }
+}
+
 struct Row {
-    server: &'static str,
+    server: String,
     players: usize,
     json: String,
 }
@@ -150,13 +173,17 @@ struct Load<'a> {
 
 fn bench_one(
     load: &Load<'_>,
-    server: &'static str,
+    server: String,
     port: u16,
     pid: u32,
     players: usize,
 ) -> Result<Row, String> {
     let (binary, fixture, dir, seconds) = (load.binary, load.fixture, load.dir, load.seconds);
-    let json = dir.join(format!("{server}-{players}.json"));
+    let file_label: String = server
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let json = dir.join(format!("{file_label}-{players}.json"));
     let ramp = (players / 4).max(50).to_string();
     let status = Command::new(binary)
         .args([
@@ -194,14 +221,14 @@ pub fn bench(args: &[String]) -> StepResult {
         run(cargo().args(["build", "--package", "rtmpx"]))?;
         let binary = target_dir().join("debug").join("rtmpx");
         let fixture = fixture(&dir, "640x360", 5, 800)?;
-        let (server, port) = start_rtmpx(&binary, &dir)?;
+        let (server, port) = start_rtmpx(&binary, &dir, None)?;
         let load = Load {
             binary: &binary,
             fixture: &fixture,
             dir: &dir,
             seconds: 5,
         };
-        let row = bench_one(&load, "rtmpx", port, server.0.id(), 10)?;
+        let row = bench_one(&load, "rtmpx".into(), port, server.0.id(), 10)?;
         println!("{}", row.json.trim());
         if field(&row.json, "failed") != 0.0 || field(&row.json, "frames") < 100.0 {
             return Err(format!("smoke bench failed: {}", row.json.trim()));
@@ -214,13 +241,14 @@ pub fn bench(args: &[String]) -> StepResult {
     let fixture = fixture(&dir, "1280x720", 30, 2400)?;
     let seconds = 20;
     let counts = [100usize, 500, 1000, 2000];
+    // rtmpx as shipped, rtmpx writing every frame at once (no batch window), and nginx-rtmp.
+    let targets = [Target::Rtmpx(None), Target::Rtmpx(Some(0)), Target::Nginx];
     let mut rows = Vec::new();
-    for server in ["rtmpx", "nginx-rtmp"] {
+    for target in targets {
         for &players in &counts {
-            let (child, port) = if server == "rtmpx" {
-                start_rtmpx(&binary, &dir)?
-            } else {
-                start_nginx(&dir)?
+            let (child, port) = match target {
+                Target::Rtmpx(window) => start_rtmpx(&binary, &dir, window)?,
+                Target::Nginx => start_nginx(&dir)?,
             };
             let load = Load {
                 binary: &binary,
@@ -228,8 +256,8 @@ pub fn bench(args: &[String]) -> StepResult {
                 dir: &dir,
                 seconds,
             };
-            let row = bench_one(&load, server, port, child.0.id(), players)?;
-            println!("{server} {players}: {}", row.json.trim());
+            let row = bench_one(&load, target.label(), port, child.0.id(), players)?;
+            println!("{} {players}: {}", row.server, row.json.trim());
             rows.push(row);
         }
     }
@@ -279,6 +307,8 @@ fn loopback_reference() -> String {
         .unwrap_or_else(|| "not measured".into())
 }
 
+const NOTES_MARKER: &str = "<!-- notes: kept when cargo xtask bench rewrites the tables above -->";
+
 fn write_report(rows: &[Row], iperf: &str, seconds: u64) -> StepResult {
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks: rtmpx and nginx-rtmp side by side\n");
@@ -299,18 +329,20 @@ fn write_report(rows: &[Row], iperf: &str, seconds: u64) -> StepResult {
             field(j, "p50"), field(j, "p99"), field(j, "max"), field(j, "stalls")
         );
     }
-    let _ = writeln!(md, "\n## Ratios rtmpx / nginx-rtmp (lower is better)\n\n| players | CPU per delivered Gbit | RSS per player | p99 latency |\n|---|---|---|---|");
-    for ours in rows.iter().filter(|r| r.server == "rtmpx") {
+    let _ = writeln!(md, "\n## Ratios rtmpx / nginx-rtmp (lower is better)\n\n| rtmpx | players | CPU per delivered Gbit | RSS per player | p99 latency |\n|---|---|---|---|---|");
+    let nginx = Target::Nginx.label();
+    for ours in rows.iter().filter(|r| r.server != nginx) {
         if let Some(theirs) = rows
             .iter()
-            .find(|r| r.server != "rtmpx" && r.players == ours.players)
+            .find(|r| r.server == nginx && r.players == ours.players)
         {
             let per_gbit = |j: &str| {
                 field(j, "server_cpu_s") / (field(j, "mbit_per_s") * field(j, "seconds") / 1000.0)
             };
             let _ = writeln!(
                 md,
-                "| {} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {} | {:.2} | {:.2} | {:.2} |",
+                ours.server,
                 ours.players,
                 per_gbit(&ours.json) / per_gbit(&theirs.json),
                 field(&ours.json, "server_peak_rss_kib")
@@ -321,6 +353,13 @@ fn write_report(rows: &[Row], iperf: &str, seconds: u64) -> StepResult {
     }
     let _ = writeln!(md, "\nThe numbers come from one run on a shared machine: compare the two servers within this table (measured back to back), not across runs. The load generator shares the machine's two cores with the server, so absolute latencies include its own scheduling.\n\nReproduce: `cargo xtask bench` (installs nginx, libnginx-mod-rtmp and iperf3 from Debian when missing). One load point by hand: `rtmpx bench rtmp://127.0.0.1:1935/live/bench --players 1000 --duration 20 --ramp 250 --publish FILE.flv --server-pid PID`.");
     let path = workspace_root().join("docs").join("benchmarks.md");
+    // The hand-written reading of the numbers below the marker survives a re-run.
+    if let Some(notes) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|old| old.find(NOTES_MARKER).map(|at| old[at..].to_owned()))
+    {
+        let _ = write!(md, "\n{notes}");
+    }
     std::fs::write(&path, md).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())

@@ -1,7 +1,5 @@
 //! The chunk stream encoder: picks the least header per chunk stream and splits messages into chunks.
 
-use std::collections::HashMap;
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::header::{put_basic_header, put_u24, timestamp_field, EXTENDED_TIMESTAMP_MARK};
@@ -22,7 +20,8 @@ pub(crate) struct SentHeader {
 #[derive(Debug)]
 pub struct ChunkEncoder {
     chunk_size: u32,
-    streams: HashMap<u32, SentHeader>,
+    /// What the receiver remembers per chunk stream; a connection uses a handful, so a vector beats a map.
+    streams: Vec<(u32, SentHeader)>,
 }
 
 impl Default for ChunkEncoder {
@@ -35,7 +34,7 @@ impl ChunkEncoder {
     pub fn new() -> Self {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
-            streams: HashMap::new(),
+            streams: Vec::new(),
         }
     }
 
@@ -58,7 +57,7 @@ impl ChunkEncoder {
     /// backwards; fmt 3 when only the delta repeats; fmt 2 when only the delta changes; fmt 1 otherwise.
     pub fn encode(&mut self, csid: u32, message: &Message, out: &mut BytesMut) {
         let length = message.payload.len() as u32;
-        let header = match self.streams.get(&csid) {
+        let header = match self.sent(csid) {
             Some(prev)
                 if prev.stream_id == message.stream_id && message.timestamp >= prev.timestamp =>
             {
@@ -78,7 +77,20 @@ impl ChunkEncoder {
             _ => HeaderChoice::Fmt0,
         };
         let sent = write_message(csid, message, header, self.chunk_size, out);
-        self.streams.insert(csid, sent);
+        self.remember(csid, sent);
+    }
+
+    fn sent(&self, csid: u32) -> Option<&SentHeader> {
+        self.streams
+            .iter()
+            .find_map(|(id, sent)| (*id == csid).then_some(sent))
+    }
+
+    fn remember(&mut self, csid: u32, sent: SentHeader) {
+        match self.streams.iter_mut().find(|(id, _)| *id == csid) {
+            Some(entry) => entry.1 = sent,
+            None => self.streams.push((csid, sent)),
+        }
     }
 
     /// Queues a [`SharedMessage`] for this connection without copying its payload: the shared bytes as they
@@ -86,7 +98,7 @@ impl ChunkEncoder {
     /// of the rest. Falls back to a normal encoding when the chunk sizes differ.
     pub fn encode_shared(&mut self, shared: &SharedMessage, stream_id: u32, out: &mut Vec<Bytes>) {
         if shared.chunk_size() != self.chunk_size {
-            let mut message = shared.message().clone();
+            let mut message = shared.message();
             message.stream_id = stream_id;
             let mut buf = BytesMut::with_capacity(message.payload.len() + 64);
             self.encode(shared.csid(), &message, &mut buf);
@@ -94,8 +106,7 @@ impl ChunkEncoder {
             return;
         }
         shared.push_for_stream(stream_id, out);
-        self.streams
-            .insert(shared.csid(), shared.sent_header(stream_id));
+        self.remember(shared.csid(), shared.sent_header(stream_id));
     }
 }
 

@@ -11,8 +11,12 @@ use crate::Message;
 /// are (see [`crate::ChunkEncoder::encode_shared`]); cloning it is a reference-count increment.
 #[derive(Debug, Clone)]
 pub struct SharedMessage {
-    message: Message,
+    /// The chunks: the only copy of the payload kept (the original message is rebuilt from it on demand).
     wire: Bytes,
+    timestamp: u32,
+    type_id: u8,
+    stream_id: u32,
+    payload_len: usize,
     csid: u32,
     chunk_size: u32,
     /// Length of the first chunk's headers (basic + message header + extended timestamp).
@@ -32,8 +36,11 @@ impl SharedMessage {
         };
         let first_header_len = basic_len + 11 + if sent.extended { 4 } else { 0 };
         Self {
-            message: message.clone(),
             wire: out.freeze(),
+            timestamp: message.timestamp,
+            type_id: message.type_id,
+            stream_id: message.stream_id,
+            payload_len: message.payload.len(),
             csid,
             chunk_size,
             first_header_len,
@@ -41,9 +48,49 @@ impl SharedMessage {
         }
     }
 
-    /// The message as it was published.
-    pub fn message(&self) -> &Message {
-        &self.message
+    /// The message as it was published, rebuilt from the chunks: a slice of them when the payload fits in
+    /// one chunk, a copy otherwise.
+    pub fn message(&self) -> Message {
+        Message {
+            timestamp: self.timestamp,
+            type_id: self.type_id,
+            stream_id: self.stream_id,
+            payload: self.payload(),
+        }
+    }
+
+    pub fn timestamp(&self) -> u32 {
+        self.timestamp
+    }
+
+    pub fn type_id(&self) -> u8 {
+        self.type_id
+    }
+
+    pub fn payload_len(&self) -> usize {
+        self.payload_len
+    }
+
+    fn payload(&self) -> Bytes {
+        let chunk = self.chunk_size as usize;
+        let start = self.first_header_len.min(self.wire.len());
+        if self.payload_len <= chunk {
+            return self.wire.slice(start..);
+        }
+        // Continuation chunks are fmt 3: the basic header, then the extended timestamp again if any, which
+        // is the first header without its 11-byte message header.
+        let continuation = self.first_header_len - 11;
+        let mut payload = BytesMut::with_capacity(self.payload_len);
+        let mut at = start;
+        while payload.len() < self.payload_len {
+            let take = chunk.min(self.payload_len - payload.len());
+            let Some(piece) = self.wire.get(at..at + take) else {
+                break;
+            };
+            payload.extend_from_slice(piece);
+            at += take + continuation;
+        }
+        payload.freeze()
     }
 
     /// The encoded chunks for the message stream id the message carried.
@@ -66,7 +113,7 @@ impl SharedMessage {
     /// Pushes the wire bytes for a receiver whose message stream id is `stream_id`, without copying the
     /// payload: the shared bytes, or a patched copy of the first header plus a slice of the rest.
     pub(crate) fn push_for_stream(&self, stream_id: u32, out: &mut Vec<Bytes>) {
-        if stream_id == self.message.stream_id {
+        if stream_id == self.stream_id {
             out.push(self.wire.clone());
             return;
         }

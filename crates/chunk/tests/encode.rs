@@ -132,6 +132,26 @@ fn shared_message_with_another_chunk_size_falls_back_to_encoding() {
     assert_eq!(decoder.next_message().unwrap(), Some(message));
 }
 
+#[test]
+fn shared_message_keeps_one_copy_and_rebuilds_the_original() {
+    // Single chunk, several chunks, exact multiples, csid forms and extended timestamps.
+    for (csid, timestamp) in [(6, 40), (70, 1_000), (400, 0x00FF_FFFF), (6, 0x1234_5678)] {
+        for len in [0, 1, 127, 128, 129, 4096, 4097, 8192, 10_000] {
+            for chunk_size in [128, 4096] {
+                let message = media(timestamp, len);
+                let shared = SharedMessage::encode(csid, &message, chunk_size);
+                assert_eq!(
+                    shared.message(),
+                    message,
+                    "csid {csid} ts {timestamp} len {len}"
+                );
+                assert_eq!(shared.payload_len(), len);
+                assert_eq!(shared.timestamp(), timestamp);
+            }
+        }
+    }
+}
+
 fn arbitrary_message() -> impl Strategy<Value = (u32, Message)> {
     (
         prop_oneof![Just(3u32), Just(4), Just(6), Just(70), Just(400)],

@@ -1,12 +1,14 @@
 //! Streams: the registry, publishers, subscribers, the GOP cache and the take-over rule.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use rtmp_chunk::{csid, type_id, Message, SharedMessage};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::media::{classify_audio, classify_video, MediaInfo};
 
@@ -53,17 +55,23 @@ pub struct HubConfig {
     /// Most bytes of frames kept since the last keyframe for new players (0 disables the GOP cache).
     pub gop_cache_bytes: usize,
     pub publish_policy: PublishPolicy,
+    /// Players are woken at most once per window, and then take every frame published since in one
+    /// write: fewer, larger socket writes for up to this much added latency. Zero wakes players on every
+    /// frame. With a window, the publishing side calls [`Publisher::flush_if_due`] by
+    /// [`Publisher::flush_deadline`] (the next frame published after the window flushes too).
+    pub batch_window: Duration,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
         Self {
             chunk_size: 4096,
-            player_queue_frames: 1024,
+            player_queue_frames: 256,
             gop_cache_bytes: 16 * 1024 * 1024,
             publish_policy: PublishPolicy::TakeOver {
                 quiet_after: Duration::from_secs(1),
             },
+            batch_window: Duration::ZERO,
         }
     }
 }
@@ -89,7 +97,7 @@ pub enum FrameKind {
 pub struct Frame {
     pub kind: FrameKind,
     pub info: MediaInfo,
-    /// The message with its wire form (`shared.message()` is the original).
+    /// The message in its wire form (`shared.message()` rebuilds the original).
     pub shared: SharedMessage,
 }
 
@@ -115,7 +123,8 @@ impl Frame {
         }
     }
 
-    pub fn message(&self) -> &Message {
+    /// The message as published (rebuilt from the shared chunks; see [`SharedMessage::message`]).
+    pub fn message(&self) -> Message {
         self.shared.message()
     }
 
@@ -183,7 +192,7 @@ impl GopCache {
     }
 
     fn push(&mut self, frame: &Arc<Frame>, limit: usize) {
-        self.bytes += frame.message().payload.len();
+        self.bytes += frame.shared.payload_len();
         if self.bytes > limit {
             self.frames.clear();
             self.bytes = 0;
@@ -193,11 +202,116 @@ impl GopCache {
     }
 }
 
+/// The per-stream fan-out ring: events in publish order, numbered, read by every subscriber at its own
+/// cursor. Events become visible to subscribers (and sleeping subscribers are woken) only when the ring
+/// is flushed, which is how a batch window turns many small player writes into a few larger ones.
+#[derive(Debug)]
+struct Ring {
+    events: VecDeque<SubscriberEvent>,
+    capacity: usize,
+    /// The sequence number of `events[0]`.
+    first: u64,
+    /// Events numbered below this are visible to subscribers.
+    visible: u64,
+    last_flush: Option<Instant>,
+    /// One slot per subscriber, holding its waker while it waits for the next flush.
+    wakers: Vec<Option<Waker>>,
+    free_slots: Vec<usize>,
+    subscribers: usize,
+}
+
+impl Ring {
+    fn new(capacity: usize) -> Self {
+        Self {
+            events: VecDeque::with_capacity(capacity.min(1024)),
+            capacity,
+            first: 0,
+            visible: 0,
+            last_flush: None,
+            wakers: Vec::new(),
+            free_slots: Vec::new(),
+            subscribers: 0,
+        }
+    }
+
+    fn end(&self) -> u64 {
+        self.first + self.events.len() as u64
+    }
+
+    fn push(&mut self, event: SubscriberEvent) {
+        if self.events.len() >= self.capacity {
+            self.events.pop_front();
+            self.first += 1;
+            self.visible = self.visible.max(self.first);
+        }
+        self.events.push_back(event);
+    }
+
+    fn has_unflushed(&self) -> bool {
+        self.visible < self.end()
+    }
+
+    /// Makes everything pushed so far visible; returns the wakers to wake once the lock is released.
+    fn flush(&mut self, now: Instant) -> Vec<Waker> {
+        self.visible = self.end();
+        self.last_flush = Some(now);
+        self.wakers.iter_mut().filter_map(Option::take).collect()
+    }
+
+    fn flush_deadline(&self, window: Duration) -> Option<Instant> {
+        if !self.has_unflushed() {
+            return None;
+        }
+        Some(self.last_flush.map_or_else(Instant::now, |at| at + window))
+    }
+
+    fn add_subscriber(&mut self) -> usize {
+        self.subscribers += 1;
+        match self.free_slots.pop() {
+            Some(slot) => slot,
+            None => {
+                self.wakers.push(None);
+                self.wakers.len() - 1
+            }
+        }
+    }
+
+    fn remove_subscriber(&mut self, slot: usize) {
+        self.subscribers = self.subscribers.saturating_sub(1);
+        if let Some(waker) = self.wakers.get_mut(slot) {
+            *waker = None;
+            self.free_slots.push(slot);
+        }
+    }
+
+    fn register(&mut self, slot: usize, waker: &Waker) {
+        if let Some(registered) = self.wakers.get_mut(slot) {
+            match registered {
+                Some(current) if current.will_wake(waker) => {}
+                _ => *registered = Some(waker.clone()),
+            }
+        }
+    }
+}
+
+fn wake_all(wakers: Vec<Waker>) {
+    wakers.into_iter().for_each(Waker::wake);
+}
+
 #[derive(Debug)]
 struct StreamState {
     publisher: Option<PublisherSlot>,
     gop: GopCache,
     stats: StreamStats,
+    ring: Ring,
+}
+
+impl StreamState {
+    /// Queues an event that must reach players at once (publish, unpublish, metadata).
+    fn push_now(&mut self, event: SubscriberEvent) -> Vec<Waker> {
+        self.ring.push(event);
+        self.ring.flush(Instant::now())
+    }
 }
 
 #[derive(Debug)]
@@ -211,7 +325,6 @@ struct PublisherSlot {
 struct Stream {
     key: StreamKey,
     state: Mutex<StreamState>,
-    events: broadcast::Sender<SubscriberEvent>,
 }
 
 impl Stream {
@@ -266,15 +379,14 @@ impl Hub {
         streams
             .entry(key.clone())
             .or_insert_with(|| {
-                let (events, _) = broadcast::channel(self.inner.config.player_queue_frames.max(16));
                 Arc::new(Stream {
                     key: key.clone(),
                     state: Mutex::new(StreamState {
                         publisher: None,
                         gop: GopCache::default(),
                         stats: StreamStats::default(),
+                        ring: Ring::new(self.inner.config.player_queue_frames.max(16)),
                     }),
-                    events,
                 })
             })
             .clone()
@@ -283,7 +395,10 @@ impl Hub {
     /// Drops a stream nobody publishes or plays any more.
     fn release(&self, stream: &Arc<Stream>) {
         let mut streams = self.streams();
-        let idle = stream.lock().publisher.is_none() && stream.events.receiver_count() == 0;
+        let idle = {
+            let state = stream.lock();
+            state.publisher.is_none() && state.ring.subscribers == 0
+        };
         if idle
             && streams
                 .get(&stream.key)
@@ -299,7 +414,7 @@ impl Hub {
         let stream = self.stream_locked(&mut streams, key);
         let id = self.inner.next_publisher.fetch_add(1, Ordering::Relaxed);
         let (kick, kicked) = watch::channel(false);
-        {
+        let wakers = {
             let mut state = stream.lock();
             if let Some(current) = &state.publisher {
                 let quiet_for = current.last_media.elapsed();
@@ -318,15 +433,17 @@ impl Hub {
             });
             state.gop = GopCache::default();
             state.stats.publishing = true;
-            let _ = stream.events.send(SubscriberEvent::Published);
-        }
+            state.push_now(SubscriberEvent::Published)
+        };
         drop(streams);
+        wake_all(wakers);
         Ok(Publisher {
             hub: self.clone(),
             stream,
             id,
             kicked,
             chunk_size: self.inner.config.chunk_size,
+            flush_at: Cell::new(None),
         })
     }
 
@@ -334,21 +451,23 @@ impl Hub {
     pub fn subscribe(&self, key: &StreamKey) -> Subscriber {
         let mut streams = self.streams();
         let stream = self.stream_locked(&mut streams, key);
-        let (receiver, pending) = {
-            let state = stream.lock();
-            let receiver = stream.events.subscribe();
+        let (slot, cursor, pending) = {
+            let mut state = stream.lock();
+            let slot = state.ring.add_subscriber();
             let mut pending = VecDeque::new();
             if state.publisher.is_some() {
                 pending.push_back(SubscriberEvent::Published);
                 pending.extend(state.gop.snapshot().map(SubscriberEvent::Frame));
             }
-            (receiver, pending)
+            // Frames not yet flushed are already in the GOP snapshot: start after them.
+            (slot, state.ring.end(), pending)
         };
         drop(streams);
         Subscriber {
             hub: self.clone(),
             stream,
-            receiver,
+            slot,
+            cursor,
             pending,
             awaiting_keyframe: true,
             dropped: 0,
@@ -359,8 +478,9 @@ impl Hub {
     pub fn stats(&self, key: &StreamKey) -> Option<StreamStats> {
         let streams = self.streams();
         let stream = streams.get(key)?;
-        let mut stats = stream.lock().stats.clone();
-        stats.players = stream.events.receiver_count();
+        let state = stream.lock();
+        let mut stats = state.stats.clone();
+        stats.players = state.ring.subscribers;
         Some(stats)
     }
 }
@@ -373,6 +493,9 @@ pub struct Publisher {
     id: u64,
     kicked: watch::Receiver<bool>,
     chunk_size: u32,
+    /// When frames this publisher sent are waiting for the batch window (kept here so the publishing
+    /// connection can ask on every turn without taking the stream's lock).
+    flush_at: Cell<Option<Instant>>,
 }
 
 impl Publisher {
@@ -380,38 +503,76 @@ impl Publisher {
         &self.stream.key
     }
 
-    /// Publishes an audio, video or data message to every player.
+    /// Publishes an audio, video or data message to every player: at once without a batch window,
+    /// otherwise when the window since the last flush has passed (see [`Publisher::flush_deadline`]).
     pub fn send(&self, message: &Message) {
         let frame = Arc::new(Frame::new(message, self.chunk_size));
-        let mut state = self.stream.lock();
-        let Some(slot) = state.publisher.as_mut().filter(|slot| slot.id == self.id) else {
-            return;
+        let now = Instant::now();
+        let window = self.hub.inner.config.batch_window;
+        let wakers = {
+            let mut state = self.stream.lock();
+            let Some(slot) = state.publisher.as_mut().filter(|slot| slot.id == self.id) else {
+                return;
+            };
+            slot.last_media = now;
+            state.stats.frames += 1;
+            state.stats.bytes += message.payload.len() as u64;
+            let limit = self.hub.inner.config.gop_cache_bytes;
+            if limit > 0 {
+                state.gop.add(&frame, limit);
+            }
+            state.ring.push(SubscriberEvent::Frame(frame));
+            let due = state.ring.last_flush.is_none_or(|at| now >= at + window);
+            if !due {
+                self.flush_at.set(state.ring.flush_deadline(window));
+                return;
+            }
+            self.flush_at.set(None);
+            state.ring.flush(now)
         };
-        slot.last_media = Instant::now();
-        state.stats.frames += 1;
-        state.stats.bytes += message.payload.len() as u64;
-        let limit = self.hub.inner.config.gop_cache_bytes;
-        if limit > 0 {
-            state.gop.add(&frame, limit);
+        wake_all(wakers);
+    }
+
+    /// When frames sent within the batch window must be flushed to players (None: nothing waits).
+    pub fn flush_deadline(&self) -> Option<Instant> {
+        self.flush_at.get()
+    }
+
+    /// Flushes the frames waiting for the batch window if its deadline has come.
+    pub fn flush_if_due(&self, now: Instant) {
+        if self.flush_at.get().is_none_or(|at| at > now) {
+            return;
         }
-        let _ = self.stream.events.send(SubscriberEvent::Frame(frame));
+        self.flush_at.set(None);
+        let wakers = {
+            let mut state = self.stream.lock();
+            if !state.ring.has_unflushed() {
+                return;
+            }
+            state.ring.flush(now)
+        };
+        wake_all(wakers);
     }
 
     /// Sets (or clears) the stream's metadata (`onMetaData`), kept for players who join later.
     pub fn set_metadata(&self, message: Option<&Message>) {
         let frame = message.map(|m| Arc::new(Frame::new(m, self.chunk_size)));
-        let mut state = self.stream.lock();
-        if state
-            .publisher
-            .as_ref()
-            .is_none_or(|slot| slot.id != self.id)
-        {
-            return;
-        }
-        state.gop.metadata = frame.clone();
-        if let Some(frame) = frame {
-            let _ = self.stream.events.send(SubscriberEvent::Frame(frame));
-        }
+        let wakers = {
+            let mut state = self.stream.lock();
+            if state
+                .publisher
+                .as_ref()
+                .is_none_or(|slot| slot.id != self.id)
+            {
+                return;
+            }
+            state.gop.metadata = frame.clone();
+            match frame {
+                Some(frame) => state.push_now(SubscriberEvent::Frame(frame)),
+                None => return,
+            }
+        };
+        wake_all(wakers);
     }
 
     /// Resolves when another publisher took the stream over: the connection should close.
@@ -426,7 +587,7 @@ impl Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        {
+        let wakers = {
             let mut state = self.stream.lock();
             if state
                 .publisher
@@ -436,9 +597,12 @@ impl Drop for Publisher {
                 state.publisher = None;
                 state.stats.publishing = false;
                 state.gop = GopCache::default();
-                let _ = self.stream.events.send(SubscriberEvent::Unpublished);
+                state.push_now(SubscriberEvent::Unpublished)
+            } else {
+                Vec::new()
             }
-        }
+        };
+        wake_all(wakers);
         self.hub.release(&self.stream);
     }
 }
@@ -448,7 +612,10 @@ impl Drop for Publisher {
 pub struct Subscriber {
     hub: Hub,
     stream: Arc<Stream>,
-    receiver: broadcast::Receiver<SubscriberEvent>,
+    /// This subscriber's waker slot in the ring.
+    slot: usize,
+    /// The sequence number of the next ring event to read.
+    cursor: u64,
     pending: VecDeque<SubscriberEvent>,
     awaiting_keyframe: bool,
     dropped: u64,
@@ -467,45 +634,64 @@ impl Subscriber {
     /// The next event; frames before the first video keyframe (after joining or lagging) are skipped,
     /// except audio, data and sequence headers.
     pub async fn recv(&mut self) -> SubscriberEvent {
-        loop {
-            let event = match self.pending.pop_front() {
-                Some(event) => event,
-                None => match self.receiver.recv().await {
-                    Ok(event) => event,
-                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                        self.lagged(skipped);
-                        continue;
-                    }
-                    // The sender lives as long as the stream, which we hold.
-                    Err(broadcast::error::RecvError::Closed) => {
-                        return SubscriberEvent::Unpublished
-                    }
-                },
-            };
-            if let Some(event) = self.filter(event) {
-                return event;
-            }
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next event, registering the task to be woken by the next flush of the stream.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<SubscriberEvent> {
+        match self.next_event(Some(cx.waker())) {
+            Some(event) => Poll::Ready(event),
+            None => Poll::Pending,
         }
     }
 
     /// The next event if one is ready, without waiting.
     pub fn try_recv(&mut self) -> Option<SubscriberEvent> {
+        self.next_event(None)
+    }
+
+    fn next_event(&mut self, waker: Option<&Waker>) -> Option<SubscriberEvent> {
         loop {
-            let event = match self.pending.pop_front() {
-                Some(event) => event,
-                None => match self.receiver.try_recv() {
-                    Ok(event) => event,
-                    Err(broadcast::error::TryRecvError::Lagged(skipped)) => {
-                        self.lagged(skipped);
-                        continue;
-                    }
-                    Err(_) => return None,
-                },
-            };
-            if let Some(event) = self.filter(event) {
-                return Some(event);
+            if let Some(event) = self.pending.pop_front() {
+                if let Some(event) = self.filter(event) {
+                    return Some(event);
+                }
+                continue;
+            }
+            if !self.take_visible(waker) {
+                return None;
             }
         }
+    }
+
+    /// Moves every visible ring event after the cursor into `pending` under one lock; registers `waker`
+    /// when there is none. Returns whether anything was taken.
+    fn take_visible(&mut self, waker: Option<&Waker>) -> bool {
+        let mut skipped = 0;
+        let taken = {
+            let mut state = self.stream.lock();
+            let ring = &mut state.ring;
+            if self.cursor < ring.first {
+                skipped = ring.first - self.cursor;
+                self.cursor = ring.first;
+            }
+            if self.cursor < ring.visible {
+                let from = (self.cursor - ring.first) as usize;
+                let to = (ring.visible - ring.first) as usize;
+                self.pending.extend(ring.events.range(from..to).cloned());
+                self.cursor = ring.visible;
+                true
+            } else {
+                if let Some(waker) = waker {
+                    ring.register(self.slot, waker);
+                }
+                false
+            }
+        };
+        if skipped > 0 {
+            self.lagged(skipped);
+        }
+        taken
     }
 
     fn lagged(&mut self, skipped: u64) {
@@ -537,11 +723,7 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        let hub = self.hub.clone();
-        let stream = self.stream.clone();
-        // The receiver must be gone before the registry checks whether the stream is idle.
-        let (_sender, replacement) = broadcast::channel(1);
-        drop(std::mem::replace(&mut self.receiver, replacement));
-        hub.release(&stream);
+        self.stream.lock().ring.remove_subscriber(self.slot);
+        self.hub.release(&self.stream);
     }
 }

@@ -180,3 +180,66 @@ async fn player_waits_for_a_publisher_and_survives_republish() {
     drop(again);
     assert!(hub.stats(&key).is_none(), "idle streams are removed");
 }
+
+#[tokio::test]
+async fn batch_window_delivers_frames_together_at_the_deadline() {
+    let window = Duration::from_millis(50);
+    let hub = Hub::new(HubConfig {
+        batch_window: window,
+        ..HubConfig::default()
+    });
+    let key = StreamKey::new("live", "s");
+    let mut player = hub.subscribe(&key);
+    let publisher = hub.publish(&key).unwrap();
+    assert!(matches!(player.recv().await, SubscriberEvent::Published));
+    // Announcing the publisher was a flush too; the first frame after a quiet window goes out at once.
+    std::thread::sleep(window);
+    publisher.send(&video(0, true));
+    assert_eq!(
+        frame_ts(player.try_recv().unwrap()),
+        Some((FrameKind::Video, 0))
+    );
+    assert!(publisher.flush_deadline().is_none());
+    // The next ones wait for the window, then arrive in one batch.
+    publisher.send(&audio(10));
+    publisher.send(&video(33, false));
+    assert!(player.try_recv().is_none());
+    let deadline = publisher.flush_deadline().expect("frames are waiting");
+    publisher.flush_if_due(deadline - Duration::from_millis(1));
+    assert!(player.try_recv().is_none());
+    let waiting = tokio::spawn(async move {
+        let first = frame_ts(player.recv().await);
+        let second = player.try_recv().and_then(frame_ts);
+        (first, second)
+    });
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    publisher.flush_if_due(deadline);
+    let (first, second) = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, Some((FrameKind::Audio, 10)));
+    assert_eq!(second, Some((FrameKind::Video, 33)));
+    assert!(publisher.flush_deadline().is_none());
+}
+
+#[tokio::test]
+async fn a_frame_after_the_window_flushes_what_waited() {
+    let hub = Hub::new(HubConfig {
+        batch_window: Duration::from_millis(20),
+        ..HubConfig::default()
+    });
+    let key = StreamKey::new("live", "s");
+    let mut player = hub.subscribe(&key);
+    let publisher = hub.publish(&key).unwrap();
+    publisher.send(&video(0, true));
+    publisher.send(&audio(5));
+    assert!(publisher.flush_deadline().is_some());
+    std::thread::sleep(Duration::from_millis(25));
+    publisher.send(&audio(30));
+    let mut got = Vec::new();
+    while let Some(event) = player.try_recv() {
+        got.extend(frame_ts(event).map(|(_, ts)| ts));
+    }
+    assert_eq!(got, vec![0, 5, 30]);
+}

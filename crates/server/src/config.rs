@@ -55,9 +55,19 @@ pub struct Config {
     pub player_queue_frames: usize,
     /// Bytes of the current GOP kept so new players start at once on a keyframe (0 disables).
     pub gop_cache_bytes: usize,
+    /// Players of a stream are written to at most once per this many milliseconds, each write carrying
+    /// every frame published since: far fewer socket writes (the main cost of fan-out) for at most this
+    /// much added latency. 0 writes every frame to every player as it arrives.
+    pub batch_window_ms: u64,
+    /// Runtime worker threads (absent: one per CPU).
+    pub workers: Option<usize>,
     /// Accept RTMPE (handshake versions 6, 8, 9) on the RTMP listeners. It is obfuscation, not security.
     pub rtmpe: bool,
 }
+
+/// Chosen from `cargo xtask bench` (docs/benchmarks.md): the window that keeps p99 latency in bounds
+/// while cutting the writes per player.
+pub const DEFAULT_BATCH_WINDOW_MS: u64 = 30;
 
 impl Default for Config {
     fn default() -> Self {
@@ -78,8 +88,10 @@ impl Default for Config {
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 20_000,
             ping_interval_ms: 5_000,
-            player_queue_frames: 1024,
+            player_queue_frames: 256,
             gop_cache_bytes: 16 * 1024 * 1024,
+            batch_window_ms: DEFAULT_BATCH_WINDOW_MS,
+            workers: None,
             rtmpe: true,
         }
     }
@@ -129,6 +141,15 @@ impl Config {
                 "tls_cert and tls_key go together".into(),
             ));
         }
+        if self.batch_window_ms > 1000 {
+            return Err(ConfigError::Invalid(format!(
+                "batch_window_ms {} is over 1000 (a live stream would stutter)",
+                self.batch_window_ms
+            )));
+        }
+        if self.workers == Some(0) {
+            return Err(ConfigError::Invalid("workers must be at least 1".into()));
+        }
         if self.max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "max_connections must be at least 1".into(),
@@ -171,6 +192,7 @@ impl Config {
             chunk_size: self.chunk_size,
             player_queue_frames: self.player_queue_frames,
             gop_cache_bytes: self.gop_cache_bytes,
+            batch_window: Duration::from_millis(self.batch_window_ms),
             publish_policy: match self.publish_policy {
                 PublishPolicyName::Takeover => rtmp_hub::PublishPolicy::TakeOver {
                     quiet_after: Duration::from_millis(self.takeover_after_ms),

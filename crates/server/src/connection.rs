@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
@@ -28,24 +27,12 @@ pub struct ServerContext {
     pub rtmpt: Option<rtmp_rtmpt::server::RtmptServer>,
 }
 
-type PlayerRecv = Pin<Box<dyn Future<Output = (u32, Subscriber, SubscriberEvent)> + Send>>;
-
-fn recv_owned(stream_id: u32, mut subscriber: Subscriber) -> PlayerRecv {
-    Box::pin(async move {
-        let event = subscriber.recv().await;
-        (stream_id, subscriber, event)
-    })
-}
-
 /// Waits for the next event of any player on this connection (never, if there is none).
-async fn next_player_event(players: &mut Vec<PlayerRecv>) -> (u32, Subscriber, SubscriberEvent) {
+async fn next_player_event(players: &mut HashMap<u32, PlayerState>) -> (u32, SubscriberEvent) {
     std::future::poll_fn(|cx| {
-        for index in 0..players.len() {
-            if let Some(future) = players.get_mut(index) {
-                if let Poll::Ready(output) = future.as_mut().poll(cx) {
-                    drop(players.swap_remove(index));
-                    return Poll::Ready(output);
-                }
+        for (stream_id, player) in players.iter_mut() {
+            if let Poll::Ready(event) = player.subscriber.poll_recv(cx) {
+                return Poll::Ready((*stream_id, event));
             }
         }
         Poll::Pending
@@ -75,11 +62,16 @@ async fn any_kicked(publishers: &mut HashMap<u32, Publisher>) {
     .await
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PlayerState {
-    key: Option<StreamKey>,
+    subscriber: Subscriber,
     paused: bool,
 }
+
+/// Reads start small (most connections are players that send next to nothing) and grow while reads
+/// fill the buffer (publishers).
+const READ_BUFFER_START: usize = 4 * 1024;
+const READ_BUFFER_MAX: usize = 64 * 1024;
 
 /// One connection's routing state.
 struct Connection {
@@ -90,7 +82,6 @@ struct Connection {
     connect: Option<ConnectRequest>,
     publishers: HashMap<u32, Publisher>,
     players: HashMap<u32, PlayerState>,
-    player_futures: Vec<PlayerRecv>,
 }
 
 /// Serves one connection until the peer leaves, the session fails, or the server shuts down.
@@ -104,7 +95,7 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
-    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut stream = stream;
     let mut connection = Connection {
         session: ServerSession::new(context.session.clone(), started),
         hub: context.hub.clone(),
@@ -113,21 +104,30 @@ pub async fn serve<S>(
         connect: None,
         publishers: HashMap::new(),
         players: HashMap::new(),
-        player_futures: Vec::new(),
     };
-    let mut buffer = vec![0u8; 64 * 1024];
+    let mut buffer = vec![0u8; READ_BUFFER_START];
     let mut transmits: Vec<Bytes> = Vec::new();
+    // Long-lived futures, polled again on every turn instead of being re-created (and re-registered).
+    let shutdown_signal = shutdown.changed();
+    tokio::pin!(shutdown_signal);
+    let mut deadline = connection.next_deadline();
+    let timer = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(timer);
     let reason: String = loop {
         connection.session.poll_transmit(&mut transmits);
         if !transmits.is_empty() {
-            if let Err(error) = write_all_vectored(&mut writer, &mut transmits).await {
+            if let Err(error) = write_all_vectored(&mut stream, &mut transmits).await {
                 break format!("write failed: {error}");
             }
         }
-        let deadline = tokio::time::Instant::from_std(connection.session.poll_timeout());
+        let next = connection.next_deadline();
+        if next != deadline {
+            deadline = next;
+            timer.as_mut().reset(deadline.into());
+        }
         tokio::select! {
-            _ = shutdown.changed() => break "server shutting down".into(),
-            read = reader.read(&mut buffer) => match read {
+            _ = &mut shutdown_signal => break "server shutting down".into(),
+            read = stream.read(&mut buffer) => match read {
                 Ok(0) => break "peer closed the connection".into(),
                 Ok(n) => {
                     let input = buffer.get(..n).unwrap_or_default();
@@ -135,26 +135,32 @@ pub async fn serve<S>(
                         break error.to_string();
                     }
                     connection.handle_session_events();
+                    if n == buffer.len() && buffer.len() < READ_BUFFER_MAX {
+                        buffer.resize(buffer.len() * 2, 0);
+                    }
                 }
                 // TLS clients often close without close_notify; that is an ordinary close.
                 Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => break "peer closed the connection".into(),
                 Err(error) => break format!("read failed: {error}"),
             },
-            (stream_id, mut subscriber, event) = next_player_event(&mut connection.player_futures) => {
+            (stream_id, event) = next_player_event(&mut connection.players) => {
                 connection.handle_player_event(stream_id, event);
-                // Batch everything that is already waiting into the next vectored write.
-                while let Some(event) = subscriber.try_recv() {
+                // Everything already waiting goes into the same vectored write.
+                while let Some(event) = connection.players.get_mut(&stream_id).and_then(|p| p.subscriber.try_recv()) {
                     connection.handle_player_event(stream_id, event);
-                }
-                if connection.players.contains_key(&stream_id) {
-                    connection.player_futures.push(recv_owned(stream_id, subscriber));
                 }
             }
             _ = any_kicked(&mut connection.publishers) => break "publisher taken over by a new connection".into(),
-            _ = tokio::time::sleep_until(deadline) => {
-                if let Err(error) = connection.session.handle_timeout(Instant::now()) {
-                    break error.to_string();
+            _ = &mut timer => {
+                let now = Instant::now();
+                connection.publishers.values().for_each(|p| p.flush_if_due(now));
+                if now >= connection.session.poll_timeout() {
+                    if let Err(error) = connection.session.handle_timeout(now) {
+                        break error.to_string();
+                    }
                 }
+                // Force a re-arm even if the next deadline happens to equal the one that fired.
+                deadline = now;
             }
         }
     };
@@ -177,6 +183,14 @@ impl Connection {
             .as_ref()
             .map(|c| c.app.clone())
             .unwrap_or_default()
+    }
+
+    /// The session's next timer, or a publisher's batch window closing, whichever comes first.
+    fn next_deadline(&self) -> Instant {
+        self.publishers
+            .values()
+            .filter_map(Publisher::flush_deadline)
+            .fold(self.session.poll_timeout(), Instant::min)
     }
 
     fn handle_session_events(&mut self) {
@@ -239,10 +253,8 @@ impl Connection {
                     }
                 }
                 ServerEvent::StopPlay { stream_id } => {
-                    if let Some(PlayerState { key: Some(key), .. }) =
-                        self.players.remove(&stream_id)
-                    {
-                        tracing::info!(peer = %self.peer, stream = %key, "stop");
+                    if let Some(player) = self.players.remove(&stream_id) {
+                        tracing::info!(peer = %self.peer, stream = %player.subscriber.key(), "stop");
                     }
                 }
             }
@@ -254,25 +266,28 @@ impl Connection {
         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "play");
         let mut subscriber = self.hub.subscribe(&key);
         self.session.accept_play(stream_id, &stream_name);
-        self.players.insert(
-            stream_id,
-            PlayerState {
-                key: Some(key),
-                paused: false,
-            },
-        );
         // A live stream announces itself first: that is the start, not a "publish notify".
         let mut first = subscriber.try_recv();
         if matches!(first, Some(SubscriberEvent::Published)) {
             first = None;
         }
+        self.players.insert(
+            stream_id,
+            PlayerState {
+                subscriber,
+                paused: false,
+            },
+        );
         if let Some(event) = first {
             self.handle_player_event(stream_id, event);
         }
-        while let Some(event) = subscriber.try_recv() {
+        while let Some(event) = self
+            .players
+            .get_mut(&stream_id)
+            .and_then(|p| p.subscriber.try_recv())
+        {
             self.handle_player_event(stream_id, event);
         }
-        self.player_futures.push(recv_owned(stream_id, subscriber));
     }
 
     fn handle_player_event(&mut self, stream_id: u32, event: SubscriberEvent) {

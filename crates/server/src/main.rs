@@ -86,6 +86,12 @@ struct ServeArgs {
     /// Outgoing chunk size.
     #[arg(long, value_name = "BYTES")]
     chunk_size: Option<u32>,
+    /// Write to players at most once per this window, batching frames (0: every frame at once).
+    #[arg(long, value_name = "MS")]
+    batch_window_ms: Option<u64>,
+    /// Runtime worker threads (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
 }
 
 fn load_config(args: ServeArgs) -> Result<Config, String> {
@@ -115,6 +121,12 @@ fn load_config(args: ServeArgs) -> Result<Config, String> {
     if let Some(size) = args.chunk_size {
         config.chunk_size = size;
     }
+    if let Some(window) = args.batch_window_ms {
+        config.batch_window_ms = window;
+    }
+    if let Some(workers) = args.workers {
+        config.workers = Some(workers);
+    }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
@@ -143,10 +155,11 @@ fn main() -> ExitCode {
         .with_ansi(colors)
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = config.workers {
+        builder.worker_threads(workers);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("rtmpx: cannot start the async runtime: {error}");

@@ -9,15 +9,18 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
     writer: &mut W,
     buffers: &mut Vec<Bytes>,
 ) -> std::io::Result<()> {
+    const MAX_SLICES: usize = 64;
     let mut first = 0;
     while first < buffers.len() {
-        let slices: Vec<std::io::IoSlice<'_>> = buffers
-            .iter()
-            .skip(first)
-            .take(64)
-            .map(|b| std::io::IoSlice::new(b))
-            .collect();
-        let mut written = writer.write_vectored(&slices).await?;
+        let mut slices = [std::io::IoSlice::new(&[]); MAX_SLICES];
+        let mut count = 0;
+        for (slot, buffer) in slices.iter_mut().zip(buffers.iter().skip(first)) {
+            *slot = std::io::IoSlice::new(buffer);
+            count += 1;
+        }
+        let mut written = writer
+            .write_vectored(slices.get(..count).unwrap_or_default())
+            .await?;
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
