@@ -122,3 +122,58 @@ impl RtmpxServer {
         self.process.pid()
     }
 }
+
+/// nginx with libnginx-mod-rtmp on a free loopback port: a peer server for our client commands.
+#[derive(Debug)]
+pub struct NginxRtmp {
+    pub address: SocketAddr,
+    process: Background,
+    _dir: tempfile::TempDir,
+}
+
+/// Where Debian puts the RTMP module.
+pub fn nginx_rtmp_module() -> Option<PathBuf> {
+    [
+        "/usr/lib/nginx/modules/ngx_rtmp_module.so",
+        "/usr/share/nginx/modules/ngx_rtmp_module.so",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+impl NginxRtmp {
+    pub fn start() -> NginxRtmp {
+        let dir = crate::scratch("nginx");
+        let module = nginx_rtmp_module().unwrap_or_else(|| {
+            panic!("ngx_rtmp_module.so missing: `cargo xtask ci` installs libnginx-mod-rtmp")
+        });
+        let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let root = dir.path().display().to_string();
+        let config = format!(
+            "load_module {};\ndaemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {root}/error.log info;\npid {root}/nginx.pid;\nevents {{ worker_connections 256; }}\nrtmp {{ server {{ listen {address}; chunk_size 4096; application live {{ live on; }} }} }}\n",
+            module.display()
+        );
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, config).unwrap_or_else(|e| panic!("cannot write nginx.conf: {e}"));
+        let mut command = Command::new("nginx");
+        command.arg("-c").arg(&path).arg("-p").arg(dir.path());
+        let process = Background::spawn("nginx", &mut command, &dir.path().join("stderr.log"));
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if TcpStream::connect(address).is_ok() {
+                return NginxRtmp {
+                    address,
+                    process,
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("nginx did not listen on {address}: {}", process.log());
+    }
+
+    pub fn url(&self, app_and_stream: &str) -> String {
+        format!("rtmp://{}/{app_and_stream}", self.address)
+    }
+}

@@ -17,6 +17,12 @@ const APT_PACKAGES: &[&str] = &[
     "gstreamer1.0-libav",
 ];
 const FFMPEG9_WHEEL: &str = "imageio-ffmpeg==0.8.1";
+/// A peer server for our client commands (and the benchmark's reference).
+const NGINX_RTMP_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp"];
+const NGINX_RTMP_MODULES: &[&str] = &[
+    "/usr/lib/nginx/modules/ngx_rtmp_module.so",
+    "/usr/share/nginx/modules/ngx_rtmp_module.so",
+];
 
 /// Makes sure every tool exists; returns the environment the interop tests need to find them.
 pub fn ensure_interop_tools() -> Result<Vec<(String, String)>, String> {
@@ -31,6 +37,13 @@ pub fn ensure_interop_tools() -> Result<Vec<(String, String)>, String> {
             );
         }
     }
+    if !nginx_rtmp_present() {
+        install_apt_packages(NGINX_RTMP_PACKAGES)?;
+        if !nginx_rtmp_present() {
+            return Err("apt-get finished but nginx or ngx_rtmp_module.so is still missing".into());
+        }
+    }
+    println!("  nginx with the RTMP module: present");
     let ffmpeg9 = ensure_ffmpeg9()?;
     println!("  FFmpeg 9 (imageio-ffmpeg): {}", ffmpeg9.display());
     Ok(vec![(
@@ -66,6 +79,13 @@ fn debian_tools_present() -> bool {
         && ["rtmp2sink", "rtmp2src", "rtmpsink", "flvmux", "flvdemux"]
             .iter()
             .all(|e| gst_element_present(e))
+}
+
+pub fn nginx_rtmp_present() -> bool {
+    has_command("nginx")
+        && NGINX_RTMP_MODULES
+            .iter()
+            .any(|m| std::path::Path::new(m).exists())
 }
 
 /// Installs `packages` unless every command in `commands` is already there.

@@ -60,6 +60,22 @@ pub struct HubConfig {
     /// frame. With a window, the publishing side calls [`Publisher::flush_if_due`] by
     /// [`Publisher::flush_deadline`] (the next frame published after the window flushes too).
     pub batch_window: Duration,
+    /// The audience at which the whole batch window applies; a stream with fewer players gets a window
+    /// shortened in proportion (writes cost CPU per player, so a small audience keeps the lowest latency).
+    /// 0 applies the whole window whatever the audience.
+    pub batch_full_players: usize,
+}
+
+impl HubConfig {
+    /// The batch window for a stream with `players` players.
+    pub fn batch_window_for(&self, players: usize) -> Duration {
+        if self.batch_full_players == 0 || players >= self.batch_full_players {
+            return self.batch_window;
+        }
+        let scaled =
+            self.batch_window.as_micros() * players as u128 / self.batch_full_players as u128;
+        Duration::from_micros(u64::try_from(scaled).unwrap_or(u64::MAX))
+    }
 }
 
 impl Default for HubConfig {
@@ -72,6 +88,7 @@ impl Default for HubConfig {
                 quiet_after: Duration::from_secs(1),
             },
             batch_window: Duration::ZERO,
+            batch_full_players: 0,
         }
     }
 }
@@ -508,18 +525,18 @@ impl Publisher {
     pub fn send(&self, message: &Message) {
         let frame = Arc::new(Frame::new(message, self.chunk_size));
         let now = Instant::now();
-        let window = self.hub.inner.config.batch_window;
+        let config = &self.hub.inner.config;
         let wakers = {
             let mut state = self.stream.lock();
+            let window = config.batch_window_for(state.ring.subscribers);
             let Some(slot) = state.publisher.as_mut().filter(|slot| slot.id == self.id) else {
                 return;
             };
             slot.last_media = now;
             state.stats.frames += 1;
             state.stats.bytes += message.payload.len() as u64;
-            let limit = self.hub.inner.config.gop_cache_bytes;
-            if limit > 0 {
-                state.gop.add(&frame, limit);
+            if config.gop_cache_bytes > 0 {
+                state.gop.add(&frame, config.gop_cache_bytes);
             }
             state.ring.push(SubscriberEvent::Frame(frame));
             let due = state.ring.last_flush.is_none_or(|at| now >= at + window);

@@ -243,3 +243,21 @@ async fn a_frame_after_the_window_flushes_what_waited() {
     }
     assert_eq!(got, vec![0, 5, 30]);
 }
+
+#[test]
+fn the_batch_window_grows_with_the_audience() {
+    let config = HubConfig {
+        batch_window: Duration::from_millis(30),
+        batch_full_players: 500,
+        ..HubConfig::default()
+    };
+    assert_eq!(config.batch_window_for(0), Duration::ZERO);
+    assert_eq!(config.batch_window_for(100), Duration::from_millis(6));
+    assert_eq!(config.batch_window_for(500), Duration::from_millis(30));
+    assert_eq!(config.batch_window_for(5000), Duration::from_millis(30));
+    let fixed = HubConfig {
+        batch_full_players: 0,
+        ..config
+    };
+    assert_eq!(fixed.batch_window_for(1), Duration::from_millis(30));
+}

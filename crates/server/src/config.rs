@@ -59,6 +59,10 @@ pub struct Config {
     /// every frame published since: far fewer socket writes (the main cost of fan-out) for at most this
     /// much added latency. 0 writes every frame to every player as it arrives.
     pub batch_window_ms: u64,
+    /// The audience at which the whole batch window applies; smaller audiences get a proportionally
+    /// shorter window (the CPU a window saves grows with the players; its latency does not). 0: always
+    /// the whole window.
+    pub batch_full_players: usize,
     /// Runtime worker threads (absent: one per CPU).
     pub workers: Option<usize>,
     /// Accept RTMPE (handshake versions 6, 8, 9) on the RTMP listeners. It is obfuscation, not security.
@@ -91,6 +95,7 @@ impl Default for Config {
             player_queue_frames: 256,
             gop_cache_bytes: 16 * 1024 * 1024,
             batch_window_ms: DEFAULT_BATCH_WINDOW_MS,
+            batch_full_players: 500,
             workers: None,
             rtmpe: true,
         }
@@ -193,6 +198,7 @@ impl Config {
             player_queue_frames: self.player_queue_frames,
             gop_cache_bytes: self.gop_cache_bytes,
             batch_window: Duration::from_millis(self.batch_window_ms),
+            batch_full_players: self.batch_full_players,
             publish_policy: match self.publish_policy {
                 PublishPolicyName::Takeover => rtmp_hub::PublishPolicy::TakeOver {
                     quiet_after: Duration::from_millis(self.takeover_after_ms),
