@@ -151,7 +151,7 @@ impl NginxRtmp {
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let root = dir.path().display().to_string();
         let config = format!(
-            "load_module {};\ndaemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {root}/error.log info;\npid {root}/nginx.pid;\nevents {{ worker_connections 256; }}\nrtmp {{ server {{ listen {address}; chunk_size 4096; application live {{ live on; }} }} }}\n",
+            "load_module {};\ndaemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {root}/error.log info;\npid {root}/nginx.pid;\nevents {{ worker_connections 256; }}\nrtmp {{ server {{ listen {address}; chunk_size 4096; application live {{ live on; publish_notify on; }} }} }}\n",
             module.display()
         );
         let path = dir.path().join("nginx.conf");
@@ -175,5 +175,10 @@ impl NginxRtmp {
 
     pub fn url(&self, app_and_stream: &str) -> String {
         format!("rtmp://{}/{app_and_stream}", self.address)
+    }
+
+    /// What nginx wrote to standard error.
+    pub fn log(&self) -> String {
+        self.process.log()
     }
 }

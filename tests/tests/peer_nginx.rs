@@ -53,11 +53,13 @@ fn rtmpx_publish_and_play_through_nginx_rtmp_bit_exact() {
         "rtmpx publish to nginx-rtmp: {}",
         publisher.log()
     );
-    // nginx-rtmp ends the play with an unpublish status; our player exits on it.
+    // With `publish_notify on`, nginx-rtmp tells players the publisher left (UnpublishNotify) and our
+    // player exits on it; without it nginx keeps idle players connected and silent.
     assert!(
         player.wait(LIMIT).success(),
-        "rtmpx play from nginx-rtmp: {}",
-        player.log()
+        "rtmpx play from nginx-rtmp: {}\nnginx: {}",
+        player.log(),
+        nginx.log()
     );
     let sent = framemd5(&ffmpeg(), &fixture);
     assert_contiguous_run(&sent, &framemd5(&ffmpeg(), &played), 0.9);
