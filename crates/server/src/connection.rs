@@ -2,18 +2,20 @@
 //! publishers and players through the hub. Generic over the stream, so TCP, TLS and HTTP tunnels all
 //! use it unchanged.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use rtmp_hub::{FrameKind, Hub, Publisher, StreamKey, Subscriber, SubscriberEvent};
 use rtmp_session::io::write_all_vectored;
 use rtmp_session::{ConnectRequest, ServerEvent, ServerSession, SessionConfig};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 
 /// What every connection shares.
@@ -68,10 +70,51 @@ struct PlayerState {
     paused: bool,
 }
 
-/// Reads start small (most connections are players that send next to nothing) and grow while reads
-/// fill the buffer (publishers).
-const READ_BUFFER_START: usize = 4 * 1024;
-const READ_BUFFER_MAX: usize = 64 * 1024;
+const READ_BUFFER_LEN: usize = 64 * 1024;
+
+thread_local! {
+    /// One read buffer per runtime thread, shared by its connections: the bytes of a read are handed to
+    /// the session within the same poll, so no connection keeps a buffer of its own between reads.
+    static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BUFFER_LEN]);
+}
+
+enum ReadOutcome {
+    /// Bytes were read and given to the session.
+    Input,
+    Closed,
+}
+
+/// Reads what the peer sent into the thread's buffer and feeds it to the session.
+fn poll_read_into<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    session: &mut ServerSession,
+    cx: &mut Context<'_>,
+) -> Poll<Result<ReadOutcome, String>> {
+    READ_BUFFER.with(|cell| {
+        let mut fallback = [0u8; 4096];
+        let mut shared = cell.try_borrow_mut();
+        let buffer: &mut [u8] = match shared.as_mut() {
+            Ok(buffer) => buffer,
+            Err(_) => &mut fallback,
+        };
+        let mut read = ReadBuf::new(buffer);
+        match Pin::new(stream).poll_read(cx, &mut read) {
+            Poll::Pending => Poll::Pending,
+            // TLS clients often close without close_notify; that is an ordinary close.
+            Poll::Ready(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Poll::Ready(Ok(ReadOutcome::Closed))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(format!("read failed: {error}"))),
+            Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(Ok(ReadOutcome::Closed)),
+            Poll::Ready(Ok(())) => Poll::Ready(
+                session
+                    .handle_input(read.filled(), Instant::now())
+                    .map(|()| ReadOutcome::Input)
+                    .map_err(|error| error.to_string()),
+            ),
+        }
+    })
+}
 
 /// One connection's routing state.
 struct Connection {
@@ -105,7 +148,6 @@ pub async fn serve<S>(
         publishers: HashMap::new(),
         players: HashMap::new(),
     };
-    let mut buffer = vec![0u8; READ_BUFFER_START];
     let mut transmits: Vec<Bytes> = Vec::new();
     // Long-lived futures, polled again on every turn instead of being re-created (and re-registered).
     let shutdown_signal = shutdown.changed();
@@ -127,21 +169,10 @@ pub async fn serve<S>(
         }
         tokio::select! {
             _ = &mut shutdown_signal => break "server shutting down".into(),
-            read = stream.read(&mut buffer) => match read {
-                Ok(0) => break "peer closed the connection".into(),
-                Ok(n) => {
-                    let input = buffer.get(..n).unwrap_or_default();
-                    if let Err(error) = connection.session.handle_input(input, Instant::now()) {
-                        break error.to_string();
-                    }
-                    connection.handle_session_events();
-                    if n == buffer.len() && buffer.len() < READ_BUFFER_MAX {
-                        buffer.resize(buffer.len() * 2, 0);
-                    }
-                }
-                // TLS clients often close without close_notify; that is an ordinary close.
-                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => break "peer closed the connection".into(),
-                Err(error) => break format!("read failed: {error}"),
+            read = std::future::poll_fn(|cx| poll_read_into(&mut stream, &mut connection.session, cx)) => match read {
+                Ok(ReadOutcome::Input) => connection.handle_session_events(),
+                Ok(ReadOutcome::Closed) => break "peer closed the connection".into(),
+                Err(reason) => break reason,
             },
             (stream_id, event) = next_player_event(&mut connection.players) => {
                 connection.handle_player_event(stream_id, event);

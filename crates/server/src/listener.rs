@@ -126,20 +126,33 @@ async fn handle(
         }
     }
     match (kind, sniff(first[0])) {
+        // Each way of serving is boxed: a task's future is as large as its largest branch, and the TLS
+        // and HTTP ones are several KiB a plain RTMP connection would otherwise carry for nothing.
         (ListenerKind::Shared | ListenerKind::TlsOnly, Sniffed::Tls) => {
-            serve_tls(stream, peer, context, shutdown).await
+            Box::pin(serve_tls(stream, peer, context, shutdown)).await
         }
         (ListenerKind::TlsOnly, other) => {
             tracing::info!(%peer, first = ?other, "connection closed: this listener only speaks RTMPS (TLS)");
         }
         (ListenerKind::HttpOnly, Sniffed::Http) => {
-            serve_sniffed(stream, Sniffed::Http, peer, "rtmp", context, shutdown).await
+            Box::pin(serve_sniffed(
+                stream,
+                Sniffed::Http,
+                peer,
+                "rtmp",
+                context,
+                shutdown,
+            ))
+            .await
         }
         (ListenerKind::HttpOnly, other) => {
             tracing::info!(%peer, first = ?other, "connection closed: this listener only speaks RTMPT (HTTP)");
         }
         (ListenerKind::Shared, sniffed) => {
-            serve_sniffed(stream, sniffed, peer, "rtmp", context, shutdown).await
+            Box::pin(serve_sniffed(
+                stream, sniffed, peer, "rtmp", context, shutdown,
+            ))
+            .await
         }
     }
 }
@@ -156,19 +169,22 @@ async fn serve_sniffed<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match sniffed {
-        Sniffed::Rtmp => connection::serve(stream, peer, outer, context, shutdown).await,
+        Sniffed::Rtmp => Box::pin(connection::serve(stream, peer, outer, context, shutdown)).await,
         Sniffed::Rtmpe if context.session.key_exchange.is_some() => {
             let transport = if outer == "rtmps" {
                 "rtmps+rtmpe"
             } else {
                 "rtmpe"
             };
-            connection::serve(stream, peer, transport, context, shutdown).await
+            Box::pin(connection::serve(
+                stream, peer, transport, context, shutdown,
+            ))
+            .await
         }
         Sniffed::Rtmpe => tracing::info!(%peer, "connection closed: RTMPE is not enabled"),
         Sniffed::Tls => tracing::info!(%peer, "connection closed: TLS inside TLS"),
         Sniffed::Http => match &context.rtmpt {
-            Some(rtmpt) => rtmpt.serve_connection(stream, peer, outer == "rtmps").await,
+            Some(rtmpt) => Box::pin(rtmpt.serve_connection(stream, peer, outer == "rtmps")).await,
             None => {
                 tracing::info!(%peer, outer, "connection closed: RTMPT (HTTP tunnel) is not enabled")
             }
