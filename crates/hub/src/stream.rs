@@ -56,9 +56,10 @@ pub struct HubConfig {
     pub gop_cache_bytes: usize,
     pub publish_policy: PublishPolicy,
     /// Players are woken at most once per window, and then take every frame published since in one
-    /// write: fewer, larger socket writes for up to this much added latency. Zero wakes players on every
+    /// write: fewer, larger socket writes for less than this much added latency. The players of a stream
+    /// are flushed in four staggered groups, a quarter of the window apart. Zero wakes players on every
     /// frame. With a window, the publishing side calls [`Publisher::flush_if_due`] by
-    /// [`Publisher::flush_deadline`] (the next frame published after the window flushes too).
+    /// [`Publisher::flush_deadline`] (publishing a frame also flushes the groups that are due).
     pub batch_window: Duration,
     /// The audience at which the whole batch window applies; a stream with fewer players gets a window
     /// shortened in proportion (writes cost CPU per player, so a small audience keeps the lowest latency).
@@ -219,19 +220,33 @@ impl GopCache {
     }
 }
 
+/// Subscribers are split into this many wake groups, flushed in turn at staggered times within the batch
+/// window: a large audience is written to in several smaller waves instead of one burst per window.
+const WAKE_GROUPS: usize = 4;
+
+/// Below this a batch window is not worth a timer: frames are flushed at once.
+const MIN_BATCH_WINDOW: Duration = Duration::from_millis(2);
+
 /// The per-stream fan-out ring: events in publish order, numbered, read by every subscriber at its own
-/// cursor. Events become visible to subscribers (and sleeping subscribers are woken) only when the ring
-/// is flushed, which is how a batch window turns many small player writes into a few larger ones.
+/// cursor. Events become visible to a subscriber (and it is woken) only when its wake group is flushed,
+/// which is how a batch window turns many small player writes into a few larger ones.
+///
+/// Flushes take turns: every `window / WAKE_GROUPS` one group (in order) gets everything pushed so far,
+/// so each subscriber is flushed once per window, and an event waits less than one window. Turns that
+/// passed while nothing was waiting are taken at once by the next event (a quiet stream's next frame
+/// goes out immediately).
 #[derive(Debug)]
 struct Ring {
     events: VecDeque<SubscriberEvent>,
     capacity: usize,
     /// The sequence number of `events[0]`.
     first: u64,
-    /// Events numbered below this are visible to subscribers.
-    visible: u64,
-    last_flush: Option<Instant>,
-    /// One slot per subscriber, holding its waker while it waits for the next flush.
+    /// Per wake group: events numbered below this are visible to its subscribers.
+    visible: [u64; WAKE_GROUPS],
+    /// When the next group's turn comes, and which group it is.
+    next_turn: Instant,
+    next_group: usize,
+    /// One slot per subscriber (its wake group is `slot % WAKE_GROUPS`), holding its waker while it waits.
     wakers: Vec<Option<Waker>>,
     free_slots: Vec<usize>,
     subscribers: usize,
@@ -243,8 +258,9 @@ impl Ring {
             events: VecDeque::with_capacity(capacity.min(1024)),
             capacity,
             first: 0,
-            visible: 0,
-            last_flush: None,
+            visible: [0; WAKE_GROUPS],
+            next_turn: Instant::now(),
+            next_group: 0,
             wakers: Vec::new(),
             free_slots: Vec::new(),
             subscribers: 0,
@@ -255,31 +271,82 @@ impl Ring {
         self.first + self.events.len() as u64
     }
 
+    fn visible_to(&self, slot: usize) -> u64 {
+        self.visible
+            .get(slot % WAKE_GROUPS)
+            .copied()
+            .unwrap_or_else(|| self.end())
+    }
+
     fn push(&mut self, event: SubscriberEvent) {
         if self.events.len() >= self.capacity {
             self.events.pop_front();
             self.first += 1;
-            self.visible = self.visible.max(self.first);
+            for visible in &mut self.visible {
+                *visible = (*visible).max(self.first);
+            }
         }
         self.events.push_back(event);
     }
 
     fn has_unflushed(&self) -> bool {
-        self.visible < self.end()
+        let end = self.end();
+        self.visible.iter().any(|&visible| visible < end)
     }
 
-    /// Makes everything pushed so far visible; returns the wakers to wake once the lock is released.
-    fn flush(&mut self, now: Instant) -> Vec<Waker> {
-        self.visible = self.end();
-        self.last_flush = Some(now);
+    /// Makes everything pushed so far visible to every group; returns the wakers to wake once the lock
+    /// is released.
+    fn flush_all(&mut self) -> Vec<Waker> {
+        self.visible = [self.end(); WAKE_GROUPS];
         self.wakers.iter_mut().filter_map(Option::take).collect()
     }
 
-    fn flush_deadline(&self, window: Duration) -> Option<Instant> {
-        if !self.has_unflushed() {
-            return None;
+    fn flush_group(&mut self, group: usize, woken: &mut Vec<Waker>) {
+        let end = self.end();
+        if let Some(visible) = self.visible.get_mut(group) {
+            if *visible == end {
+                return;
+            }
+            *visible = end;
         }
-        Some(self.last_flush.map_or_else(Instant::now, |at| at + window))
+        woken.extend(
+            self.wakers
+                .iter_mut()
+                .skip(group)
+                .step_by(WAKE_GROUPS)
+                .filter_map(Option::take),
+        );
+    }
+
+    fn tick_period(window: Duration) -> Duration {
+        window / WAKE_GROUPS as u32
+    }
+
+    /// Flushes the groups whose turn has come by `now`.
+    fn flush_due(&mut self, now: Instant, window: Duration) -> Vec<Waker> {
+        if window < MIN_BATCH_WINDOW {
+            return self.flush_all();
+        }
+        let period = Self::tick_period(window);
+        let mut woken = Vec::new();
+        for _ in 0..WAKE_GROUPS {
+            if self.next_turn > now {
+                return woken;
+            }
+            self.flush_group(self.next_group, &mut woken);
+            self.next_group = (self.next_group + 1) % WAKE_GROUPS;
+            self.next_turn += period;
+        }
+        // Every group had its turn: start the cycle again from now.
+        if self.next_turn <= now {
+            self.next_turn = now + period;
+        }
+        woken
+    }
+
+    /// When the next group's turn comes, if something waits to be flushed.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.has_unflushed().then_some(self.next_turn)
     }
 
     fn add_subscriber(&mut self) -> usize {
@@ -327,7 +394,7 @@ impl StreamState {
     /// Queues an event that must reach players at once (publish, unpublish, metadata).
     fn push_now(&mut self, event: SubscriberEvent) -> Vec<Waker> {
         self.ring.push(event);
-        self.ring.flush(Instant::now())
+        self.ring.flush_all()
     }
 }
 
@@ -521,7 +588,7 @@ impl Publisher {
     }
 
     /// Publishes an audio, video or data message to every player: at once without a batch window,
-    /// otherwise when the window since the last flush has passed (see [`Publisher::flush_deadline`]).
+    /// otherwise at its wake group's next turn (see [`Publisher::flush_deadline`]).
     pub fn send(&self, message: &Message) {
         let frame = Arc::new(Frame::new(message, self.chunk_size));
         let now = Instant::now();
@@ -539,13 +606,9 @@ impl Publisher {
                 state.gop.add(&frame, config.gop_cache_bytes);
             }
             state.ring.push(SubscriberEvent::Frame(frame));
-            let due = state.ring.last_flush.is_none_or(|at| now >= at + window);
-            if !due {
-                self.flush_at.set(state.ring.flush_deadline(window));
-                return;
-            }
-            self.flush_at.set(None);
-            state.ring.flush(now)
+            let woken = state.ring.flush_due(now, window);
+            self.flush_at.set(state.ring.next_deadline());
+            woken
         };
         wake_all(wakers);
     }
@@ -560,13 +623,13 @@ impl Publisher {
         if self.flush_at.get().is_none_or(|at| at > now) {
             return;
         }
-        self.flush_at.set(None);
+        let config = &self.hub.inner.config;
         let wakers = {
             let mut state = self.stream.lock();
-            if !state.ring.has_unflushed() {
-                return;
-            }
-            state.ring.flush(now)
+            let window = config.batch_window_for(state.ring.subscribers);
+            let woken = state.ring.flush_due(now, window);
+            self.flush_at.set(state.ring.next_deadline());
+            woken
         };
         wake_all(wakers);
     }
@@ -692,11 +755,12 @@ impl Subscriber {
                 skipped = ring.first - self.cursor;
                 self.cursor = ring.first;
             }
-            if self.cursor < ring.visible {
+            let visible = ring.visible_to(self.slot);
+            if self.cursor < visible {
                 let from = (self.cursor - ring.first) as usize;
-                let to = (ring.visible - ring.first) as usize;
+                let to = (visible - ring.first) as usize;
                 self.pending.extend(ring.events.range(from..to).cloned());
-                self.cursor = ring.visible;
+                self.cursor = visible;
                 true
             } else {
                 if let Some(waker) = waker {

@@ -181,50 +181,82 @@ async fn player_waits_for_a_publisher_and_survives_republish() {
     assert!(hub.stats(&key).is_none(), "idle streams are removed");
 }
 
+/// Drains what a subscriber can take now: the timestamps of its frames.
+fn drain(player: &mut rtmp_hub::Subscriber) -> Vec<u32> {
+    let mut got = Vec::new();
+    while let Some(event) = player.try_recv() {
+        got.extend(frame_ts(event).map(|(_, ts)| ts));
+    }
+    got
+}
+
 #[tokio::test]
-async fn batch_window_delivers_frames_together_at_the_deadline() {
-    let window = Duration::from_millis(50);
+async fn batch_window_flushes_players_in_staggered_groups_within_one_window() {
+    // Long enough that setting up never crosses a turn of the grid (a quarter window) by itself.
+    let window = Duration::from_millis(400);
     let hub = Hub::new(HubConfig {
         batch_window: window,
         ..HubConfig::default()
     });
     let key = StreamKey::new("live", "s");
-    let mut player = hub.subscribe(&key);
+    let mut players: Vec<_> = (0..8).map(|_| hub.subscribe(&key)).collect();
     let publisher = hub.publish(&key).unwrap();
-    assert!(matches!(player.recv().await, SubscriberEvent::Published));
-    // Announcing the publisher was a flush too; the first frame after a quiet window goes out at once.
+    for player in &mut players {
+        assert!(matches!(player.recv().await, SubscriberEvent::Published));
+    }
+    // After a quiet window, the next frame goes out to everyone at once.
     std::thread::sleep(window);
     publisher.send(&video(0, true));
-    assert_eq!(
-        frame_ts(player.try_recv().unwrap()),
-        Some((FrameKind::Video, 0))
-    );
-    assert!(publisher.flush_deadline().is_none());
-    // The next ones wait for the window, then arrive in one batch.
+    for player in &mut players {
+        assert_eq!(drain(player), vec![0]);
+    }
+    // The frames after it wait for their group's turn.
     publisher.send(&audio(10));
-    publisher.send(&video(33, false));
-    assert!(player.try_recv().is_none());
-    let deadline = publisher.flush_deadline().expect("frames are waiting");
-    publisher.flush_if_due(deadline - Duration::from_millis(1));
-    assert!(player.try_recv().is_none());
-    let waiting = tokio::spawn(async move {
-        let first = frame_ts(player.recv().await);
-        let second = player.try_recv().and_then(frame_ts);
-        (first, second)
-    });
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    publisher.flush_if_due(deadline);
-    let (first, second) = tokio::time::timeout(Duration::from_secs(5), waiting)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(first, Some((FrameKind::Audio, 10)));
-    assert_eq!(second, Some((FrameKind::Video, 33)));
+    publisher.send(&audio(20));
+    let sent_at = std::time::Instant::now();
+    for player in &mut players {
+        assert!(drain(player).is_empty());
+    }
+    let first_turn = publisher.flush_deadline().expect("frames are waiting");
+    assert!(first_turn <= sent_at + window);
+    // Each turn of the grid flushes one group of players: never all at once, and all within one window.
+    let mut turns = Vec::new();
+    let mut now = first_turn;
+    for _ in 0..4 {
+        publisher.flush_if_due(now);
+        let served: Vec<usize> = players
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(index, player)| {
+                let got = drain(player);
+                (!got.is_empty()).then(|| {
+                    assert_eq!(got, vec![10, 20], "player {index} got a partial batch");
+                    index
+                })
+            })
+            .collect();
+        turns.push(served);
+        match publisher.flush_deadline() {
+            Some(next) => now = next,
+            None => break,
+        }
+    }
+    let served: usize = turns.iter().map(Vec::len).sum();
+    assert_eq!(
+        served,
+        players.len(),
+        "every player got the batch: {turns:?}"
+    );
+    assert!(
+        turns.iter().all(|turn| turn.len() < players.len()),
+        "groups: {turns:?}"
+    );
+    assert!(now < first_turn + window, "all groups within one window");
     assert!(publisher.flush_deadline().is_none());
 }
 
 #[tokio::test]
-async fn a_frame_after_the_window_flushes_what_waited() {
+async fn a_waiting_player_is_woken_by_its_groups_flush() {
     let hub = Hub::new(HubConfig {
         batch_window: Duration::from_millis(20),
         ..HubConfig::default()
@@ -232,16 +264,52 @@ async fn a_frame_after_the_window_flushes_what_waited() {
     let key = StreamKey::new("live", "s");
     let mut player = hub.subscribe(&key);
     let publisher = hub.publish(&key).unwrap();
+    assert!(matches!(player.recv().await, SubscriberEvent::Published));
+    let waiting = tokio::spawn(async move {
+        let first = frame_ts(player.recv().await);
+        let second = frame_ts(player.recv().await);
+        (first, second)
+    });
+    tokio::time::sleep(Duration::from_millis(5)).await;
     publisher.send(&video(0, true));
     publisher.send(&audio(5));
-    assert!(publisher.flush_deadline().is_some());
-    std::thread::sleep(Duration::from_millis(25));
-    publisher.send(&audio(30));
-    let mut got = Vec::new();
-    while let Some(event) = player.try_recv() {
-        got.extend(frame_ts(event).map(|(_, ts)| ts));
-    }
-    assert_eq!(got, vec![0, 5, 30]);
+    // Drive the grid as the publishing connection does, with real time.
+    let result = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if waiting.is_finished() {
+                return waiting.await.unwrap();
+            }
+            if let Some(at) = publisher.flush_deadline() {
+                tokio::time::sleep_until(at.into()).await;
+                publisher.flush_if_due(std::time::Instant::now());
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        result,
+        (Some((FrameKind::Video, 0)), Some((FrameKind::Audio, 5)))
+    );
+}
+
+#[test]
+fn a_tiny_window_flushes_at_once() {
+    let hub = Hub::new(HubConfig {
+        batch_window: Duration::from_millis(30),
+        batch_full_players: 500,
+        ..HubConfig::default()
+    });
+    let key = StreamKey::new("live", "s");
+    let mut player = hub.subscribe(&key);
+    let publisher = hub.publish(&key).unwrap();
+    // One player of 500: a 60 µs window, not worth a timer.
+    publisher.send(&video(0, true));
+    publisher.send(&audio(5));
+    assert_eq!(drain(&mut player), vec![0, 5]);
+    assert!(publisher.flush_deadline().is_none());
 }
 
 #[test]
