@@ -166,13 +166,8 @@ fn start_node_media_server(app: &Path) -> Result<(Killed, u16), String> {
 
 fn start_nginx(dir: &Path) -> Result<(Killed, u16), String> {
     let port = free_port()?;
-    let module = [
-        "/usr/lib/nginx/modules/ngx_rtmp_module.so",
-        "/usr/share/nginx/modules/ngx_rtmp_module.so",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).exists())
-    .ok_or("ngx_rtmp_module.so not found (libnginx-mod-rtmp)")?;
+    let module = crate::tools::nginx_rtmp_module()
+        .ok_or("ngx_rtmp_module.so not found (libnginx-mod-rtmp)")?;
     let config = format!(
         "load_module {module};\ndaemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {}/nginx-error.log warn;\npid {}/nginx.pid;\nevents {{ worker_connections 10000; }}\nrtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096; application live {{ live on; }} }} }}\n",
         dir.display(),

@@ -82,10 +82,15 @@ fn debian_tools_present() -> bool {
 }
 
 pub fn nginx_rtmp_present() -> bool {
-    has_command("nginx")
-        && NGINX_RTMP_MODULES
-            .iter()
-            .any(|m| std::path::Path::new(m).exists())
+    has_command("nginx") && nginx_rtmp_module().is_some()
+}
+
+/// Where Debian put the RTMP module of nginx.
+pub fn nginx_rtmp_module() -> Option<&'static str> {
+    NGINX_RTMP_MODULES
+        .iter()
+        .copied()
+        .find(|m| std::path::Path::new(m).exists())
 }
 
 /// Installs `packages` unless every command in `commands` is already there.

@@ -595,7 +595,6 @@ impl Publisher {
         let config = &self.hub.inner.config;
         let wakers = {
             let mut state = self.stream.lock();
-            let window = config.batch_window_for(state.ring.subscribers);
             let Some(slot) = state.publisher.as_mut().filter(|slot| slot.id == self.id) else {
                 return;
             };
@@ -606,11 +605,21 @@ impl Publisher {
                 state.gop.add(&frame, config.gop_cache_bytes);
             }
             state.ring.push(SubscriberEvent::Frame(frame));
-            let woken = state.ring.flush_due(now, window);
-            self.flush_at.set(state.ring.next_deadline());
-            woken
+            self.take_turns(&mut state, now)
         };
         wake_all(wakers);
+    }
+
+    /// Flushes the wake groups whose turn has come and remembers when the next one is.
+    fn take_turns(&self, state: &mut StreamState, now: Instant) -> Vec<Waker> {
+        let window = self
+            .hub
+            .inner
+            .config
+            .batch_window_for(state.ring.subscribers);
+        let woken = state.ring.flush_due(now, window);
+        self.flush_at.set(state.ring.next_deadline());
+        woken
     }
 
     /// When frames sent within the batch window must be flushed to players (None: nothing waits).
@@ -623,14 +632,7 @@ impl Publisher {
         if self.flush_at.get().is_none_or(|at| at > now) {
             return;
         }
-        let config = &self.hub.inner.config;
-        let wakers = {
-            let mut state = self.stream.lock();
-            let window = config.batch_window_for(state.ring.subscribers);
-            let woken = state.ring.flush_due(now, window);
-            self.flush_at.set(state.ring.next_deadline());
-            woken
-        };
+        let wakers = self.take_turns(&mut self.stream.lock(), now);
         wake_all(wakers);
     }
 

@@ -90,30 +90,35 @@ fn poll_read_into<S: AsyncRead + Unpin>(
     session: &mut ServerSession,
     cx: &mut Context<'_>,
 ) -> Poll<Result<ReadOutcome, String>> {
-    READ_BUFFER.with(|cell| {
-        let mut fallback = [0u8; 4096];
-        let mut shared = cell.try_borrow_mut();
-        let buffer: &mut [u8] = match shared.as_mut() {
-            Ok(buffer) => buffer,
-            Err(_) => &mut fallback,
-        };
-        let mut read = ReadBuf::new(buffer);
-        match Pin::new(stream).poll_read(cx, &mut read) {
-            Poll::Pending => Poll::Pending,
-            // TLS clients often close without close_notify; that is an ordinary close.
-            Poll::Ready(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
-                Poll::Ready(Ok(ReadOutcome::Closed))
-            }
-            Poll::Ready(Err(error)) => Poll::Ready(Err(format!("read failed: {error}"))),
-            Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(Ok(ReadOutcome::Closed)),
-            Poll::Ready(Ok(())) => Poll::Ready(
-                session
-                    .handle_input(read.filled(), Instant::now())
-                    .map(|()| ReadOutcome::Input)
-                    .map_err(|error| error.to_string()),
-            ),
-        }
+    READ_BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffer) => poll_read_with(stream, session, cx, &mut buffer),
+        // Only if a stream's own read re-entered this one: never with the transports we have.
+        Err(_) => poll_read_with(stream, session, cx, &mut [0u8; 4096]),
     })
+}
+
+fn poll_read_with<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    session: &mut ServerSession,
+    cx: &mut Context<'_>,
+    buffer: &mut [u8],
+) -> Poll<Result<ReadOutcome, String>> {
+    let mut read = ReadBuf::new(buffer);
+    match Pin::new(stream).poll_read(cx, &mut read) {
+        Poll::Pending => Poll::Pending,
+        // TLS clients often close without close_notify; that is an ordinary close.
+        Poll::Ready(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Poll::Ready(Ok(ReadOutcome::Closed))
+        }
+        Poll::Ready(Err(error)) => Poll::Ready(Err(format!("read failed: {error}"))),
+        Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(Ok(ReadOutcome::Closed)),
+        Poll::Ready(Ok(())) => Poll::Ready(
+            session
+                .handle_input(read.filled(), Instant::now())
+                .map(|()| ReadOutcome::Input)
+                .map_err(|error| error.to_string()),
+        ),
+    }
 }
 
 /// One connection's routing state.
@@ -129,7 +134,7 @@ struct Connection {
 
 /// Serves one connection until the peer leaves, the session fails, or the server shuts down.
 pub async fn serve<S>(
-    stream: S,
+    mut stream: S,
     peer: SocketAddr,
     transport: &'static str,
     context: Arc<ServerContext>,
@@ -138,7 +143,6 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
-    let mut stream = stream;
     let mut connection = Connection {
         session: ServerSession::new(context.session.clone(), started),
         hub: context.hub.clone(),
