@@ -43,6 +43,9 @@ pub struct BenchArgs {
 /// When each published message left the publisher, by (type, timestamp).
 type SendTimes = Arc<RwLock<HashMap<(u8, u32), Instant>>>;
 
+/// When the steady state begins: every player started, plus a second to settle.
+type SteadyFrom = Arc<std::sync::OnceLock<Instant>>;
+
 #[derive(Debug, Default, Clone)]
 struct PlayerStats {
     playing: bool,
@@ -57,6 +60,7 @@ async fn run_player(
     url: rtmp_client::RtmpUrl,
     options: rtmp_client::ConnectOptions,
     sent: SendTimes,
+    steady: SteadyFrom,
     until: Instant,
 ) -> PlayerStats {
     let mut stats = PlayerStats::default();
@@ -76,7 +80,8 @@ async fn run_player(
         };
     }
     stats.playing = true;
-    // Frames from the GOP cache left the publisher before this player joined: latency counts live frames.
+    // Frames from the GOP cache left the publisher before this player joined: latency counts live frames,
+    // and only once every player has joined (the ramp's GOP bursts are not the steady state measured).
     let joined = Instant::now();
     let mut last_frame = joined;
     while Instant::now() < until {
@@ -101,7 +106,8 @@ async fn run_player(
                 .read()
                 .ok()
                 .and_then(|times| times.get(&(message.type_id, message.timestamp)).copied());
-            if let Some(at) = published.filter(|at| *at >= joined) {
+            let from = steady.get().map_or(until, |steady| (*steady).max(joined));
+            if let Some(at) = published.filter(|at| *at >= from) {
                 stats
                     .latencies_us
                     .push(now.duration_since(at).as_micros().min(u128::from(u32::MAX)) as u32);
@@ -190,6 +196,7 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
     let url = parse_url(&args.url)?;
     let options = args.client.options();
     let sent: SendTimes = Arc::default();
+    let steady: SteadyFrom = Arc::default();
     let ramp_secs = if args.ramp == 0 {
         0
     } else {
@@ -217,9 +224,11 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
             url.clone(),
             options.clone(),
             sent.clone(),
+            steady.clone(),
             until,
         )));
     }
+    let _ = steady.set(Instant::now() + Duration::from_secs(1));
     let mut all = Vec::with_capacity(players.len());
     for player in players {
         all.push(player.await.unwrap_or_else(|e| PlayerStats {
@@ -265,7 +274,7 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
         "delivered            {mbps:.1} Mbit/s ({frames} frames, {bytes} bytes in {elapsed:.1} s)"
     );
     println!(
-        "latency p50/p99/max  {p50:.1} / {p99:.1} / {max:.1} ms ({} samples)",
+        "latency p50/p99/max  {p50:.1} / {p99:.1} / {max:.1} ms ({} samples, after every player joined)",
         latencies.len()
     );
     println!("stalls (> 1 s)       {stalls}");
