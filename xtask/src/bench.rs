@@ -392,7 +392,7 @@ fn write_report(rows: &[Row], iperf: &str, seconds: u64, node: Option<&str>) -> 
     let node_text = node.map_or(String::new(), |v| {
         format!(", and node-media-server {v} (npm, RTMP only, chunk size 4096, GOP cache on)")
     });
-    let _ = writeln!(md, "Made by `cargo xtask bench` on this project's 2-core machine: one publisher (H.264 + AAC, ~2.5 Mbit/s, looped) and N players on one stream, loaded by `rtmpx bench` (same process for publisher and players, so latency is measured on one clock), {seconds} s after the ramp. Servers: rtmpx (release build; as shipped, and with `--batch-window-ms 0`), nginx {} with libnginx-mod-rtmp (Debian), one worker, `master_process off`, chunk size 4096{node_text}. Loopback reference (iperf3, one stream): {iperf}.\n", nginx_version());
+    let _ = writeln!(md, "Made by `cargo xtask bench` on this project's 2-core machine: one publisher (H.264 + AAC, ~2.5 Mbit/s, looped) and N players on one stream, loaded by `rtmpx bench` (same process for publisher and players, so latency is measured on one clock, and counted once every player has joined), {seconds} s after the ramp. Servers: rtmpx (release build; as shipped, and with `--batch-window-ms 0`), nginx {} with libnginx-mod-rtmp (Debian), one worker, `master_process off`, chunk size 4096{node_text}. Loopback reference (iperf3, one stream): {iperf}.\n", nginx_version());
     let _ = writeln!(md, "| server | players | playing | failed | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | RSS KiB per player | latency p50 / p99 / max ms | stalls |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
