@@ -10,8 +10,33 @@ use std::time::{Duration, Instant};
 use crate::{cargo, run, target_dir, workspace_root, StepResult};
 
 const NGINX_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp", "iperf3"];
+/// The second load generator's tools: librtmp's player and the socket statistics reader.
+const FLEET_PACKAGES: &[&str] = &["rtmpdump", "iproute2"];
+/// Load points of `rtmpx bench`.
+const COUNTS: &[usize] = &[100, 500, 1000, 2000];
+/// Fleet sizes: a process per player, so the machine's two cores bound them well below `rtmpx bench`'s.
+const FLEET_COUNTS: &[usize] = &[100, 300, 500];
 
-struct Killed(Child);
+/// `--OPTION 100,500` (empty: none), or the default.
+fn counts_option(args: &[String], option: &str, default: &[usize]) -> Result<Vec<usize>, String> {
+    let Some(at) = args.iter().position(|a| a == option) else {
+        return Ok(default.to_vec());
+    };
+    let value = args
+        .get(at + 1)
+        .ok_or(format!("{option} needs a list of player counts"))?;
+    value
+        .split(',')
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| format!("{option}: not a player count: {v}"))
+        })
+        .collect()
+}
+
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -224,11 +249,11 @@ fn field(json: &str, key: &str) -> f64 {
 }
 
 /// What every load point shares.
-struct Load<'a> {
-    binary: &'a Path,
-    fixture: &'a Path,
-    dir: &'a Path,
-    seconds: u64,
+pub(crate) struct Load<'a> {
+    pub(crate) binary: &'a Path,
+    pub(crate) fixture: &'a Path,
+    pub(crate) dir: &'a Path,
+    pub(crate) seconds: u64,
 }
 
 fn bench_one(
@@ -296,11 +321,13 @@ pub fn bench(args: &[String]) -> StepResult {
         return Ok(());
     }
     crate::tools::ensure_packages(NGINX_PACKAGES, &["nginx", "iperf3"])?;
+    crate::tools::ensure_packages(FLEET_PACKAGES, &["rtmpdump", "ss"])?;
     run(cargo().args(["build", "--release", "--package", "rtmpx"]))?;
     let binary = target_dir().join("release").join("rtmpx");
     let fixture = fixture(&dir, "1280x720", 30, 2400)?;
     let seconds = 20;
-    let counts = [100usize, 500, 1000, 2000];
+    let counts = counts_option(args, "--players", COUNTS)?;
+    let fleet_counts = counts_option(args, "--fleet", FLEET_COUNTS)?;
     // rtmpx as shipped, rtmpx writing every frame at once (no batch window), and nginx-rtmp.
     let node_app = if crate::tools::has_command("node") && crate::tools::has_command("npm") {
         Some(ensure_node_media_server(&dir)?)
@@ -312,31 +339,51 @@ pub fn bench(args: &[String]) -> StepResult {
     if node_app.is_some() {
         targets.push(Target::NodeMediaServer);
     }
+    let start = |target: Target| match target {
+        Target::Rtmpx(window) => start_rtmpx(&binary, &dir, window),
+        Target::Nginx => start_nginx(&dir),
+        Target::NodeMediaServer => match &node_app {
+            Some(app) => start_node_media_server(app),
+            None => Err("node-media-server is not installed".into()),
+        },
+    };
+    let load = Load {
+        binary: &binary,
+        fixture: &fixture,
+        dir: &dir,
+        seconds,
+    };
     let mut rows = Vec::new();
-    for target in targets {
+    for &target in &targets {
         for &players in &counts {
-            let (child, port) = match target {
-                Target::Rtmpx(window) => start_rtmpx(&binary, &dir, window)?,
-                Target::Nginx => start_nginx(&dir)?,
-                Target::NodeMediaServer => match &node_app {
-                    Some(app) => start_node_media_server(app)?,
-                    None => continue,
-                },
-            };
-            let load = Load {
-                binary: &binary,
-                fixture: &fixture,
-                dir: &dir,
-                seconds,
-            };
+            let (child, port) = start(target)?;
             let row = bench_one(&load, target.label(), port, child.0.id(), players)?;
             println!("{} {players}: {}", row.server, row.json.trim());
             rows.push(row);
         }
     }
+    let mut fleet_rows = Vec::new();
+    for &target in &targets {
+        for &players in &fleet_counts {
+            let (child, port) = start(target)?;
+            let row = crate::fleet::fleet_one(&load, target.label(), port, child.0.id(), players)?;
+            println!(
+                "{} {players} rtmpdump players: {}/{players} alive, {:.0} Mbit/s, {:.2} CPU s",
+                row.server, row.alive, row.mbit_per_s, row.server_cpu_s
+            );
+            fleet_rows.push(row);
+        }
+    }
     let iperf = loopback_reference();
-    let node_version = node_app.map(|_| node_media_server_version(&dir));
-    write_report(&rows, &iperf, seconds, node_version.as_deref())
+    let node_version = node_app.as_ref().map(|_| node_media_server_version(&dir));
+    let report = Report {
+        rows: &rows,
+        fleet: &fleet_rows,
+        iperf: &iperf,
+        seconds,
+        node: node_version.as_deref(),
+    };
+    write_report(&report)
 }
 
 fn loopback_reference() -> String {
@@ -383,60 +430,127 @@ fn loopback_reference() -> String {
 
 const NOTES_MARKER: &str = "<!-- notes: kept when cargo xtask bench rewrites the tables above -->";
 
-fn write_report(rows: &[Row], iperf: &str, seconds: u64, node: Option<&str>) -> StepResult {
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "# Benchmarks: rtmpx, nginx-rtmp and node-media-server side by side\n"
-    );
-    let node_text = node.map_or(String::new(), |v| {
-        format!(", and node-media-server {v} (npm, RTMP only, chunk size 4096, GOP cache on)")
-    });
-    let _ = writeln!(md, "Made by `cargo xtask bench` on this project's 2-core machine: one publisher (H.264 + AAC, ~2.5 Mbit/s, looped) and N players on one stream, loaded by `rtmpx bench` (same process for publisher and players, so latency is measured on one clock, and counted once every player has joined), {seconds} s after the ramp. Servers: rtmpx (release build; as shipped, and with `--batch-window-ms 0`), nginx {} with libnginx-mod-rtmp (Debian), one worker, `master_process off`, chunk size 4096{node_text}. Loopback reference (iperf3, one stream): {iperf}.\n", nginx_version());
-    let _ = writeln!(md, "| server | players | playing | failed | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | RSS KiB per player | latency p50 / p99 / max ms | stalls |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
-    for row in rows {
-        let j = &row.json;
-        let secs = field(j, "seconds");
-        let mbps = field(j, "mbit_per_s");
-        let cpu = field(j, "server_cpu_s");
-        let rss = field(j, "server_peak_rss_kib");
-        let delivered_gbit = mbps * secs / 1000.0;
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.0} | {:.1} / {:.1} / {:.1} | {} |",
-            row.server, row.players, field(j, "playing"), field(j, "failed"), mbps, cpu / secs * 100.0, cpu / delivered_gbit, rss / 1024.0, rss / row.players as f64,
-            field(j, "p50"), field(j, "p99"), field(j, "max"), field(j, "stalls")
-        );
-    }
+/// Everything `cargo xtask bench` measured.
+struct Report<'a> {
+    rows: &'a [Row],
+    fleet: &'a [crate::fleet::FleetRow],
+    iperf: &'a str,
+    seconds: u64,
+    node: Option<&'a str>,
+}
+
+/// One server's figures at one load point, whichever generator measured them.
+struct Figures<'a> {
+    server: &'a str,
+    players: usize,
+    cpu_per_gbit: f64,
+    rss_kib: f64,
+    p99: f64,
+}
+
+/// Ratio tables of every rtmpx configuration against each reference server measured at the same load.
+fn write_ratios(md: &mut String, figures: &[Figures<'_>]) {
     for reference in [Target::Nginx.label(), Target::NodeMediaServer.label()] {
-        if !rows.iter().any(|r| r.server == reference) {
+        if !figures.iter().any(|f| f.server == reference) {
             continue;
         }
-        let _ = writeln!(md, "\n## Ratios rtmpx / {reference} (lower is better)\n\n| rtmpx | players | CPU per delivered Gbit | RSS per player | p99 latency |\n|---|---|---|---|---|");
-        for ours in rows.iter().filter(|r| r.server.starts_with("rtmpx")) {
-            let Some(theirs) = rows
+        let _ = writeln!(md, "\n### Ratios rtmpx / {reference} (lower is better)\n\n| rtmpx | players | CPU per delivered Gbit | RSS per player | p99 latency |\n|---|---|---|---|---|");
+        for ours in figures.iter().filter(|f| f.server.starts_with("rtmpx")) {
+            let Some(theirs) = figures
                 .iter()
-                .find(|r| r.server == reference && r.players == ours.players)
+                .find(|f| f.server == reference && f.players == ours.players)
             else {
                 continue;
-            };
-            let per_gbit = |j: &str| {
-                field(j, "server_cpu_s") / (field(j, "mbit_per_s") * field(j, "seconds") / 1000.0)
             };
             let _ = writeln!(
                 md,
                 "| {} | {} | {:.2} | {:.2} | {:.2} |",
                 ours.server,
                 ours.players,
-                per_gbit(&ours.json) / per_gbit(&theirs.json),
-                field(&ours.json, "server_peak_rss_kib")
-                    / field(&theirs.json, "server_peak_rss_kib"),
-                field(&ours.json, "p99") / field(&theirs.json, "p99")
+                ours.cpu_per_gbit / theirs.cpu_per_gbit,
+                ours.rss_kib / theirs.rss_kib,
+                ours.p99 / theirs.p99
             );
         }
     }
-    let _ = writeln!(md, "\nThe numbers come from one run on a shared machine: compare the two servers within this table (measured back to back), not across runs. The load generator shares the machine's two cores with the server, so absolute latencies include its own scheduling.\n\nReproduce: `cargo xtask bench` (installs nginx, libnginx-mod-rtmp and iperf3 from Debian, and node-media-server 2.7.4 with npm into target/bench, when missing). One load point by hand: `rtmpx bench rtmp://127.0.0.1:1935/live/bench --players 1000 --duration 20 --ramp 250 --publish FILE.flv --server-pid PID`.");
+}
+
+fn write_report(report: &Report<'_>) -> StepResult {
+    let (rows, seconds) = (report.rows, report.seconds);
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Benchmarks: rtmpx, nginx-rtmp and node-media-server side by side\n"
+    );
+    let node_text = report.node.map_or(String::new(), |v| {
+        format!(", and node-media-server {v} (npm, RTMP only, chunk size 4096, GOP cache on)")
+    });
+    let _ = writeln!(md, "Made by `cargo xtask bench` on this project's 2-core machine: one publisher (H.264 + AAC, ~2.5 Mbit/s, looped) and N players on one stream, {seconds} s of measurement per load point, with two load generators. Servers: rtmpx (release build; as shipped, and with `--batch-window-ms 0`), nginx {} with libnginx-mod-rtmp (Debian), one worker, `master_process off`, chunk size 4096{node_text}. Loopback reference (iperf3, one stream): {}.\n", nginx_version(), report.iperf);
+    if !rows.is_empty() {
+        let _ = writeln!(md, "## Load generator 1: `rtmpx bench`\n\nOne process holds the publisher and every player (latency measured on one clock, counted once every player has joined).\n");
+        let _ = writeln!(md, "| server | players | playing | failed | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | RSS KiB per player | latency p50 / p99 / max ms | stalls |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+        let mut figures = Vec::new();
+        for row in rows {
+            let j = &row.json;
+            let secs = field(j, "seconds");
+            let mbps = field(j, "mbit_per_s");
+            let cpu = field(j, "server_cpu_s");
+            let rss = field(j, "server_peak_rss_kib");
+            let delivered_gbit = mbps * secs / 1000.0;
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.0} | {:.1} / {:.1} / {:.1} | {} |",
+                row.server, row.players, field(j, "playing"), field(j, "failed"), mbps, cpu / secs * 100.0, cpu / delivered_gbit, rss / 1024.0, rss / row.players as f64,
+                field(j, "p50"), field(j, "p99"), field(j, "max"), field(j, "stalls")
+            );
+            figures.push(Figures {
+                server: &row.server,
+                players: row.players,
+                cpu_per_gbit: cpu / delivered_gbit,
+                rss_kib: rss,
+                p99: field(j, "p99"),
+            });
+        }
+        write_ratios(&mut md, &figures);
+    }
+    if !report.fleet.is_empty() {
+        let _ = writeln!(md, "\n## Load generator 2: a fleet of `rtmpdump` processes\n\nN librtmp players, one `rtmpdump -v -r URL -o /dev/null` process each, reading as promptly as a player application (each wakes up and acknowledges per segment, where `rtmpx bench` reads its players in bursts from one thread). `rtmpx bench` publishes and keeps {} players of its own on the stream to measure latency; delivered bytes are the kernel's counters of every client socket (`ss`), the server's CPU is read from /proc over the window. A process per player costs far more than a task, so the fleet stops at 500 players on this machine.\n", crate::fleet::PROBES);
+        let _ = writeln!(md, "| server | rtmpdump players | still playing | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | RSS KiB per player | probes' latency p50 / p99 / max ms |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+        for row in report.fleet {
+            let j = &row.probes_json;
+            let cpu_per_gbit = row.server_cpu_s / (row.mbit_per_s * row.seconds / 1000.0);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.0} | {:.1} / {:.1} / {:.1} |",
+                row.server,
+                row.players,
+                row.alive,
+                row.mbit_per_s,
+                row.server_cpu_s / row.seconds * 100.0,
+                cpu_per_gbit,
+                row.server_peak_rss_kib / 1024.0,
+                row.server_peak_rss_kib / (row.players + crate::fleet::PROBES) as f64,
+                field(j, "p50"),
+                field(j, "p99"),
+                field(j, "max")
+            );
+        }
+        let fleet_figures: Vec<Figures<'_>> = report
+            .fleet
+            .iter()
+            .map(|row| Figures {
+                server: &row.server,
+                players: row.players,
+                cpu_per_gbit: row.server_cpu_s / (row.mbit_per_s * row.seconds / 1000.0),
+                rss_kib: row.server_peak_rss_kib,
+                p99: field(&row.probes_json, "p99"),
+            })
+            .collect();
+        write_ratios(&mut md, &fleet_figures);
+    }
+    let _ = writeln!(md, "\nThe numbers come from one run on a shared machine: compare the servers within a table (measured back to back), not across runs. The load generators share the machine's two cores with the server, so absolute latencies include their own scheduling.\n\nReproduce: `cargo xtask bench` (installs nginx, libnginx-mod-rtmp, iperf3, rtmpdump and iproute2 from Debian, and node-media-server 2.7.4 with npm into target/bench, when missing). One load point by hand: `rtmpx bench rtmp://127.0.0.1:1935/live/bench --players 1000 --duration 20 --ramp 250 --publish FILE.flv --server-pid PID`.");
     let path = workspace_root().join("docs").join("benchmarks.md");
     // The hand-written reading of the numbers below the marker survives a re-run.
     if let Some(notes) = std::fs::read_to_string(&path)
