@@ -26,6 +26,8 @@ pub(crate) struct Transport {
     encoder: ChunkEncoder,
     cipher: Option<CipherPair>,
     transmit: VecDeque<Bytes>,
+    /// Reused for the pieces of each shared message (one allocation per connection, not per frame).
+    shared_pieces: Vec<Bytes>,
     pending_bytes: usize,
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
@@ -79,6 +81,7 @@ impl Transport {
             encoder: ChunkEncoder::new(),
             cipher: None,
             transmit: VecDeque::new(),
+            shared_pieces: Vec::new(),
             pending_bytes: 0,
             bytes_in: 0,
             bytes_out: 0,
@@ -225,15 +228,16 @@ impl Transport {
 
     /// Queues a message encoded once for many receivers: zero-copy unless the connection is encrypted.
     pub(crate) fn send_shared(&mut self, shared: &SharedMessage, stream_id: u32) {
-        let mut pieces = Vec::with_capacity(2);
+        let mut pieces = std::mem::take(&mut self.shared_pieces);
         self.encoder.encode_shared(shared, stream_id, &mut pieces);
         if self.cipher.is_some() {
             let mut copy = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
-            pieces.iter().for_each(|p| copy.extend_from_slice(p));
+            pieces.drain(..).for_each(|p| copy.extend_from_slice(&p));
             self.queue_encoded(copy);
         } else {
-            pieces.into_iter().for_each(|p| self.queue(p));
+            pieces.drain(..).for_each(|p| self.queue(p));
         }
+        self.shared_pieces = pieces;
     }
 
     pub(crate) fn poll_transmit(&mut self, out: &mut Vec<Bytes>) {
