@@ -25,6 +25,9 @@ pub struct SessionConfig {
     pub handshake_timeout: Duration,
     /// `fmsVer` in the `connect` answer.
     pub fms_version: String,
+    /// Streams (`createStream`) one connection may hold at once; beyond it `createStream` fails. Bounds
+    /// what a peer can make the session remember (real clients use one or two).
+    pub max_streams: usize,
     /// Enables RTMPE (handshake versions 6, 8, 9) when set.
     pub key_exchange: Option<Arc<dyn KeyExchangeFactory>>,
 }
@@ -40,6 +43,7 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(20),
             handshake_timeout: Duration::from_secs(10),
             fms_version: "FMS/3,0,1,123".to_owned(),
+            max_streams: 64,
             key_exchange: None,
         }
     }

@@ -402,6 +402,23 @@ impl ServerSession {
         Ok(())
     }
 
+    /// Whether `stream_id` may be used: an existing stream, or a new one within `max_streams` (clients
+    /// may publish or play on an id they never created).
+    fn admits_stream(&self, stream_id: u32) -> bool {
+        self.streams.contains_key(&stream_id)
+            || self.streams.len() < self.transport.config.max_streams
+    }
+
+    fn refuse_stream(&mut self, stream_id: u32, code: &str) {
+        tracing::warn!(
+            stream_id,
+            streams = self.streams.len(),
+            "refused: too many streams on one connection"
+        );
+        let status = info("error", code, "Too many streams on this connection.", None);
+        self.send_stream_command(stream_id, on_status(stream_id, status));
+    }
+
     fn publishing(&mut self, stream_id: u32) -> bool {
         if matches!(
             self.streams.get(&stream_id),
@@ -409,8 +426,11 @@ impl ServerSession {
         ) {
             return true;
         }
-        // Media on a stream that does not publish: say so once, then ignore it.
-        if self.warned_streams.insert(stream_id) {
+        // Media on a stream that does not publish: say so once per stream (for as many stream ids as a
+        // connection may hold, so a peer cycling through ids cannot grow the set), then ignore it.
+        if self.warned_streams.len() < self.transport.config.max_streams
+            && self.warned_streams.insert(stream_id)
+        {
             let status = info(
                 "error",
                 "NetStream.Failed",
@@ -504,8 +524,27 @@ impl ServerSession {
                 self.events.push_back(ServerEvent::Connect(request));
             }
             Command::CreateStream { transaction_id } => {
+                if self.streams.len() >= self.transport.config.max_streams {
+                    tracing::warn!(
+                        streams = self.streams.len(),
+                        "createStream refused: too many streams on one connection"
+                    );
+                    let reply = replies::error(
+                        transaction_id,
+                        "NetConnection.Call.Failed",
+                        "Too many streams on this connection.",
+                    );
+                    self.transport.send(csid::COMMAND, &reply);
+                    return;
+                }
                 let id = self.next_stream_id;
-                self.next_stream_id += 1;
+                // Ids are not reused while a stream holds them, even after 2^32 create/delete cycles.
+                loop {
+                    self.next_stream_id = self.next_stream_id.checked_add(1).unwrap_or(1);
+                    if !self.streams.contains_key(&self.next_stream_id) {
+                        break;
+                    }
+                }
                 self.streams.insert(id, StreamRole::Idle);
                 let reply =
                     replies::result(transaction_id, &[Amf0Value::Null, f64::from(id).into()]);
@@ -571,6 +610,10 @@ impl ServerSession {
                 ..
             } => {
                 let (name, query) = split_stream_name(&stream_name);
+                if !self.admits_stream(stream_id) {
+                    self.refuse_stream(stream_id, "NetStream.Publish.BadName");
+                    return;
+                }
                 if matches!(
                     self.streams.get(&stream_id),
                     Some(StreamRole::Publishing { .. } | StreamRole::Playing)
@@ -599,6 +642,10 @@ impl ServerSession {
                 stream_name, start, ..
             } => {
                 let (name, query) = split_stream_name(&stream_name);
+                if !self.admits_stream(stream_id) {
+                    self.refuse_stream(stream_id, "NetStream.Play.Failed");
+                    return;
+                }
                 self.streams.insert(stream_id, StreamRole::PlayRequested);
                 self.events.push_back(ServerEvent::Play {
                     stream_id,

@@ -255,3 +255,78 @@ fn amf3_connect_is_understood_and_object_encoding_echoed() {
     });
     assert_eq!(request.unwrap().object_encoding, 3.0);
 }
+
+#[test]
+fn a_connection_holds_at_most_max_streams() {
+    let mut pair = Pair::new();
+    pair.pump(&mut accept_all);
+    let limit = SessionConfig::default().max_streams;
+    for _ in 0..=limit {
+        pair.client.create_stream();
+    }
+    pair.pump(&mut accept_all);
+    let created = pair
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::StreamCreated { .. }))
+        .count();
+    assert_eq!(created, limit);
+    assert!(pair.client_events.iter().any(|e| matches!(
+        e,
+        ClientEvent::CommandFailed {
+            command: "createStream",
+            ..
+        }
+    )));
+    // Playing on an id never created counts against the same limit.
+    pair.client.play(1_000_000, "live");
+    pair.pump(&mut accept_all);
+    assert!(!pair.server_events.iter().any(|e| matches!(
+        e,
+        ServerEvent::Play {
+            stream_id: 1_000_000,
+            ..
+        }
+    )));
+    assert!(pair.client_events.iter().any(|e| matches!(
+        e,
+        ClientEvent::Status { stream_id: 1_000_000, code, .. } if code == "NetStream.Play.Failed"
+    )));
+    // Deleting a stream makes room for a new one.
+    pair.client.delete_stream(1, None);
+    pair.client.create_stream();
+    pair.pump(&mut accept_all);
+    let created_after = pair
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::StreamCreated { .. }))
+        .count();
+    assert_eq!(created_after, limit + 1);
+}
+
+#[test]
+fn media_on_streams_that_do_not_publish_is_reported_a_bounded_number_of_times() {
+    let mut pair = Pair::new();
+    pair.pump(&mut accept_all);
+    let limit = SessionConfig::default().max_streams;
+    let audio = Message {
+        timestamp: 0,
+        type_id: type_id::AUDIO,
+        stream_id: 0,
+        payload: Bytes::from_static(&[0xaf, 0x01, 0x00]),
+    };
+    for stream_id in 1..=(limit as u32 * 4) {
+        pair.client.send_message(stream_id, &audio);
+    }
+    pair.pump(&mut accept_all);
+    let failures = pair
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Failed"))
+        .count();
+    assert_eq!(failures, limit);
+    assert!(!pair
+        .server_events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::Media { .. })));
+}
