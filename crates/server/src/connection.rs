@@ -3,7 +3,6 @@
 //! use it unchanged.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -29,12 +28,64 @@ pub struct ServerContext {
     pub rtmpt: Option<rtmp_rtmpt::server::RtmptServer>,
 }
 
+/// A connection's publishers or players by message stream id. A connection has one or two (at most the
+/// session's `max_streams`), so a vector searched by id is cheaper per frame than a hashed map.
+#[derive(Debug)]
+struct ByStream<T>(Vec<(u32, T)>);
+
+impl<T> ByStream<T> {
+    fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn get(&self, stream_id: u32) -> Option<&T> {
+        self.0
+            .iter()
+            .find_map(|(id, value)| (*id == stream_id).then_some(value))
+    }
+
+    fn get_mut(&mut self, stream_id: u32) -> Option<&mut T> {
+        self.0
+            .iter_mut()
+            .find_map(|(id, value)| (*id == stream_id).then_some(value))
+    }
+
+    /// Adds or replaces the entry of `stream_id`.
+    fn insert(&mut self, stream_id: u32, value: T) {
+        match self.get_mut(stream_id) {
+            Some(slot) => *slot = value,
+            None => self.0.push((stream_id, value)),
+        }
+    }
+
+    fn remove(&mut self, stream_id: u32) -> Option<T> {
+        let at = self.0.iter().position(|(id, _)| *id == stream_id)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut T)> {
+        self.0.iter_mut().map(|(id, value)| (*id, value))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().map(|(_, value)| value)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.0.iter_mut().map(|(_, value)| value)
+    }
+}
+
 /// Waits for the next event of any player on this connection (never, if there is none).
-async fn next_player_event(players: &mut HashMap<u32, PlayerState>) -> (u32, SubscriberEvent) {
+async fn next_player_event(players: &mut ByStream<PlayerState>) -> (u32, SubscriberEvent) {
     std::future::poll_fn(|cx| {
         for (stream_id, player) in players.iter_mut() {
             if let Poll::Ready(event) = player.subscriber.poll_recv(cx) {
-                return Poll::Ready((*stream_id, event));
+                return Poll::Ready((stream_id, event));
             }
         }
         Poll::Pending
@@ -43,7 +94,7 @@ async fn next_player_event(players: &mut HashMap<u32, PlayerState>) -> (u32, Sub
 }
 
 /// Resolves when any publisher of this connection was taken over by another connection.
-async fn any_kicked(publishers: &mut HashMap<u32, Publisher>) {
+async fn any_kicked(publishers: &mut ByStream<Publisher>) {
     if publishers.is_empty() {
         return std::future::pending().await;
     }
@@ -128,8 +179,8 @@ struct Connection {
     peer: SocketAddr,
     transport: &'static str,
     connect: Option<ConnectRequest>,
-    publishers: HashMap<u32, Publisher>,
-    players: HashMap<u32, PlayerState>,
+    publishers: ByStream<Publisher>,
+    players: ByStream<PlayerState>,
 }
 
 /// Serves one connection until the peer leaves, the session fails, or the server shuts down.
@@ -149,8 +200,8 @@ pub async fn serve<S>(
         peer,
         transport,
         connect: None,
-        publishers: HashMap::new(),
-        players: HashMap::new(),
+        publishers: ByStream::new(),
+        players: ByStream::new(),
     };
     let mut transmits: Vec<Bytes> = Vec::new();
     // Long-lived futures, polled again on every turn instead of being re-created (and re-registered).
@@ -181,7 +232,7 @@ pub async fn serve<S>(
             (stream_id, event) = next_player_event(&mut connection.players) => {
                 connection.handle_player_event(stream_id, event);
                 // Everything already waiting goes into the same vectored write.
-                while let Some(event) = connection.players.get_mut(&stream_id).and_then(|p| p.subscriber.try_recv()) {
+                while let Some(event) = connection.players.get_mut(stream_id).and_then(|p| p.subscriber.try_recv()) {
                     connection.handle_player_event(stream_id, event);
                 }
             }
@@ -268,27 +319,27 @@ impl Connection {
                     ..
                 } => self.start_player(stream_id, stream_name),
                 ServerEvent::Media { stream_id, message } => {
-                    if let Some(publisher) = self.publishers.get(&stream_id) {
+                    if let Some(publisher) = self.publishers.get(stream_id) {
                         publisher.send(&message);
                     }
                 }
                 ServerEvent::Metadata { stream_id, message } => {
-                    if let Some(publisher) = self.publishers.get(&stream_id) {
+                    if let Some(publisher) = self.publishers.get(stream_id) {
                         publisher.set_metadata(message.as_ref());
                     }
                 }
                 ServerEvent::Pause { stream_id, paused } => {
-                    if let Some(player) = self.players.get_mut(&stream_id) {
+                    if let Some(player) = self.players.get_mut(stream_id) {
                         player.paused = paused;
                     }
                 }
                 ServerEvent::Unpublish { stream_id } => {
-                    if let Some(publisher) = self.publishers.remove(&stream_id) {
+                    if let Some(publisher) = self.publishers.remove(stream_id) {
                         tracing::info!(peer = %self.peer, stream = %publisher.key(), "unpublish");
                     }
                 }
                 ServerEvent::StopPlay { stream_id } => {
-                    if let Some(player) = self.players.remove(&stream_id) {
+                    if let Some(player) = self.players.remove(stream_id) {
                         tracing::info!(peer = %self.peer, stream = %player.subscriber.key(), "stop");
                     }
                 }
@@ -318,7 +369,7 @@ impl Connection {
         }
         while let Some(event) = self
             .players
-            .get_mut(&stream_id)
+            .get_mut(stream_id)
             .and_then(|p| p.subscriber.try_recv())
         {
             self.handle_player_event(stream_id, event);
@@ -326,7 +377,7 @@ impl Connection {
     }
 
     fn handle_player_event(&mut self, stream_id: u32, event: SubscriberEvent) {
-        let Some(player) = self.players.get(&stream_id) else {
+        let Some(player) = self.players.get(stream_id) else {
             return;
         };
         match event {
@@ -366,5 +417,29 @@ impl Connection {
                 self.session.send_shared(stream_id, &frame.shared);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ByStream;
+
+    #[test]
+    fn by_stream_inserts_replaces_and_removes_by_id() {
+        let mut streams = ByStream::new();
+        assert!(streams.is_empty());
+        streams.insert(1, "first");
+        streams.insert(2, "second");
+        streams.insert(1, "replaced");
+        assert_eq!(streams.get(1), Some(&"replaced"));
+        assert_eq!(streams.values().count(), 2);
+        assert_eq!(streams.remove(1), Some("replaced"));
+        assert_eq!(streams.remove(1), None);
+        assert_eq!(streams.get(1), None);
+        if let Some(value) = streams.get_mut(2) {
+            *value = "changed";
+        }
+        let all: Vec<_> = streams.iter_mut().map(|(id, value)| (id, *value)).collect();
+        assert_eq!(all, [(2, "changed")]);
     }
 }
