@@ -121,6 +121,28 @@ impl RtmpxServer {
     pub fn pid(&self) -> u32 {
         self.process.pid()
     }
+
+    /// Waits until `count` players have started playing `app_and_stream` (the server's `play` log lines),
+    /// so a test's publisher starts only once its players are in, however slow the machine is.
+    pub fn wait_for_players(&self, app_and_stream: &str, count: usize, limit: Duration) {
+        let needle = format!("stream={app_and_stream}");
+        let started = Instant::now();
+        loop {
+            let log = self.log();
+            let playing = log
+                .lines()
+                .filter(|line| line.contains(" play ") && line.ends_with(&needle))
+                .count();
+            if playing >= count {
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{playing} of {count} players started on {app_and_stream} within {limit:?}; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
 }
 
 /// nginx with libnginx-mod-rtmp on a free loopback port: a peer server for our client commands.

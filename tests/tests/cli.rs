@@ -34,7 +34,7 @@ fn rtmpx_publish_over_rtmps_and_play_over_rtmpte_bit_exact() {
         &dir.path().join("ffmpeg.log"),
         &[],
     );
-    std::thread::sleep(Duration::from_millis(1000));
+    server.wait_for_players("live/cli", 2, LIMIT);
     let mut publish = Command::new(&binary);
     publish
         .arg("publish")

@@ -28,7 +28,7 @@ fn ffmpeg9_publishes_and_plays_over_rtmpe_and_rtmpdump_plays_too() {
     let dumped = dir.path().join("dumped.flv");
     let mut player = ffmpeg_player(&ffmpeg9, &url, &played, &dir.path().join("player.log"), &[]);
     let mut dumper = rtmpdump_player(&url, &dumped, &dir.path().join("rtmpdump.log"));
-    std::thread::sleep(Duration::from_millis(1000));
+    server.wait_for_players("live/secret", 2, LIMIT);
     let mut publisher = ffmpeg_publisher(
         &ffmpeg9,
         &fixture,

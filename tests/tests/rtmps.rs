@@ -35,7 +35,7 @@ fn ffmpeg_and_rtmpdump_over_rtmps_bit_exact() {
         &dumped,
         &dir.path().join("rtmpdump.log"),
     );
-    std::thread::sleep(Duration::from_millis(1000));
+    server.wait_for_players("live/tls", 2, LIMIT);
     let url = server.rtmps_shared_url("live/tls");
     let mut publisher = ffmpeg_publisher(
         &ffmpeg(),

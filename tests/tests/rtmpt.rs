@@ -42,7 +42,7 @@ fn ffmpeg_and_rtmpdump_over_rtmpt_and_rtmpts_beside_plain_players() {
         (out, player)
     })
     .collect();
-    std::thread::sleep(Duration::from_millis(1200));
+    server.wait_for_players(path, players.len(), LIMIT);
     let url = server.variant_url("rtmpt", path);
     let mut publisher = ffmpeg_publisher(
         &ffmpeg(),
@@ -82,7 +82,7 @@ fn rtmpte_with_ffmpeg9_rtmpdump_and_gstreamer() {
     let dumped = dir.path().join("dumped.flv");
     let mut player = ffmpeg_player(&ffmpeg9, &url, &played, &dir.path().join("player.log"), &[]);
     let mut dumper = rtmpdump_player(&url, &dumped, &dir.path().join("rtmpdump.log"));
-    std::thread::sleep(Duration::from_millis(1200));
+    server.wait_for_players("live/te", 2, LIMIT);
     let mut publisher = ffmpeg_publisher(
         &ffmpeg9,
         &fixture,
