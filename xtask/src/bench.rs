@@ -256,6 +256,14 @@ pub(crate) struct Load<'a> {
     pub(crate) seconds: u64,
 }
 
+/// A server's label as a file name part: "rtmpx (batch 0 ms)" -> "rtmpx--batch-0-ms-".
+pub(crate) fn file_label(server: &str) -> String {
+    server
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
 fn bench_one(
     load: &Load<'_>,
     server: String,
@@ -264,11 +272,7 @@ fn bench_one(
     players: usize,
 ) -> Result<Row, String> {
     let (binary, fixture, dir, seconds) = (load.binary, load.fixture, load.dir, load.seconds);
-    let file_label: String = server
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let json = dir.join(format!("{file_label}-{players}.json"));
+    let json = dir.join(format!("{}-{players}.json", file_label(&server)));
     let ramp = (players / 4).max(50).to_string();
     let status = Command::new(binary)
         .args([

@@ -106,11 +106,10 @@ pub fn fleet_one(
         }
     }
     std::thread::sleep(Duration::from_secs(1));
-    let file_label: String = server
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let json = load.dir.join(format!("fleet-{file_label}-{players}.json"));
+    let json = load.dir.join(format!(
+        "fleet-{}-{players}.json",
+        crate::bench::file_label(&server)
+    ));
     let settle = Duration::from_secs(3);
     let mut probes = Command::new(load.binary)
         .args(["bench", &url, "--players", &PROBES.to_string()])
