@@ -409,6 +409,12 @@ impl ServerSession {
             || self.streams.len() < self.transport.config.max_streams
     }
 
+    /// Answers a command with `_error` (`NetConnection.Call.Failed`).
+    fn fail_call(&mut self, transaction_id: f64, description: &str) {
+        let reply = replies::error(transaction_id, "NetConnection.Call.Failed", description);
+        self.transport.send(csid::COMMAND, &reply);
+    }
+
     fn refuse_stream(&mut self, stream_id: u32, code: &str) {
         tracing::warn!(
             stream_id,
@@ -498,9 +504,7 @@ impl ServerSession {
             )
         {
             if let Some(transaction_id) = transaction_of(&command) {
-                let reply =
-                    replies::error(transaction_id, "NetConnection.Call.Failed", "connect first");
-                self.transport.send(csid::COMMAND, &reply);
+                self.fail_call(transaction_id, "connect first");
             }
             return;
         }
@@ -511,12 +515,7 @@ impl ServerSession {
                 ..
             } => {
                 if self.connected || self.connect.is_some() {
-                    let reply = replies::error(
-                        transaction_id,
-                        "NetConnection.Call.Failed",
-                        "already connected",
-                    );
-                    self.transport.send(csid::COMMAND, &reply);
+                    self.fail_call(transaction_id, "already connected");
                     return;
                 }
                 let request = connect_request(properties);
@@ -529,12 +528,7 @@ impl ServerSession {
                         streams = self.streams.len(),
                         "createStream refused: too many streams on one connection"
                     );
-                    let reply = replies::error(
-                        transaction_id,
-                        "NetConnection.Call.Failed",
-                        "Too many streams on this connection.",
-                    );
-                    self.transport.send(csid::COMMAND, &reply);
+                    self.fail_call(transaction_id, "Too many streams on this connection.");
                     return;
                 }
                 let id = self.next_stream_id;
@@ -706,11 +700,7 @@ impl ServerSession {
             } => {
                 tracing::debug!(%name, "unsupported command");
                 if transaction_id > 0.0 {
-                    let description = format!("unsupported command {name}");
-                    self.transport.send(
-                        csid::COMMAND,
-                        &replies::error(transaction_id, "NetConnection.Call.Failed", &description),
-                    );
+                    self.fail_call(transaction_id, &format!("unsupported command {name}"));
                 }
             }
         }
