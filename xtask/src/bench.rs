@@ -16,22 +16,31 @@ const FLEET_PACKAGES: &[&str] = &["rtmpdump", "iproute2"];
 const COUNTS: &[usize] = &[100, 500, 1000, 2000];
 /// Fleet sizes: a process per player, so the machine's two cores bound them well below `rtmpx bench`'s.
 const FLEET_COUNTS: &[usize] = &[100, 300, 500];
+/// rtmpx batch windows (ms) measured at [`SWEEP_PLAYERS`]: how its CPU trades against latency.
+const SWEEP_WINDOWS: &[usize] = &[0, 15, 30, 45, 60, 100, 200];
+/// The audience of the batch window sweep: the issue's reference load.
+const SWEEP_PLAYERS: usize = 1000;
 
-/// `--OPTION 100,500` (empty: none), or the default.
-fn counts_option(args: &[String], option: &str, default: &[usize]) -> Result<Vec<usize>, String> {
+/// `--OPTION 100,500` (empty: none), or the default; `what` names one number in errors.
+fn list_option(
+    args: &[String],
+    option: &str,
+    default: &[usize],
+    what: &str,
+) -> Result<Vec<usize>, String> {
     let Some(at) = args.iter().position(|a| a == option) else {
         return Ok(default.to_vec());
     };
     let value = args
         .get(at + 1)
-        .ok_or(format!("{option} needs a list of player counts"))?;
+        .ok_or(format!("{option} needs a comma-separated list of {what}s"))?;
     value
         .split(',')
         .filter(|v| !v.is_empty())
         .map(|v| {
             v.trim()
                 .parse()
-                .map_err(|_| format!("{option}: not a player count: {v}"))
+                .map_err(|_| format!("{option}: not a {what}: {v}"))
         })
         .collect()
 }
@@ -240,6 +249,28 @@ struct Row {
     json: String,
 }
 
+impl Row {
+    fn cpu_percent(&self) -> f64 {
+        field(&self.json, "server_cpu_s") / field(&self.json, "seconds") * 100.0
+    }
+
+    fn cpu_per_gbit(&self) -> f64 {
+        let delivered_gbit =
+            field(&self.json, "mbit_per_s") * field(&self.json, "seconds") / 1000.0;
+        field(&self.json, "server_cpu_s") / delivered_gbit
+    }
+
+    fn figures(&self) -> Figures<'_> {
+        Figures {
+            server: &self.server,
+            players: self.players,
+            cpu_per_gbit: self.cpu_per_gbit(),
+            rss_kib: field(&self.json, "server_peak_rss_kib"),
+            p99: field(&self.json, "p99"),
+        }
+    }
+}
+
 fn field(json: &str, key: &str) -> f64 {
     json.split(&format!("\"{key}\":"))
         .nth(1)
@@ -330,8 +361,9 @@ pub fn bench(args: &[String]) -> StepResult {
     let binary = target_dir().join("release").join("rtmpx");
     let fixture = fixture(&dir, "1280x720", 30, 2400)?;
     let seconds = 20;
-    let counts = counts_option(args, "--players", COUNTS)?;
-    let fleet_counts = counts_option(args, "--fleet", FLEET_COUNTS)?;
+    let counts = list_option(args, "--players", COUNTS, "player count")?;
+    let fleet_counts = list_option(args, "--fleet", FLEET_COUNTS, "player count")?;
+    let windows = list_option(args, "--windows", SWEEP_WINDOWS, "batch window in ms")?;
     // rtmpx as shipped, rtmpx writing every frame at once (no batch window), and nginx-rtmp.
     let node_app = if crate::tools::has_command("node") && crate::tools::has_command("npm") {
         Some(ensure_node_media_server(&dir)?)
@@ -378,11 +410,20 @@ pub fn bench(args: &[String]) -> StepResult {
             fleet_rows.push(row);
         }
     }
+    let mut sweep_rows = Vec::new();
+    for &window in &windows {
+        let target = Target::Rtmpx(Some(window as u64));
+        let (child, port) = start(target)?;
+        let row = bench_one(&load, target.label(), port, child.0.id(), SWEEP_PLAYERS)?;
+        println!("{} {SWEEP_PLAYERS}: {}", row.server, row.json.trim());
+        sweep_rows.push(row);
+    }
     let iperf = loopback_reference();
     let node_version = node_app.as_ref().map(|_| node_media_server_version(&dir));
     let report = Report {
         rows: &rows,
         fleet: &fleet_rows,
+        sweep: &sweep_rows,
         iperf: &iperf,
         seconds,
         node: node_version.as_deref(),
@@ -438,6 +479,8 @@ const NOTES_MARKER: &str = "<!-- notes: kept when cargo xtask bench rewrites the
 struct Report<'a> {
     rows: &'a [Row],
     fleet: &'a [crate::fleet::FleetRow],
+    /// rtmpx at [`SWEEP_PLAYERS`] under each batch window.
+    sweep: &'a [Row],
     iperf: &'a str,
     seconds: u64,
     node: Option<&'a str>,
@@ -479,6 +522,56 @@ fn write_ratios(md: &mut String, figures: &[Figures<'_>]) {
     }
 }
 
+/// rtmpx's CPU against its latency as the batch window grows, beside the reference servers measured at the
+/// same audience: where rtmpx's curve passes the reference's latency, and where it reaches half its CPU.
+fn write_sweep(md: &mut String, sweep: &[Row], rows: &[Row]) {
+    let references: Vec<&Row> = rows
+        .iter()
+        .filter(|r| !r.server.starts_with("rtmpx") && r.players == SWEEP_PLAYERS)
+        .collect();
+    let _ = writeln!(md, "\n## rtmpx's batch window: CPU against latency ({SWEEP_PLAYERS} players, `rtmpx bench`)\n\nThe same load with `--batch-window-ms` from 0 (every frame written at once) upwards: a longer window means fewer, larger writes per player (the kernel's cost is mostly per write) and a longer wait for the frames in it.\n");
+    let mut header = String::from("| batch window ms | server CPU % of a core | CPU s per delivered Gbit | latency p50 / p99 / max ms |");
+    let mut rule = String::from("|---|---|---|---|");
+    for reference in &references {
+        let _ = write!(header, " CPU vs {} |", reference.server);
+        rule.push_str("---|");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for row in sweep {
+        let j = &row.json;
+        let window = row
+            .server
+            .trim_start_matches("rtmpx (batch ")
+            .trim_end_matches(" ms)");
+        let _ = write!(
+            md,
+            "| {window} | {:.1} | {:.2} | {:.1} / {:.1} / {:.1} |",
+            row.cpu_percent(),
+            row.cpu_per_gbit(),
+            field(j, "p50"),
+            field(j, "p99"),
+            field(j, "max")
+        );
+        for reference in &references {
+            let _ = write!(
+                md,
+                " {:.2} |",
+                row.cpu_per_gbit() / reference.cpu_per_gbit()
+            );
+        }
+        let _ = writeln!(md);
+    }
+    for reference in &references {
+        let _ = writeln!(
+            md,
+            "\n{} at {SWEEP_PLAYERS} players (table above): {:.2} CPU s per delivered Gbit, p99 {:.1} ms.",
+            reference.server,
+            reference.cpu_per_gbit(),
+            field(&reference.json, "p99")
+        );
+    }
+}
+
 fn write_report(report: &Report<'_>) -> StepResult {
     let (rows, seconds) = (report.rows, report.seconds);
     let mut md = String::new();
@@ -489,34 +582,26 @@ fn write_report(report: &Report<'_>) -> StepResult {
     let node_text = report.node.map_or(String::new(), |v| {
         format!(", and node-media-server {v} (npm, RTMP only, chunk size 4096, GOP cache on)")
     });
-    let _ = writeln!(md, "Made by `cargo xtask bench` on this project's 2-core machine: one publisher (H.264 + AAC, ~2.5 Mbit/s, looped) and N players on one stream, {seconds} s of measurement per load point, with two load generators. Servers: rtmpx (release build; as shipped, and with `--batch-window-ms 0`), nginx {} with libnginx-mod-rtmp (Debian), one worker, `master_process off`, chunk size 4096{node_text}. Loopback reference (iperf3, one stream): {}.\n", nginx_version(), report.iperf);
+    let _ = writeln!(md, "Made by `cargo xtask bench` on this project's 2-core machine: one publisher (H.264 + AAC, ~2.5 Mbit/s, looped) and N players on one stream, {seconds} s of measurement per load point, with two load generators. Servers: rtmpx (release build; as shipped, with `--batch-window-ms 0`, and a sweep of batch windows at {SWEEP_PLAYERS} players), nginx {} with libnginx-mod-rtmp (Debian), one worker, `master_process off`, chunk size 4096{node_text}. Loopback reference (iperf3, one stream): {}.\n", nginx_version(), report.iperf);
     if !rows.is_empty() {
         let _ = writeln!(md, "## Load generator 1: `rtmpx bench`\n\nOne process holds the publisher and every player (latency measured on one clock, counted once every player has joined).\n");
         let _ = writeln!(md, "| server | players | playing | failed | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | RSS KiB per player | latency p50 / p99 / max ms | stalls |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
-        let mut figures = Vec::new();
         for row in rows {
             let j = &row.json;
-            let secs = field(j, "seconds");
-            let mbps = field(j, "mbit_per_s");
-            let cpu = field(j, "server_cpu_s");
             let rss = field(j, "server_peak_rss_kib");
-            let delivered_gbit = mbps * secs / 1000.0;
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.0} | {:.1} / {:.1} / {:.1} | {} |",
-                row.server, row.players, field(j, "playing"), field(j, "failed"), mbps, cpu / secs * 100.0, cpu / delivered_gbit, rss / 1024.0, rss / row.players as f64,
+                row.server, row.players, field(j, "playing"), field(j, "failed"), field(j, "mbit_per_s"), row.cpu_percent(), row.cpu_per_gbit(), rss / 1024.0, rss / row.players as f64,
                 field(j, "p50"), field(j, "p99"), field(j, "max"), field(j, "stalls")
             );
-            figures.push(Figures {
-                server: &row.server,
-                players: row.players,
-                cpu_per_gbit: cpu / delivered_gbit,
-                rss_kib: rss,
-                p99: field(j, "p99"),
-            });
         }
+        let figures: Vec<Figures<'_>> = rows.iter().map(Row::figures).collect();
         write_ratios(&mut md, &figures);
+    }
+    if !report.sweep.is_empty() {
+        write_sweep(&mut md, report.sweep, rows);
     }
     if !report.fleet.is_empty() {
         let _ = writeln!(md, "\n## Load generator 2: a fleet of `rtmpdump` processes\n\nN librtmp players, one `rtmpdump -v -r URL -o /dev/null` process each, reading as promptly as a player application (each wakes up and acknowledges per segment, where `rtmpx bench` reads its players in bursts from one thread). `rtmpx bench` publishes and keeps {} players of its own on the stream to measure latency; delivered bytes are the kernel's counters of every client socket (`ss`), the server's CPU is read from /proc over the window. A process per player costs far more than a task, so the fleet stops at 500 players on this machine.\n", crate::fleet::PROBES);
