@@ -609,7 +609,6 @@ fn write_report(report: &Report<'_>) -> StepResult {
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
         for row in report.fleet {
             let j = &row.probes_json;
-            let cpu_per_gbit = row.server_cpu_s / (row.mbit_per_s * row.seconds / 1000.0);
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.0} | {:.1} / {:.1} / {:.1} |",
@@ -618,7 +617,7 @@ fn write_report(report: &Report<'_>) -> StepResult {
                 row.alive,
                 row.mbit_per_s,
                 row.server_cpu_s / row.seconds * 100.0,
-                cpu_per_gbit,
+                row.cpu_per_gbit(),
                 row.server_peak_rss_kib / 1024.0,
                 row.server_peak_rss_kib / (row.players + crate::fleet::PROBES) as f64,
                 field(j, "p50"),
@@ -632,7 +631,7 @@ fn write_report(report: &Report<'_>) -> StepResult {
             .map(|row| Figures {
                 server: &row.server,
                 players: row.players,
-                cpu_per_gbit: row.server_cpu_s / (row.mbit_per_s * row.seconds / 1000.0),
+                cpu_per_gbit: row.cpu_per_gbit(),
                 rss_kib: row.server_peak_rss_kib,
                 p99: field(&row.probes_json, "p99"),
             })

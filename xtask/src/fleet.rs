@@ -31,6 +31,12 @@ pub struct FleetRow {
     pub probes_json: String,
 }
 
+impl FleetRow {
+    pub fn cpu_per_gbit(&self) -> f64 {
+        self.server_cpu_s / (self.mbit_per_s * self.seconds / 1000.0)
+    }
+}
+
 /// CPU seconds (user + system) of a process, from /proc (clock ticks are 1/100 s in the Linux ABI).
 fn cpu_seconds(pid: u32) -> Result<f64, String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
