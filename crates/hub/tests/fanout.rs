@@ -313,14 +313,17 @@ fn a_tiny_window_flushes_at_once() {
 }
 
 #[test]
-fn the_batch_window_grows_with_the_audience() {
+fn the_batch_window_applies_from_half_the_full_audience_and_grows_with_it() {
     let config = HubConfig {
         batch_window: Duration::from_millis(30),
         batch_full_players: 500,
         ..HubConfig::default()
     };
     assert_eq!(config.batch_window_for(0), Duration::ZERO);
-    assert_eq!(config.batch_window_for(100), Duration::from_millis(6));
+    assert_eq!(config.batch_window_for(100), Duration::ZERO);
+    assert_eq!(config.batch_window_for(249), Duration::ZERO);
+    assert_eq!(config.batch_window_for(250), Duration::from_millis(15));
+    assert_eq!(config.batch_window_for(400), Duration::from_millis(24));
     assert_eq!(config.batch_window_for(500), Duration::from_millis(30));
     assert_eq!(config.batch_window_for(5000), Duration::from_millis(30));
     let fixed = HubConfig {
