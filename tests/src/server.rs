@@ -37,6 +37,11 @@ fn free_port() -> u16 {
 
 impl RtmpxServer {
     pub fn start(extra_args: &[&str]) -> RtmpxServer {
+        RtmpxServer::start_wrapped(&[], extra_args)
+    }
+
+    /// Starts the server through a wrapper command (e.g. `prlimit --nofile=64:4096 --`).
+    pub fn start_wrapped(wrapper: &[&str], extra_args: &[&str]) -> RtmpxServer {
         let dir = crate::scratch("server");
         let binary = binary();
         assert!(
@@ -48,7 +53,14 @@ impl RtmpxServer {
             let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let tls_address = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let http_address = SocketAddr::from(([127, 0, 0, 1], free_port()));
-            let mut command = Command::new(&binary);
+            let mut command = match wrapper.split_first() {
+                Some((program, wrapper_args)) => {
+                    let mut command = Command::new(program);
+                    command.args(wrapper_args).arg(&binary);
+                    command
+                }
+                None => Command::new(&binary),
+            };
             command
                 .args([
                     "serve",

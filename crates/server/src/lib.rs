@@ -3,6 +3,7 @@
 //!
 //! * [`config`]: one typed configuration with safe defaults (TOML + command line).
 //! * [`listener`]: accept, sniff the first byte, spawn the driver.
+//! * [`limits`]: the open-file limit, raised so the configured connections fit.
 //! * [`connection`]: runs an `rtmp_session::ServerSession` over any `AsyncRead + AsyncWrite` and routes
 //!   publishers and players through the `rtmp_hub::Hub`.
 //! * [`Server`]: binds everything and shuts down gracefully.
@@ -10,6 +11,7 @@
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod limits;
 pub mod listener;
 
 use std::net::SocketAddr;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use rtmpx::commands::{self, ClientArgs};
 use rtmpx::config::{Config, PublishPolicyName};
-use rtmpx::Server;
+use rtmpx::{limits, Server};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -155,6 +155,7 @@ fn main() -> ExitCode {
         .with_ansi(colors)
         .with_writer(std::io::stderr)
         .init();
+    let config = fit_open_file_limit(config);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = config.workers {
         builder.worker_threads(workers);
@@ -179,6 +180,39 @@ fn main() -> ExitCode {
         server.shutdown(Duration::from_secs(3)).await;
         ExitCode::SUCCESS
     })
+}
+
+/// Raises the open-file limit for `max_connections`; where the hard limit is lower, lowers
+/// `max_connections` to what fits, so that connections beyond it are refused at once instead of waiting
+/// in the accept queue of a listener out of file descriptors.
+fn fit_open_file_limit(mut config: Config) -> Config {
+    let wanted = config.max_connections as u64;
+    match limits::raise_open_files(wanted) {
+        Ok(files) => {
+            if files.now > files.before {
+                tracing::debug!(
+                    from = files.before,
+                    to = files.now,
+                    "raised the open-file limit"
+                );
+            }
+            if !files.fits(wanted) {
+                let fitting = usize::try_from(files.connections())
+                    .unwrap_or(usize::MAX)
+                    .max(1);
+                tracing::warn!(
+                    open_files = files.now,
+                    hard_limit = files.hard,
+                    max_connections = config.max_connections,
+                    "the open-file limit leaves room for {fitting} connections: raise the hard limit \
+                     (`ulimit -Hn`, LimitNOFILE= for systemd) to serve max_connections"
+                );
+                config.max_connections = fitting;
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot read or raise the open-file limit"),
+    }
+    config
 }
 
 /// Waits for SIGINT or SIGTERM; SIGHUP reloads the RTMPS certificate meanwhile.

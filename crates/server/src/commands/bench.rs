@@ -194,6 +194,18 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 pub async fn bench(args: &BenchArgs) -> Result<(), String> {
     let url = parse_url(&args.url)?;
+    let connections = args.players as u64 + 1;
+    let files = crate::limits::raise_open_files(connections)
+        .map_err(|e| format!("cannot read or raise the open-file limit: {e}"))?;
+    if !files.fits(connections) {
+        return Err(format!(
+            "{} players need about {} open files but the limit is {} (hard limit {}): raise it with `ulimit -Hn`",
+            args.players,
+            connections + crate::limits::RESERVED_FILES,
+            files.now,
+            files.hard
+        ));
+    }
     let options = args.client.options();
     let sent: SendTimes = Arc::default();
     let steady: SteadyFrom = Arc::default();
