@@ -333,6 +333,20 @@ fn bench_one(
     })
 }
 
+/// nginx-rtmp and node-media-server inherit this process's open-file limit, and a soft limit of 1024
+/// (usual in a login shell) would have them refuse players at 1000 and 2000: raise it towards the hard limit.
+fn raise_open_files_for_servers(players: usize) {
+    let wanted = players as u64 + 256;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted => println!(
+            "warning: the open-file limit is {limit} (hard limit), below the {wanted} that {players} players \
+             need: the servers will refuse players beyond it; raise it with `ulimit -Hn`"
+        ),
+        Ok(_) => {}
+        Err(error) => println!("warning: cannot raise the open-file limit: {error}"),
+    }
+}
+
 pub fn bench(args: &[String]) -> StepResult {
     let smoke = args.iter().any(|a| a == "--smoke");
     let dir = target_dir().join("bench");
@@ -364,6 +378,13 @@ pub fn bench(args: &[String]) -> StepResult {
     let counts = list_option(args, "--players", COUNTS, "player count")?;
     let fleet_counts = list_option(args, "--fleet", FLEET_COUNTS, "player count")?;
     let windows = list_option(args, "--windows", SWEEP_WINDOWS, "batch window in ms")?;
+    let most_players = counts
+        .iter()
+        .chain(&fleet_counts)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    raise_open_files_for_servers(most_players);
     // rtmpx as shipped, rtmpx writing every frame at once (no batch window), and nginx-rtmp.
     let node_app = if crate::tools::has_command("node") && crate::tools::has_command("npm") {
         Some(ensure_node_media_server(&dir)?)
