@@ -47,6 +47,10 @@ pub struct Config {
     pub max_chunk_streams: usize,
     /// Most simultaneous connections; more are refused.
     pub max_connections: usize,
+    /// Connections the kernel completes and queues on each listener before the server accepts them
+    /// (capped by `net.core.somaxconn`). A burst beyond it, such as an audience reconnecting at once,
+    /// waits for TCP's SYN retries (1 s, then 3 s).
+    pub listen_backlog: u32,
     pub handshake_timeout_ms: u64,
     /// A peer silent this long is disconnected (pings are sent meanwhile).
     pub idle_timeout_ms: u64,
@@ -89,6 +93,7 @@ impl Default for Config {
             max_message_size: 16 * 1024 * 1024,
             max_chunk_streams: 64,
             max_connections: 10_000,
+            listen_backlog: 1024,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 20_000,
             ping_interval_ms: 5_000,
@@ -154,6 +159,11 @@ impl Config {
         }
         if self.workers == Some(0) {
             return Err(ConfigError::Invalid("workers must be at least 1".into()));
+        }
+        if self.listen_backlog == 0 {
+            return Err(ConfigError::Invalid(
+                "listen_backlog must be at least 1".into(),
+            ));
         }
         if self.max_connections == 0 {
             return Err(ConfigError::Invalid(

@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use config::Config;
@@ -98,7 +97,7 @@ impl Server {
                     .map(|a| (a, listener::ListenerKind::HttpOnly)),
             );
         for (address, kind) in listeners {
-            let listener = TcpListener::bind(address).await.map_err(|error| {
+            let listener = listener::bind(*address, config.listen_backlog).map_err(|error| {
                 std::io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
             })?;
             let local = listener.local_addr()?;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 use crate::connection::{self, ServerContext};
@@ -62,6 +62,19 @@ pub enum ListenerKind {
     TlsOnly,
     /// RTMPT only.
     HttpOnly,
+}
+
+/// A listening socket on `address` whose kernel accept queue holds `backlog` connections (the standard
+/// library's fixed 128 overflows when hundreds of players connect at once).
+pub fn bind(address: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(backlog)
 }
 
 /// Accepts connections on `listener` until shutdown.
