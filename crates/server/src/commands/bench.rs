@@ -184,6 +184,9 @@ fn process_usage(pid: u32) -> Option<(f64, u64)> {
     Some((ticks / 100.0, peak))
 }
 
+/// Above this share of its one thread, the load generator's own queueing shows in the latencies.
+const GENERATOR_SATURATED_PERCENT: f64 = 90.0;
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -217,6 +220,7 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
     let start = Instant::now();
     let until = start + Duration::from_secs(ramp_secs + args.duration + 2);
     let usage_before = args.server_pid.and_then(process_usage);
+    let own_before = process_usage(std::process::id());
     let publisher = args.publish.clone().map(|file| {
         tokio::spawn(run_publisher(
             file,
@@ -257,6 +261,10 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let usage_after = args.server_pid.and_then(process_usage);
+    let own_cpu = match (own_before, process_usage(std::process::id())) {
+        (Some((before, _)), Some((after, _))) => Some(after - before),
+        _ => None,
+    };
     let playing = all
         .iter()
         .filter(|p| p.playing && p.error.is_none())
@@ -297,16 +305,27 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
         );
         println!("server peak RSS      {:.1} MiB", rss as f64 / 1024.0);
     }
+    if let Some(own_cpu) = own_cpu {
+        let share = own_cpu / elapsed * 100.0;
+        println!("generator CPU        {own_cpu:.2} s ({share:.1}% of its one core)");
+        if share > GENERATOR_SATURATED_PERCENT {
+            println!(
+                "warning              the load generator was busy {share:.0}% of the time: its own queueing \
+                 is part of the latency; use fewer players per generator"
+            );
+        }
+    }
     if let Some(first_error) = all.iter().find_map(|p| p.error.clone()) {
         println!("first error          {first_error}");
     }
     if let Some(path) = &args.json {
         let json = format!(
-            "{{\"players\":{},\"playing\":{playing},\"failed\":{failed},\"seconds\":{elapsed:.3},\"mbit_per_s\":{mbps:.3},\"frames\":{frames},\"bytes\":{bytes},\"latency_ms\":{{\"p50\":{p50:.3},\"p99\":{p99:.3},\"max\":{max:.3},\"samples\":{}}},\"stalls\":{stalls},\"server_cpu_s\":{},\"server_peak_rss_kib\":{}}}\n",
+            "{{\"players\":{},\"playing\":{playing},\"failed\":{failed},\"seconds\":{elapsed:.3},\"mbit_per_s\":{mbps:.3},\"frames\":{frames},\"bytes\":{bytes},\"latency_ms\":{{\"p50\":{p50:.3},\"p99\":{p99:.3},\"max\":{max:.3},\"samples\":{}}},\"stalls\":{stalls},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"generator_cpu_s\":{}}}\n",
             args.players,
             latencies.len(),
             cpu.map_or("null".into(), |c| format!("{c:.3}")),
             rss.map_or("null".into(), |r| r.to_string()),
+            own_cpu.map_or("null".into(), |c| format!("{c:.3}")),
         );
         std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
