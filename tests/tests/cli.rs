@@ -130,6 +130,12 @@ fn server_and_bench_raise_a_low_open_file_limit() {
         "{report}"
     );
     assert_eq!(report_value(&report, "players failed"), Some(0), "{report}");
+    assert!(
+        report
+            .lines()
+            .any(|line| line.starts_with("generator CPU ")),
+        "the generator reports its own CPU: {report}"
+    );
 }
 
 /// Where even the hard limit is too low, the load generator says so before it starts, and the server
