@@ -694,6 +694,9 @@ impl Drop for Publisher {
     }
 }
 
+/// Room a subscriber keeps for events between reads (see `Subscriber::pending`).
+const RETAINED_PENDING_EVENTS: usize = 64;
+
 /// One player's view of a stream.
 #[derive(Debug)]
 pub struct Subscriber {
@@ -703,6 +706,8 @@ pub struct Subscriber {
     slot: usize,
     /// The sequence number of the next ring event to read.
     cursor: u64,
+    /// Events taken from the ring, not yet returned; back to [`RETAINED_PENDING_EVENTS`] of room once
+    /// empty, so that joining (the whole GOP at once) does not hold memory for the player's life.
     pending: VecDeque<SubscriberEvent>,
     awaiting_keyframe: bool,
     dropped: u64,
@@ -745,6 +750,7 @@ impl Subscriber {
                 }
                 continue;
             }
+            self.pending.shrink_to(RETAINED_PENDING_EVENTS);
             if !self.take_visible(waker) {
                 return None;
             }
@@ -813,5 +819,34 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         self.stream.lock().ring.remove_subscriber(self.slot);
         self.hub.release(&self.stream);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn joining_on_a_long_gop_does_not_keep_its_room_once_read() {
+        let hub = Hub::new(HubConfig::default());
+        let key = StreamKey::new("live", "long-gop");
+        let publisher = hub.publish(&key).expect("publish");
+        for index in 0..600u32 {
+            let first = if index == 0 { 0x17 } else { 0x27 };
+            publisher.send(&Message {
+                timestamp: index * 33,
+                type_id: 9,
+                stream_id: 1,
+                payload: Bytes::from(vec![first, 1, 0, 0, 0]),
+            });
+        }
+        let mut player = hub.subscribe(&key);
+        let mut events = 0;
+        while player.try_recv().is_some() {
+            events += 1;
+        }
+        assert!(events > 500, "the GOP reached the player ({events} events)");
+        assert!(player.pending.capacity() <= RETAINED_PENDING_EVENTS);
     }
 }

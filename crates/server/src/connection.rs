@@ -288,7 +288,11 @@ impl Connection {
                 ServerEvent::Connect(request) => {
                     tracing::info!(peer = %self.peer, transport = self.transport, app = %request.app,
                         tc_url = request.tc_url.as_deref().unwrap_or(""), flash_ver = request.flash_ver.as_deref().unwrap_or(""), "connect");
-                    self.connect = Some(request);
+                    // Kept for the close log and codec checks; the whole command object is not needed.
+                    self.connect = Some(ConnectRequest {
+                        properties: rtmp_amf::Amf0Value::Null,
+                        ..request
+                    });
                     self.session.accept_connect();
                 }
                 ServerEvent::Publish {

@@ -3,8 +3,11 @@
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+/// Buffers a writer's vector keeps between writes; a burst (a new player's GOP) grows it only for a while.
+const RETAINED_BUFFERS: usize = 64;
+
 /// Writes every buffer with vectored writes, handling partial writes without copying; `buffers` is empty
-/// afterwards.
+/// afterwards, and keeps at most room for [`RETAINED_BUFFERS`].
 pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
     writer: &mut W,
     buffers: &mut Vec<Bytes>,
@@ -38,5 +41,6 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
         }
     }
     buffers.clear();
+    buffers.shrink_to(RETAINED_BUFFERS);
     writer.flush().await
 }

@@ -18,6 +18,10 @@ enum Handshake {
     Done,
 }
 
+/// Queued wire pieces whose room the transport keeps once they are sent: a burst (a new player's GOP,
+/// hundreds of pieces) must not hold its memory for the connection's life.
+const RETAINED_TRANSMIT_PIECES: usize = 64;
+
 pub(crate) struct Transport {
     pub(crate) config: SessionConfig,
     handshake: Handshake,
@@ -242,6 +246,7 @@ impl Transport {
 
     pub(crate) fn poll_transmit(&mut self, out: &mut Vec<Bytes>) {
         out.extend(self.transmit.drain(..));
+        self.transmit.shrink_to(RETAINED_TRANSMIT_PIECES);
         self.pending_bytes = 0;
     }
 
@@ -280,5 +285,23 @@ impl Transport {
         }
         let idle = self.last_input + self.config.idle_timeout;
         self.next_ping.map_or(idle, |ping| ping.min(idle))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_pieces_does_not_keep_its_room_once_sent() {
+        let mut transport = Transport::server(SessionConfig::default(), Instant::now());
+        for _ in 0..1000 {
+            transport.queue(Bytes::from_static(b"piece"));
+        }
+        let mut out = Vec::new();
+        transport.poll_transmit(&mut out);
+        assert_eq!(out.len(), 1000);
+        assert!(transport.transmit.is_empty());
+        assert!(transport.transmit.capacity() <= RETAINED_TRANSMIT_PIECES);
     }
 }

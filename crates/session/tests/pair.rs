@@ -330,3 +330,14 @@ fn media_on_streams_that_do_not_publish_is_reported_a_bounded_number_of_times() 
         .iter()
         .any(|e| matches!(e, ServerEvent::Media { .. })));
 }
+
+#[tokio::test]
+async fn a_burst_written_out_does_not_keep_its_room() {
+    let mut buffers: Vec<Bytes> = (0..1000).map(|_| Bytes::from_static(b"piece")).collect();
+    let mut sink = tokio::io::sink();
+    rtmp_session::io::write_all_vectored(&mut sink, &mut buffers)
+        .await
+        .expect("write");
+    assert!(buffers.is_empty());
+    assert!(buffers.capacity() <= 64, "capacity {}", buffers.capacity());
+}
