@@ -695,7 +695,7 @@ impl Drop for Publisher {
 }
 
 /// Room a subscriber keeps for events between reads (see `Subscriber::pending`).
-const RETAINED_PENDING_EVENTS: usize = 64;
+const RETAINED_PENDING_EVENTS: usize = 16;
 
 /// One player's view of a stream.
 #[derive(Debug)]

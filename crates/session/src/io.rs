@@ -4,7 +4,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Buffers a writer's vector keeps between writes; a burst (a new player's GOP) grows it only for a while.
-const RETAINED_BUFFERS: usize = 64;
+const RETAINED_BUFFERS: usize = 16;
 
 /// Writes every buffer with vectored writes, handling partial writes without copying; `buffers` is empty
 /// afterwards, and keeps at most room for [`RETAINED_BUFFERS`].

@@ -20,7 +20,7 @@ enum Handshake {
 
 /// Queued wire pieces whose room the transport keeps once they are sent: a burst (a new player's GOP,
 /// hundreds of pieces) must not hold its memory for the connection's life.
-const RETAINED_TRANSMIT_PIECES: usize = 64;
+const RETAINED_TRANSMIT_PIECES: usize = 16;
 
 pub(crate) struct Transport {
     pub(crate) config: SessionConfig,

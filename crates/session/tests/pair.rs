@@ -339,5 +339,5 @@ async fn a_burst_written_out_does_not_keep_its_room() {
         .await
         .expect("write");
     assert!(buffers.is_empty());
-    assert!(buffers.capacity() <= 64, "capacity {}", buffers.capacity());
+    assert!(buffers.capacity() <= 16, "capacity {}", buffers.capacity());
 }
