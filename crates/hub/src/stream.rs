@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -61,16 +61,16 @@ pub struct HubConfig {
     /// frame. With a window, the publishing side calls [`Publisher::flush_if_due`] by
     /// [`Publisher::flush_deadline`] (publishing a frame also flushes the groups that are due).
     pub batch_window: Duration,
-    /// The audience at which the whole batch window applies; a stream with fewer players gets a window
-    /// shortened in proportion (writes cost CPU per player, so a small audience keeps the lowest latency),
-    /// and below half of this audience none: a window shorter than half of a 30 ms one saves no writes on
-    /// a typical stream (docs/benchmarks.md), it would only add latency. 0 applies the whole window
-    /// whatever the audience.
+    /// The audience, counted over every stream of the hub, at which the whole batch window applies; with
+    /// fewer players the window is shortened in proportion (writes cost CPU per player wherever they
+    /// watch, so a lightly loaded server keeps the lowest latency), and below half of this audience there
+    /// is none: a window shorter than half of a 30 ms one saves no writes on a typical stream
+    /// (docs/benchmarks.md), it would only add latency. 0 applies the whole window whatever the audience.
     pub batch_full_players: usize,
 }
 
 impl HubConfig {
-    /// The batch window for a stream with `players` players.
+    /// The batch window while `players` players are subscribed to the hub's streams.
     pub fn batch_window_for(&self, players: usize) -> Duration {
         if self.batch_full_players == 0 || players >= self.batch_full_players {
             return self.batch_window;
@@ -431,6 +431,8 @@ struct HubInner {
     config: HubConfig,
     streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
     next_publisher: AtomicU64,
+    /// Subscribers over every stream: the audience the batch window follows.
+    players: AtomicUsize,
 }
 
 /// The registry of streams. Cheap to clone.
@@ -446,6 +448,7 @@ impl Hub {
                 config,
                 streams: Mutex::new(HashMap::new()),
                 next_publisher: AtomicU64::new(1),
+                players: AtomicUsize::new(0),
             }),
         }
     }
@@ -552,6 +555,7 @@ impl Hub {
             (slot, state.ring.end(), pending)
         };
         drop(streams);
+        self.inner.players.fetch_add(1, Ordering::Relaxed);
         Subscriber {
             hub: self.clone(),
             stream,
@@ -561,6 +565,11 @@ impl Hub {
             awaiting_keyframe: true,
             dropped: 0,
         }
+    }
+
+    /// Players subscribed to any stream.
+    pub fn players(&self) -> usize {
+        self.inner.players.load(Ordering::Relaxed)
     }
 
     /// Counters of a stream, if it exists.
@@ -617,11 +626,7 @@ impl Publisher {
 
     /// Flushes the wake groups whose turn has come and remembers when the next one is.
     fn take_turns(&self, state: &mut StreamState, now: Instant) -> Vec<Waker> {
-        let window = self
-            .hub
-            .inner
-            .config
-            .batch_window_for(state.ring.subscribers);
+        let window = self.hub.inner.config.batch_window_for(self.hub.players());
         let woken = state.ring.flush_due(now, window);
         self.flush_at.set(state.ring.next_deadline());
         woken
@@ -818,6 +823,7 @@ impl Subscriber {
 impl Drop for Subscriber {
     fn drop(&mut self) {
         self.stream.lock().ring.remove_subscriber(self.slot);
+        self.hub.inner.players.fetch_sub(1, Ordering::Relaxed);
         self.hub.release(&self.stream);
     }
 }

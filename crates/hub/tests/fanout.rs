@@ -332,3 +332,38 @@ fn the_batch_window_applies_from_half_the_full_audience_and_grows_with_it() {
     };
     assert_eq!(fixed.batch_window_for(1), Duration::from_millis(30));
 }
+
+/// CPU is spent per player written to, on whichever stream: the window follows the hub's whole audience,
+/// so many small streams on a busy server are batched like one large one.
+#[test]
+fn the_batch_window_follows_the_audience_of_every_stream() {
+    let hub = Hub::new(HubConfig {
+        batch_window: Duration::from_millis(400),
+        batch_full_players: 6,
+        ..HubConfig::default()
+    });
+    let small = StreamKey::new("live", "small");
+    let mut player = hub.subscribe(&small);
+    let publisher = hub.publish(&small).unwrap();
+    assert!(matches!(
+        player.try_recv(),
+        Some(SubscriberEvent::Published)
+    ));
+    // Alone on the server: no window, every frame at once.
+    publisher.send(&video(0, true));
+    publisher.send(&audio(5));
+    assert_eq!(drain(&mut player), vec![0, 5]);
+    // Five players on another stream make six on the server: the whole window applies here too.
+    let large = StreamKey::new("live", "large");
+    let others: Vec<_> = (0..5).map(|_| hub.subscribe(&large)).collect();
+    assert_eq!(hub.players(), 6);
+    std::thread::sleep(Duration::from_millis(400));
+    publisher.send(&audio(10));
+    publisher.send(&audio(20));
+    assert_eq!(drain(&mut player), vec![10], "the frame after a quiet window goes at once");
+    assert!(publisher.flush_deadline().is_some(), "the next one waits for its turn");
+    drop(others);
+    assert_eq!(hub.players(), 1);
+    publisher.send(&audio(30));
+    assert_eq!(drain(&mut player), vec![20, 30], "alone again: no window");
+}

@@ -63,9 +63,9 @@ pub struct Config {
     /// every frame published since: far fewer socket writes (the main cost of fan-out) for at most this
     /// much added latency. 0 writes every frame to every player as it arrives.
     pub batch_window_ms: u64,
-    /// The audience at which the whole batch window applies; smaller audiences get a proportionally
-    /// shorter window (the CPU a window saves grows with the players; its latency does not), and
-    /// audiences under half of it none. 0: always the whole window.
+    /// The number of players, over every stream of the server, at which the whole batch window applies;
+    /// fewer get a proportionally shorter window (the CPU a window saves grows with the players; its
+    /// latency does not), and under half of it none. 0: always the whole window.
     pub batch_full_players: usize,
     /// Runtime worker threads (absent: one per CPU).
     pub workers: Option<usize>,
