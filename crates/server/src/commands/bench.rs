@@ -17,9 +17,12 @@ use super::{parse_url, ClientArgs};
 pub struct BenchArgs {
     /// The stream to load: rtmp://HOST:PORT/APP/STREAM (any variant).
     pub url: String,
-    /// Players to keep on the stream.
+    /// Players to keep on the stream (spread evenly over the streams).
     #[arg(long, default_value_t = 10)]
     pub players: usize,
+    /// Independent streams, each with its own publisher: STREAM-0, STREAM-1, ... (1: the URL's stream).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub streams: u32,
     /// Seconds to measure after the ramp.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
@@ -197,7 +200,8 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 pub async fn bench(args: &BenchArgs) -> Result<(), String> {
     let url = parse_url(&args.url)?;
-    let connections = args.players as u64 + 1;
+    let streams = args.streams as usize;
+    let connections = (args.players + streams) as u64;
     let files = crate::limits::raise_open_files(connections)
         .map_err(|e| format!("cannot read or raise the open-file limit: {e}"))?;
     if !files.fits(connections) {
@@ -210,7 +214,18 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
         ));
     }
     let options = args.client.options();
-    let sent: SendTimes = Arc::default();
+    let urls: Vec<rtmp_client::RtmpUrl> = if streams == 1 {
+        vec![url]
+    } else {
+        (0..streams)
+            .map(|index| rtmp_client::RtmpUrl {
+                stream: format!("{}-{index}", url.stream),
+                ..url.clone()
+            })
+            .collect()
+    };
+    // One clock of send times per stream: every publisher sends the same file.
+    let sent: Vec<SendTimes> = urls.iter().map(|_| SendTimes::default()).collect();
     let steady: SteadyFrom = Arc::default();
     let ramp_secs = if args.ramp == 0 {
         0
@@ -221,25 +236,33 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
     let until = start + Duration::from_secs(ramp_secs + args.duration + 2);
     let usage_before = args.server_pid.and_then(process_usage);
     let own_before = process_usage(std::process::id());
-    let publisher = args.publish.clone().map(|file| {
-        tokio::spawn(run_publisher(
-            file,
-            url.clone(),
-            options.clone(),
-            sent.clone(),
-            until,
-        ))
-    });
+    let publishers: Vec<_> = match &args.publish {
+        Some(file) => urls
+            .iter()
+            .zip(&sent)
+            .map(|(url, sent)| {
+                tokio::spawn(run_publisher(
+                    file.clone(),
+                    url.clone(),
+                    options.clone(),
+                    sent.clone(),
+                    until,
+                ))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut players = Vec::with_capacity(args.players);
     for index in 0..args.players {
         if args.ramp > 0 && index > 0 && index % args.ramp == 0 {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+        let stream = index % streams;
         players.push(tokio::spawn(run_player(
-            url.clone(),
+            urls[stream].clone(),
             options.clone(),
-            sent.clone(),
+            sent[stream].clone(),
             steady.clone(),
             until,
         )));
@@ -252,7 +275,7 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
             ..PlayerStats::default()
         }));
     }
-    if let Some(publisher) = publisher {
+    for publisher in publishers {
         match publisher.await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => return Err(format!("publisher: {error}")),
@@ -288,6 +311,9 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
         (Some((before, _)), Some((after, peak))) => (Some(after - before), Some(peak)),
         _ => (None, None),
     };
+    if streams > 1 {
+        println!("streams              {streams}");
+    }
     println!("players playing      {playing}");
     println!("players failed       {failed}");
     println!(
@@ -320,7 +346,7 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
     }
     if let Some(path) = &args.json {
         let json = format!(
-            "{{\"players\":{},\"playing\":{playing},\"failed\":{failed},\"seconds\":{elapsed:.3},\"mbit_per_s\":{mbps:.3},\"frames\":{frames},\"bytes\":{bytes},\"latency_ms\":{{\"p50\":{p50:.3},\"p99\":{p99:.3},\"max\":{max:.3},\"samples\":{}}},\"stalls\":{stalls},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"generator_cpu_s\":{}}}\n",
+            "{{\"players\":{},\"streams\":{streams},\"playing\":{playing},\"failed\":{failed},\"seconds\":{elapsed:.3},\"mbit_per_s\":{mbps:.3},\"frames\":{frames},\"bytes\":{bytes},\"latency_ms\":{{\"p50\":{p50:.3},\"p99\":{p99:.3},\"max\":{max:.3},\"samples\":{}}},\"stalls\":{stalls},\"server_cpu_s\":{},\"server_peak_rss_kib\":{},\"generator_cpu_s\":{}}}\n",
             args.players,
             latencies.len(),
             cpu.map_or("null".into(), |c| format!("{c:.3}")),
