@@ -27,7 +27,9 @@ pub struct SharedMessage {
 impl SharedMessage {
     /// Encodes `message` on chunk stream `csid` with chunks of `chunk_size` bytes.
     pub fn encode(csid: u32, message: &Message, chunk_size: u32) -> Self {
-        let mut out = BytesMut::with_capacity(message.payload.len() + 32);
+        // Empty: `write_message` reserves exactly what the chunks take, once (a guessed capacity below it
+        // would be doubled by the reservation, and the ring and GOP cache keep these bytes for seconds).
+        let mut out = BytesMut::new();
         let sent = write_message(csid, message, HeaderChoice::Fmt0, chunk_size, &mut out);
         let basic_len = match csid {
             2..=63 => 1,
@@ -132,5 +134,30 @@ impl SharedMessage {
             stream_id,
             ..self.sent
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_message_is_encoded_into_an_allocation_of_its_own_size() {
+        let message = Message {
+            timestamp: 40,
+            type_id: 9,
+            stream_id: 1,
+            payload: Bytes::from(vec![0x17; 100_000]),
+        };
+        let shared = SharedMessage::encode(6, &message, 4096);
+        let wire_len = shared.wire.len();
+        let Ok(allocation) = shared.wire.try_into_mut() else {
+            panic!("the wire bytes have one owner");
+        };
+        assert!(
+            allocation.capacity() <= wire_len + wire_len / 100,
+            "{} bytes allocated for {wire_len}",
+            allocation.capacity()
+        );
     }
 }
