@@ -232,6 +232,10 @@ const WAKE_GROUPS: usize = 4;
 /// Below this a batch window is not worth a timer: frames are flushed at once.
 const MIN_BATCH_WINDOW: Duration = Duration::from_millis(2);
 
+/// Ring length from which events every subscriber has read are dropped on the next push: a few dozen
+/// frames of slack, so that the check over every subscriber's cursor is not made on every frame.
+const DROP_READ_FROM: usize = 32;
+
 /// The per-stream fan-out ring: events in publish order, numbered, read by every subscriber at its own
 /// cursor. Events become visible to a subscriber (and it is woken) only when its wake group is flushed,
 /// which is how a batch window turns many small player writes into a few larger ones.
@@ -253,6 +257,9 @@ struct Ring {
     next_group: usize,
     /// One slot per subscriber (its wake group is `slot % WAKE_GROUPS`), holding its waker while it waits.
     wakers: Vec<Option<Waker>>,
+    /// Per slot: the sequence number of the next event its subscriber reads (`u64::MAX` when free).
+    /// Events every subscriber has read are dropped: the GOP cache, not the ring, serves new players.
+    cursors: Vec<u64>,
     free_slots: Vec<usize>,
     subscribers: usize,
 }
@@ -267,6 +274,7 @@ impl Ring {
             next_turn: Instant::now(),
             next_group: 0,
             wakers: Vec::new(),
+            cursors: Vec::new(),
             free_slots: Vec::new(),
             subscribers: 0,
         }
@@ -284,6 +292,9 @@ impl Ring {
     }
 
     fn push(&mut self, event: SubscriberEvent) {
+        if self.events.len() >= DROP_READ_FROM {
+            self.drop_read_by_all();
+        }
         if self.events.len() >= self.capacity {
             self.events.pop_front();
             self.first += 1;
@@ -292,6 +303,29 @@ impl Ring {
             }
         }
         self.events.push_back(event);
+    }
+
+    /// Drops the events every subscriber has read.
+    fn drop_read_by_all(&mut self) {
+        let oldest_unread = self
+            .cursors
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(u64::MAX)
+            .min(self.end());
+        while self.first < oldest_unread && self.events.pop_front().is_some() {
+            self.first += 1;
+        }
+        for visible in &mut self.visible {
+            *visible = (*visible).max(self.first);
+        }
+    }
+
+    fn read_up_to(&mut self, slot: usize, cursor: u64) {
+        if let Some(slot_cursor) = self.cursors.get_mut(slot) {
+            *slot_cursor = cursor;
+        }
     }
 
     fn has_unflushed(&self) -> bool {
@@ -354,15 +388,20 @@ impl Ring {
         self.has_unflushed().then_some(self.next_turn)
     }
 
+    /// A slot for a new subscriber, which reads from the end of the ring.
     fn add_subscriber(&mut self) -> usize {
         self.subscribers += 1;
-        match self.free_slots.pop() {
+        let slot = match self.free_slots.pop() {
             Some(slot) => slot,
             None => {
                 self.wakers.push(None);
+                self.cursors.push(u64::MAX);
                 self.wakers.len() - 1
             }
-        }
+        };
+        let end = self.end();
+        self.read_up_to(slot, end);
+        slot
     }
 
     fn remove_subscriber(&mut self, slot: usize) {
@@ -371,6 +410,7 @@ impl Ring {
             *waker = None;
             self.free_slots.push(slot);
         }
+        self.read_up_to(slot, u64::MAX);
     }
 
     fn register(&mut self, slot: usize, waker: &Waker) {
@@ -779,6 +819,7 @@ impl Subscriber {
                 let to = (visible - ring.first) as usize;
                 self.pending.extend(ring.events.range(from..to).cloned());
                 self.cursor = visible;
+                ring.read_up_to(self.slot, visible);
                 true
             } else {
                 if let Some(waker) = waker {
@@ -854,5 +895,44 @@ mod tests {
         }
         assert!(events > 500, "the GOP reached the player ({events} events)");
         assert!(player.pending.capacity() <= RETAINED_PENDING_EVENTS);
+    }
+
+    fn frame(index: u32) -> Message {
+        let first = if index % 60 == 0 { 0x17 } else { 0x27 };
+        Message {
+            timestamp: index * 33,
+            type_id: 9,
+            stream_id: 1,
+            payload: Bytes::from(vec![first, 1, 0, 0, 0]),
+        }
+    }
+
+    #[test]
+    fn the_ring_keeps_only_what_some_player_has_not_read() {
+        let hub = Hub::new(HubConfig::default());
+        let key = StreamKey::new("live", "ring");
+        let publisher = hub.publish(&key).expect("publish");
+        let mut reader = hub.subscribe(&key);
+        let idle = hub.subscribe(&key);
+        let ring_len = |player: &Subscriber| player.stream.lock().ring.events.len();
+        for index in 0..200 {
+            publisher.send(&frame(index));
+            while reader.try_recv().is_some() {}
+        }
+        assert_eq!(
+            ring_len(&reader),
+            200,
+            "a player that has not read holds its frames"
+        );
+        drop(idle);
+        for index in 200..300 {
+            publisher.send(&frame(index));
+            while reader.try_recv().is_some() {}
+        }
+        assert!(
+            ring_len(&reader) <= DROP_READ_FROM,
+            "{} events kept",
+            ring_len(&reader)
+        );
     }
 }

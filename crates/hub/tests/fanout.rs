@@ -360,8 +360,15 @@ fn the_batch_window_follows_the_audience_of_every_stream() {
     std::thread::sleep(Duration::from_millis(400));
     publisher.send(&audio(10));
     publisher.send(&audio(20));
-    assert_eq!(drain(&mut player), vec![10], "the frame after a quiet window goes at once");
-    assert!(publisher.flush_deadline().is_some(), "the next one waits for its turn");
+    assert_eq!(
+        drain(&mut player),
+        vec![10],
+        "the frame after a quiet window goes at once"
+    );
+    assert!(
+        publisher.flush_deadline().is_some(),
+        "the next one waits for its turn"
+    );
     drop(others);
     assert_eq!(hub.players(), 1);
     publisher.send(&audio(30));
