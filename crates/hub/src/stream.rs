@@ -232,6 +232,14 @@ const WAKE_GROUPS: usize = 4;
 /// Below this a batch window is not worth a timer: frames are flushed at once.
 const MIN_BATCH_WINDOW: Duration = Duration::from_millis(2);
 
+/// The first multiple of `period` after `epoch` that is later than `now`.
+fn next_turn_after(epoch: Instant, now: Instant, period: Duration) -> Instant {
+    let period_nanos = period.as_nanos().max(1);
+    let periods = now.saturating_duration_since(epoch).as_nanos() / period_nanos + 1;
+    let offset = u64::try_from(periods * period_nanos).unwrap_or(u64::MAX);
+    epoch + Duration::from_nanos(offset)
+}
+
 /// Ring length from which events every subscriber has read are dropped on the next push: a few dozen
 /// frames of slack, so that the check over every subscriber's cursor is not made on every frame.
 const DROP_READ_FROM: usize = 32;
@@ -252,8 +260,11 @@ struct Ring {
     first: u64,
     /// Per wake group: events numbered below this are visible to its subscribers.
     visible: [u64; WAKE_GROUPS],
-    /// When the next group's turn comes, and which group it is.
+    /// When the next group's turn comes, and which group it is. Turns fall on one grid for every stream
+    /// of the hub (multiples of the turn period since `epoch`), so that the streams' flushes, and the
+    /// players they wake, come together instead of keeping the runtime's threads waking all the time.
     next_turn: Instant,
+    epoch: Instant,
     next_group: usize,
     /// One slot per subscriber (its wake group is `slot % WAKE_GROUPS`), holding its waker while it waits.
     wakers: Vec<Option<Waker>>,
@@ -265,13 +276,14 @@ struct Ring {
 }
 
 impl Ring {
-    fn new(capacity: usize) -> Self {
+    fn new(capacity: usize, epoch: Instant) -> Self {
         Self {
             events: VecDeque::with_capacity(capacity.min(1024)),
             capacity,
             first: 0,
             visible: [0; WAKE_GROUPS],
-            next_turn: Instant::now(),
+            next_turn: epoch,
+            epoch,
             next_group: 0,
             wakers: Vec::new(),
             cursors: Vec::new(),
@@ -376,9 +388,9 @@ impl Ring {
             self.next_group = (self.next_group + 1) % WAKE_GROUPS;
             self.next_turn += period;
         }
-        // Every group had its turn: start the cycle again from now.
+        // Every group had its turn: start the cycle again at the grid's next turn.
         if self.next_turn <= now {
-            self.next_turn = now + period;
+            self.next_turn = next_turn_after(self.epoch, now, period);
         }
         woken
     }
@@ -473,6 +485,8 @@ struct HubInner {
     next_publisher: AtomicU64,
     /// Subscribers over every stream: the audience the batch window follows.
     players: AtomicUsize,
+    /// The origin of the grid every stream's flush turns fall on.
+    epoch: Instant,
 }
 
 /// The registry of streams. Cheap to clone.
@@ -489,6 +503,7 @@ impl Hub {
                 streams: Mutex::new(HashMap::new()),
                 next_publisher: AtomicU64::new(1),
                 players: AtomicUsize::new(0),
+                epoch: Instant::now(),
             }),
         }
     }
@@ -517,7 +532,10 @@ impl Hub {
                         publisher: None,
                         gop: GopCache::default(),
                         stats: StreamStats::default(),
-                        ring: Ring::new(self.inner.config.player_queue_frames.max(16)),
+                        ring: Ring::new(
+                            self.inner.config.player_queue_frames.max(16),
+                            self.inner.epoch,
+                        ),
                     }),
                 })
             })

@@ -374,3 +374,30 @@ fn the_batch_window_follows_the_audience_of_every_stream() {
     publisher.send(&audio(30));
     assert_eq!(drain(&mut player), vec![20, 30], "alone again: no window");
 }
+
+/// The streams' flush turns fall on one grid, so that their flushes (and the players they wake) come
+/// together.
+#[test]
+fn every_stream_takes_its_turns_on_one_grid() {
+    let window = Duration::from_millis(400);
+    let period = window / 4;
+    let hub = Hub::new(HubConfig {
+        batch_window: window,
+        ..HubConfig::default()
+    });
+    let deadline_after_a_burst = |name: &str| {
+        let key = StreamKey::new("live", name);
+        let _player = hub.subscribe(&key);
+        let publisher = hub.publish(&key).unwrap();
+        publisher.send(&video(0, true));
+        publisher.send(&audio(10));
+        publisher
+            .flush_deadline()
+            .expect("a frame waits for its turn")
+    };
+    let first = deadline_after_a_burst("a");
+    std::thread::sleep(Duration::from_millis(30));
+    let second = deadline_after_a_burst("b");
+    let apart = second.duration_since(first).as_nanos();
+    assert_eq!(apart % period.as_nanos(), 0, "deadlines {apart} ns apart");
+}
