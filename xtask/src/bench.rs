@@ -20,6 +20,9 @@ const FLEET_COUNTS: &[usize] = &[100, 300, 500];
 const SWEEP_WINDOWS: &[usize] = &[0, 15, 30, 45, 60, 100, 200];
 /// The audience of the batch window sweep: the reference load.
 const SWEEP_PLAYERS: usize = 1000;
+/// Stream counts of the many-streams load: [`MANY_STREAMS_PLAYERS`] players spread over each.
+const MANY_STREAMS: &[usize] = &[100];
+const MANY_STREAMS_PLAYERS: usize = 1000;
 
 /// `--OPTION 100,500` (empty: none), or the default; `what` names one number in errors.
 fn list_option(
@@ -246,12 +249,17 @@ impl Target {
 struct Row {
     server: String,
     players: usize,
+    streams: usize,
     json: String,
 }
 
 impl Row {
     fn cpu_percent(&self) -> f64 {
         field(&self.json, "server_cpu_s") / field(&self.json, "seconds") * 100.0
+    }
+
+    fn generator_cpu_percent(&self) -> f64 {
+        field(&self.json, "generator_cpu_s") / field(&self.json, "seconds") * 100.0
     }
 
     fn cpu_per_gbit(&self) -> f64 {
@@ -302,8 +310,20 @@ fn bench_one(
     pid: u32,
     players: usize,
 ) -> Result<Row, String> {
+    bench_streams(load, server, port, pid, players, 1)
+}
+
+/// `players` players spread over `streams` streams, each with its own publisher.
+fn bench_streams(
+    load: &Load<'_>,
+    server: String,
+    port: u16,
+    pid: u32,
+    players: usize,
+    streams: usize,
+) -> Result<Row, String> {
     let (binary, fixture, dir, seconds) = (load.binary, load.fixture, load.dir, load.seconds);
-    let json = dir.join(format!("{}-{players}.json", file_label(&server)));
+    let json = dir.join(format!("{}-{players}-{streams}s.json", file_label(&server)));
     let ramp = (players / 4).max(50).to_string();
     let status = Command::new(binary)
         .args([
@@ -311,6 +331,8 @@ fn bench_one(
             &format!("rtmp://127.0.0.1:{port}/live/bench"),
             "--players",
             &players.to_string(),
+            "--streams",
+            &streams.to_string(),
             "--duration",
             &seconds.to_string(),
             "--ramp",
@@ -329,6 +351,7 @@ fn bench_one(
     Ok(Row {
         server,
         players,
+        streams,
         json: text,
     })
 }
@@ -378,6 +401,7 @@ pub fn bench(args: &[String]) -> StepResult {
     let counts = list_option(args, "--players", COUNTS, "player count")?;
     let fleet_counts = list_option(args, "--fleet", FLEET_COUNTS, "player count")?;
     let windows = list_option(args, "--windows", SWEEP_WINDOWS, "batch window in ms")?;
+    let stream_counts = list_option(args, "--streams", MANY_STREAMS, "stream count")?;
     let most_players = counts
         .iter()
         .chain(&fleet_counts)
@@ -439,12 +463,32 @@ pub fn bench(args: &[String]) -> StepResult {
         println!("{} {SWEEP_PLAYERS}: {}", row.server, row.json.trim());
         sweep_rows.push(row);
     }
+    let mut many_rows = Vec::new();
+    for &streams in &stream_counts {
+        for &target in targets
+            .iter()
+            .filter(|t| !matches!(t, Target::Rtmpx(Some(_))))
+        {
+            let (child, port) = start(target)?;
+            let row = bench_streams(
+                &load,
+                target.label(),
+                port,
+                child.0.id(),
+                MANY_STREAMS_PLAYERS,
+                streams,
+            )?;
+            println!("{} {streams} streams: {}", row.server, row.json.trim());
+            many_rows.push(row);
+        }
+    }
     let iperf = loopback_reference();
     let node_version = node_app.as_ref().map(|_| node_media_server_version(&dir));
     let report = Report {
         rows: &rows,
         fleet: &fleet_rows,
         sweep: &sweep_rows,
+        many: &many_rows,
         iperf: &iperf,
         seconds,
         node: node_version.as_deref(),
@@ -502,6 +546,8 @@ struct Report<'a> {
     fleet: &'a [crate::fleet::FleetRow],
     /// rtmpx at [`SWEEP_PLAYERS`] under each batch window.
     sweep: &'a [Row],
+    /// [`MANY_STREAMS_PLAYERS`] players over each of [`MANY_STREAMS`] streams.
+    many: &'a [Row],
     iperf: &'a str,
     seconds: u64,
     node: Option<&'a str>,
@@ -593,6 +639,41 @@ fn write_sweep(md: &mut String, sweep: &[Row], rows: &[Row]) {
     }
 }
 
+/// Many small streams: the same players spread over streams of their own, each with a publisher.
+fn write_many_streams(md: &mut String, many: &[Row]) {
+    let _ = writeln!(md, "\n## Many streams ({MANY_STREAMS_PLAYERS} players, `rtmpx bench --streams K`)\n\nK publishers of the same file on streams of their own, the players spread evenly over them (100 streams: 10 players each).\n\n| server | streams | players | playing | failed | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | latency p50 / p99 / max ms | generator CPU % |\n|---|---|---|---|---|---|---|---|---|---|---|");
+    for row in many {
+        let j = &row.json;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.1} / {:.1} / {:.1} | {:.0} |",
+            row.server,
+            row.streams,
+            row.players,
+            field(j, "playing"),
+            field(j, "failed"),
+            field(j, "mbit_per_s"),
+            row.cpu_percent(),
+            row.cpu_per_gbit(),
+            field(j, "server_peak_rss_kib") / 1024.0,
+            field(j, "p50"),
+            field(j, "p99"),
+            field(j, "max"),
+            row.generator_cpu_percent()
+        );
+    }
+    let mut counts: Vec<usize> = many.iter().map(|row| row.streams).collect();
+    counts.dedup();
+    for streams in counts {
+        let figures: Vec<Figures<'_>> = many
+            .iter()
+            .filter(|row| row.streams == streams)
+            .map(Row::figures)
+            .collect();
+        write_ratios(md, &figures);
+    }
+}
+
 fn write_report(report: &Report<'_>) -> StepResult {
     let (rows, seconds) = (report.rows, report.seconds);
     let mut md = String::new();
@@ -603,7 +684,7 @@ fn write_report(report: &Report<'_>) -> StepResult {
     let node_text = report.node.map_or(String::new(), |v| {
         format!(", and node-media-server {v} (npm, RTMP only, chunk size 4096, GOP cache on)")
     });
-    let _ = writeln!(md, "Made by `cargo xtask bench` on this project's 2-core machine: one publisher (H.264 + AAC, ~2.5 Mbit/s, looped) and N players on one stream, {seconds} s of measurement per load point, with two load generators. Servers: rtmpx (release build; as shipped, with `--batch-window-ms 0`, and a sweep of batch windows at {SWEEP_PLAYERS} players), nginx {} with libnginx-mod-rtmp (Debian), one worker, `master_process off`, chunk size 4096{node_text}. Loopback reference (iperf3, one stream): {}.\n", nginx_version(), report.iperf);
+    let _ = writeln!(md, "Made by `cargo xtask bench` on this project's 2-core machine: one publisher (H.264 + AAC, ~2.5 Mbit/s, looped) and N players on one stream (and, in one table, 1000 players over many streams, each with its publisher), {seconds} s of measurement per load point, with two load generators. Servers: rtmpx (release build; as shipped, with `--batch-window-ms 0`, and a sweep of batch windows at {SWEEP_PLAYERS} players), nginx {} with libnginx-mod-rtmp (Debian), one worker, `master_process off`, chunk size 4096{node_text}. Loopback reference (iperf3, one stream): {}.\n", nginx_version(), report.iperf);
     if !rows.is_empty() {
         let _ = writeln!(md, "## Load generator 1: `rtmpx bench`\n\nOne process holds the publisher and every player (latency measured on one clock, counted once every player has joined).\n");
         let _ = writeln!(md, "| server | players | playing | failed | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | RSS KiB per player | latency p50 / p99 / max ms | stalls |");
@@ -623,6 +704,9 @@ fn write_report(report: &Report<'_>) -> StepResult {
     }
     if !report.sweep.is_empty() {
         write_sweep(&mut md, report.sweep, rows);
+    }
+    if !report.many.is_empty() {
+        write_many_streams(&mut md, report.many);
     }
     if !report.fleet.is_empty() {
         let _ = writeln!(md, "\n## Load generator 2: a fleet of `rtmpdump` processes\n\nN librtmp players, one `rtmpdump -v -r URL -o /dev/null` process each, reading as promptly as a player application (each wakes up and acknowledges per segment, where `rtmpx bench` reads its players in bursts from one thread). `rtmpx bench` publishes and keeps {} players of its own on the stream to measure latency; delivered bytes are the kernel's counters of every client socket (`ss`), the server's CPU is read from /proc over the window. A process per player costs far more than a task, so the fleet stops at 500 players on this machine.\n", crate::fleet::PROBES);
