@@ -236,8 +236,10 @@ const MIN_BATCH_WINDOW: Duration = Duration::from_millis(2);
 fn next_turn_after(epoch: Instant, now: Instant, period: Duration) -> Instant {
     let period_nanos = period.as_nanos().max(1);
     let periods = now.saturating_duration_since(epoch).as_nanos() / period_nanos + 1;
-    let offset = u64::try_from(periods * period_nanos).unwrap_or(u64::MAX);
-    epoch + Duration::from_nanos(offset)
+    u64::try_from(periods * period_nanos)
+        .ok()
+        .and_then(|offset| epoch.checked_add(Duration::from_nanos(offset)))
+        .unwrap_or(now + period)
 }
 
 /// Ring length from which events every subscriber has read are dropped on the next push: a few dozen
