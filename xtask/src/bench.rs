@@ -303,16 +303,6 @@ pub(crate) fn file_label(server: &str) -> String {
         .collect()
 }
 
-fn bench_one(
-    load: &Load<'_>,
-    server: String,
-    port: u16,
-    pid: u32,
-    players: usize,
-) -> Result<Row, String> {
-    bench_streams(load, server, port, pid, players, 1)
-}
-
 /// `players` players spread over `streams` streams, each with its own publisher.
 fn bench_streams(
     load: &Load<'_>,
@@ -385,7 +375,7 @@ pub fn bench(args: &[String]) -> StepResult {
             dir: &dir,
             seconds: 5,
         };
-        let row = bench_one(&load, "rtmpx".into(), port, server.0.id(), 10)?;
+        let row = bench_streams(&load, "rtmpx".into(), port, server.0.id(), 10, 1)?;
         println!("{}", row.json.trim());
         if field(&row.json, "failed") != 0.0 || field(&row.json, "frames") < 100.0 {
             return Err(format!("smoke bench failed: {}", row.json.trim()));
@@ -434,13 +424,21 @@ pub fn bench(args: &[String]) -> StepResult {
         dir: &dir,
         seconds,
     };
+    // One `rtmpx bench` load point against a freshly started server.
+    let measure = |target: Target, players: usize, streams: usize| -> Result<Row, String> {
+        let (child, port) = start(target)?;
+        let row = bench_streams(&load, target.label(), port, child.0.id(), players, streams)?;
+        println!(
+            "{} {players} players, {streams} streams: {}",
+            row.server,
+            row.json.trim()
+        );
+        Ok(row)
+    };
     let mut rows = Vec::new();
     for &target in &targets {
         for &players in &counts {
-            let (child, port) = start(target)?;
-            let row = bench_one(&load, target.label(), port, child.0.id(), players)?;
-            println!("{} {players}: {}", row.server, row.json.trim());
-            rows.push(row);
+            rows.push(measure(target, players, 1)?);
         }
     }
     let mut fleet_rows = Vec::new();
@@ -457,11 +455,11 @@ pub fn bench(args: &[String]) -> StepResult {
     }
     let mut sweep_rows = Vec::new();
     for &window in &windows {
-        let target = Target::Rtmpx(Some(window as u64));
-        let (child, port) = start(target)?;
-        let row = bench_one(&load, target.label(), port, child.0.id(), SWEEP_PLAYERS)?;
-        println!("{} {SWEEP_PLAYERS}: {}", row.server, row.json.trim());
-        sweep_rows.push(row);
+        sweep_rows.push(measure(
+            Target::Rtmpx(Some(window as u64)),
+            SWEEP_PLAYERS,
+            1,
+        )?);
     }
     let mut many_rows = Vec::new();
     for &streams in &stream_counts {
@@ -469,17 +467,7 @@ pub fn bench(args: &[String]) -> StepResult {
             .iter()
             .filter(|t| !matches!(t, Target::Rtmpx(Some(_))))
         {
-            let (child, port) = start(target)?;
-            let row = bench_streams(
-                &load,
-                target.label(),
-                port,
-                child.0.id(),
-                MANY_STREAMS_PLAYERS,
-                streams,
-            )?;
-            println!("{} {streams} streams: {}", row.server, row.json.trim());
-            many_rows.push(row);
+            many_rows.push(measure(target, MANY_STREAMS_PLAYERS, streams)?);
         }
     }
     let iperf = loopback_reference();
