@@ -3,6 +3,7 @@
 //!
 //! * [`config`]: one typed configuration with safe defaults (TOML + command line).
 //! * [`listener`]: accept, sniff the first byte, spawn the driver.
+//! * [`socket`]: the accepted TCP stream, written with `sendmsg(2)`.
 //! * [`limits`]: the open-file limit, raised so the configured connections fit.
 //! * [`connection`]: runs an `rtmp_session::ServerSession` over any `AsyncRead + AsyncWrite` and routes
 //!   publishers and players through the `rtmp_hub::Hub`.
@@ -13,6 +14,7 @@ pub mod config;
 pub mod connection;
 pub mod limits;
 pub mod listener;
+pub mod socket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

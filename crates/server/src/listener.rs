@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 use crate::connection::{self, ServerContext};
+use crate::socket::SendmsgStream;
 
 /// What the first byte of a connection says it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +139,7 @@ async fn handle(
             return;
         }
     }
+    let stream = SendmsgStream::new(stream);
     match (kind, sniff(first[0])) {
         // Each way of serving is boxed: a task's future is as large as its largest branch, and the TLS
         // and HTTP ones are several KiB a plain RTMP connection would otherwise carry for nothing.
@@ -210,7 +212,7 @@ async fn serve_sniffed<S>(
 
 /// The TLS handshake, then the first byte inside it decides again.
 async fn serve_tls(
-    stream: TcpStream,
+    stream: SendmsgStream,
     peer: SocketAddr,
     context: Arc<ServerContext>,
     shutdown: watch::Receiver<bool>,
