@@ -262,10 +262,19 @@ impl Row {
         field(&self.json, "generator_cpu_s") / field(&self.json, "seconds") * 100.0
     }
 
+    fn delivered_gbit(&self) -> f64 {
+        field(&self.json, "mbit_per_s") * field(&self.json, "seconds") / 1000.0
+    }
+
     fn cpu_per_gbit(&self) -> f64 {
-        let delivered_gbit =
-            field(&self.json, "mbit_per_s") * field(&self.json, "seconds") / 1000.0;
-        field(&self.json, "server_cpu_s") / delivered_gbit
+        field(&self.json, "server_cpu_s") / self.delivered_gbit()
+    }
+
+    /// The server's and the load generator's CPU together: on loopback part of a sender's transmit work
+    /// runs in the receiving process (docs/benchmarks.md), so this is the fair total.
+    fn both_cpu_per_gbit(&self) -> f64 {
+        (field(&self.json, "server_cpu_s") + field(&self.json, "generator_cpu_s"))
+            / self.delivered_gbit()
     }
 
     fn figures(&self) -> Figures<'_> {
@@ -273,6 +282,7 @@ impl Row {
             server: &self.server,
             players: self.players,
             cpu_per_gbit: self.cpu_per_gbit(),
+            both_cpu_per_gbit: self.both_cpu_per_gbit(),
             rss_kib: field(&self.json, "server_peak_rss_kib"),
             p99: field(&self.json, "p99"),
         }
@@ -546,6 +556,8 @@ struct Figures<'a> {
     server: &'a str,
     players: usize,
     cpu_per_gbit: f64,
+    /// The server's and its clients' (the load generator's) CPU together.
+    both_cpu_per_gbit: f64,
     rss_kib: f64,
     p99: f64,
 }
@@ -556,7 +568,7 @@ fn write_ratios(md: &mut String, figures: &[Figures<'_>]) {
         if !figures.iter().any(|f| f.server == reference) {
             continue;
         }
-        let _ = writeln!(md, "\n### Ratios rtmpx / {reference} (lower is better)\n\n| rtmpx | players | CPU per delivered Gbit | RSS per player | p99 latency |\n|---|---|---|---|---|");
+        let _ = writeln!(md, "\n### Ratios rtmpx / {reference} (lower is better)\n\n| rtmpx | players | CPU per delivered Gbit | server + clients CPU per delivered Gbit | RSS per player | p99 latency |\n|---|---|---|---|---|---|");
         for ours in figures.iter().filter(|f| f.server.starts_with("rtmpx")) {
             let Some(theirs) = figures
                 .iter()
@@ -566,10 +578,11 @@ fn write_ratios(md: &mut String, figures: &[Figures<'_>]) {
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 ours.server,
                 ours.players,
                 ours.cpu_per_gbit / theirs.cpu_per_gbit,
+                ours.both_cpu_per_gbit / theirs.both_cpu_per_gbit,
                 ours.rss_kib / theirs.rss_kib,
                 ours.p99 / theirs.p99
             );
@@ -674,16 +687,16 @@ fn write_report(report: &Report<'_>) -> StepResult {
     });
     let _ = writeln!(md, "Made by `cargo xtask bench` on this project's 2-core machine: one publisher (H.264 + AAC, ~2.5 Mbit/s, looped) and N players on one stream (and, in one table, 1000 players over many streams, each with its publisher), {seconds} s of measurement per load point, with two load generators. Servers: rtmpx (release build; as shipped, with `--batch-window-ms 0`, and a sweep of batch windows at {SWEEP_PLAYERS} players), nginx {} with libnginx-mod-rtmp (Debian), one worker, `master_process off`, chunk size 4096{node_text}. Loopback reference (iperf3, one stream): {}.\n", nginx_version(), report.iperf);
     if !rows.is_empty() {
-        let _ = writeln!(md, "## Load generator 1: `rtmpx bench`\n\nOne process holds the publisher and every player (latency measured on one clock, counted once every player has joined).\n");
-        let _ = writeln!(md, "| server | players | playing | failed | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | RSS KiB per player | latency p50 / p99 / max ms | stalls |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(md, "## Load generator 1: `rtmpx bench`\n\nOne process holds the publisher and every player (latency measured on one clock, counted once every player has joined). Its own CPU is in the table too: on loopback a segment's receive path runs in the sending process, and a segment a server leaves queued until the player's acknowledgement (Nagle's algorithm) is sent from the acknowledging process, so a server writing many small pieces without `TCP_NODELAY` moves part of its transmit work into the generator. The server + generator column counts both.\n");
+        let _ = writeln!(md, "| server | players | playing | failed | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | generator CPU % | server + generator CPU s per Gbit | peak RSS MiB | RSS KiB per player | latency p50 / p99 / max ms | stalls |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for row in rows {
             let j = &row.json;
             let rss = field(j, "server_peak_rss_kib");
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.0} | {:.1} / {:.1} / {:.1} | {} |",
-                row.server, row.players, field(j, "playing"), field(j, "failed"), field(j, "mbit_per_s"), row.cpu_percent(), row.cpu_per_gbit(), rss / 1024.0, rss / row.players as f64,
+                "| {} | {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.0} | {:.2} | {:.1} | {:.0} | {:.1} / {:.1} / {:.1} | {} |",
+                row.server, row.players, field(j, "playing"), field(j, "failed"), field(j, "mbit_per_s"), row.cpu_percent(), row.cpu_per_gbit(), row.generator_cpu_percent(), row.both_cpu_per_gbit(), rss / 1024.0, rss / row.players as f64,
                 field(j, "p50"), field(j, "p99"), field(j, "max"), field(j, "stalls")
             );
         }
@@ -698,19 +711,21 @@ fn write_report(report: &Report<'_>) -> StepResult {
     }
     if !report.fleet.is_empty() {
         let _ = writeln!(md, "\n## Load generator 2: a fleet of `rtmpdump` processes\n\nN librtmp players, one `rtmpdump -v -r URL -o /dev/null` process each, reading as promptly as a player application (each wakes up and acknowledges per segment, where `rtmpx bench` reads its players in bursts from one thread). `rtmpx bench` publishes and keeps {} players of its own on the stream to measure latency; delivered bytes are the kernel's counters of every client socket (`ss`), the server's CPU is read from /proc over the window. A process per player costs far more than a task, so the fleet stops at 500 players on this machine.\n", crate::fleet::PROBES);
-        let _ = writeln!(md, "| server | rtmpdump players | still playing | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | RSS KiB per player | probes' latency p50 / p99 / max ms |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(md, "| server | rtmpdump players | still playing | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | clients' CPU % of a core | server + clients CPU s per Gbit | peak RSS MiB | RSS KiB per player | probes' latency p50 / p99 / max ms |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
         for row in report.fleet {
             let j = &row.probes_json;
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.0} | {:.1} / {:.1} / {:.1} |",
+                "| {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.0} | {:.2} | {:.1} | {:.0} | {:.1} / {:.1} / {:.1} |",
                 row.server,
                 row.players,
                 row.alive,
                 row.mbit_per_s,
                 row.server_cpu_s / row.seconds * 100.0,
                 row.cpu_per_gbit(),
+                row.clients_cpu_s / row.seconds * 100.0,
+                row.both_cpu_per_gbit(),
                 row.server_peak_rss_kib / 1024.0,
                 row.server_peak_rss_kib / (row.players + crate::fleet::PROBES) as f64,
                 field(j, "p50"),
@@ -725,6 +740,7 @@ fn write_report(report: &Report<'_>) -> StepResult {
                 server: &row.server,
                 players: row.players,
                 cpu_per_gbit: row.cpu_per_gbit(),
+                both_cpu_per_gbit: row.both_cpu_per_gbit(),
                 rss_kib: row.server_peak_rss_kib,
                 p99: field(&row.probes_json, "p99"),
             })

@@ -26,15 +26,40 @@ pub struct FleetRow {
     pub seconds: f64,
     pub mbit_per_s: f64,
     pub server_cpu_s: f64,
+    /// CPU seconds of every client process over the window: the rtmpdump players and the probes.
+    pub clients_cpu_s: f64,
     pub server_peak_rss_kib: f64,
     /// The probes' report (`rtmpx bench --json`): latency percentiles.
     pub probes_json: String,
 }
 
 impl FleetRow {
-    pub fn cpu_per_gbit(&self) -> f64 {
-        self.server_cpu_s / (self.mbit_per_s * self.seconds / 1000.0)
+    fn delivered_gbit(&self) -> f64 {
+        self.mbit_per_s * self.seconds / 1000.0
     }
+
+    pub fn cpu_per_gbit(&self) -> f64 {
+        self.server_cpu_s / self.delivered_gbit()
+    }
+
+    /// The server's and its clients' CPU together (see `Row::both_cpu_per_gbit` in bench.rs).
+    pub fn both_cpu_per_gbit(&self) -> f64 {
+        (self.server_cpu_s + self.clients_cpu_s) / self.delivered_gbit()
+    }
+}
+
+/// CPU seconds each client process has used so far (None once it is gone).
+fn clients_cpu(pids: &[u32]) -> Vec<Option<f64>> {
+    pids.iter().map(|&pid| cpu_seconds(pid).ok()).collect()
+}
+
+/// CPU used between two readings by the clients alive at both.
+fn clients_cpu_used(before: &[Option<f64>], after: &[Option<f64>]) -> f64 {
+    before
+        .iter()
+        .zip(after)
+        .filter_map(|(before, after)| Some(after.as_ref()? - before.as_ref()?))
+        .sum()
 }
 
 /// CPU seconds (user + system) of a process, from /proc (clock ticks are 1/100 s in the Linux ABI).
@@ -130,13 +155,23 @@ pub fn fleet_one(
         .spawn()
         .map_err(|e| format!("cannot start rtmpx bench: {e}"))?;
     std::thread::sleep(settle);
-    let (t0, cpu0, bytes0) = (
+    let clients: Vec<u32> = fleet
+        .iter()
+        .map(|player| player.0.id())
+        .chain([probes.id()])
+        .collect();
+    let (t0, cpu0, clients0, bytes0) = (
         Instant::now(),
         cpu_seconds(pid)?,
+        clients_cpu(&clients),
         bytes_received_from(port)?,
     );
     std::thread::sleep(Duration::from_secs(load.seconds));
-    let (cpu1, bytes1) = (cpu_seconds(pid)?, bytes_received_from(port)?);
+    let (cpu1, clients1, bytes1) = (
+        cpu_seconds(pid)?,
+        clients_cpu(&clients),
+        bytes_received_from(port)?,
+    );
     let seconds = t0.elapsed().as_secs_f64();
     let alive = fleet
         .iter_mut()
@@ -156,6 +191,7 @@ pub fn fleet_one(
         // A player that left mid-window makes the sum drop: count only growth.
         mbit_per_s: bytes1.saturating_sub(bytes0) as f64 * 8.0 / seconds / 1e6,
         server_cpu_s: cpu1 - cpu0,
+        clients_cpu_s: clients_cpu_used(&clients0, &clients1),
         server_peak_rss_kib,
         probes_json,
     })
