@@ -16,7 +16,13 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 /// Crates below the sans-IO line: they must never pull in an async runtime, HTTP or TLS.
-const SANS_IO_CRATES: &[&str] = &["rtmp-amf", "rtmp-chunk", "rtmp-handshake", "rtmp-rtmpe"];
+const SANS_IO_CRATES: &[&str] = &[
+    "rtmp-amf",
+    "rtmp-chunk",
+    "rtmp-handshake",
+    "rtmp-rtmpe",
+    "rtmp-hub",
+];
 const FORBIDDEN_BELOW_SANS_IO: &[&str] = &["tokio", "hyper", "rustls", "mio"];
 const FUZZ_TARGETS: &[&str] = &["amf0", "amf3", "chunk", "handshake"];
 

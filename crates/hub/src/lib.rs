@@ -3,7 +3,7 @@
 //! * [`Hub`] maps a [`StreamKey`] (app, stream name) to a stream; streams are independent.
 //! * [`Publisher::send`] classifies a media message ([`media`]), chunk-encodes it **once**
 //!   ([`rtmp_chunk::SharedMessage`]) and hands the same `Arc<Frame>` to every player through one
-//!   `tokio::sync::broadcast` ring per stream: O(1) work per frame for the publisher whatever the number of
+//!   fan-out ring per stream (docs/hub.md): O(1) work per frame for the publisher whatever the number of
 //!   players, and memory bounded by the ring whatever a player does.
 //! * A player that falls behind the ring loses frames and skips to the next video keyframe (audio goes on);
 //!   the publisher is never slowed down by a player.

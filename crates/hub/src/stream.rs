@@ -2,13 +2,12 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use rtmp_chunk::{csid, type_id, Message, SharedMessage};
-use tokio::sync::watch;
 
 use crate::media::{classify_audio, classify_video, MediaInfo};
 
@@ -461,7 +460,49 @@ impl StreamState {
 struct PublisherSlot {
     id: u64,
     last_media: Instant,
-    kick: watch::Sender<bool>,
+    kick: Arc<Kick>,
+}
+
+/// Tells a publisher that another connection took its stream over. Polled by the publishing connection
+/// on every turn, so polling it neither allocates nor takes more than an uncontended lock.
+#[derive(Debug, Default)]
+struct Kick {
+    kicked: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Kick {
+    fn waker(&self) -> MutexGuard<'_, Option<Waker>> {
+        self.waker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn kick(&self) {
+        self.kicked.store(true, Ordering::Release);
+        if let Some(waker) = self.waker().take() {
+            waker.wake();
+        }
+    }
+
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.kicked.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        {
+            let mut registered = self.waker();
+            match registered.as_ref() {
+                Some(current) if current.will_wake(cx.waker()) => {}
+                _ => *registered = Some(cx.waker().clone()),
+            }
+        }
+        // A kick between the first check and the registration found no waker to wake.
+        if self.kicked.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -565,7 +606,7 @@ impl Hub {
         let mut streams = self.streams();
         let stream = self.stream_locked(&mut streams, key);
         let id = self.inner.next_publisher.fetch_add(1, Ordering::Relaxed);
-        let (kick, kicked) = watch::channel(false);
+        let kick = Arc::new(Kick::default());
         let wakers = {
             let mut state = stream.lock();
             if let Some(current) = &state.publisher {
@@ -573,7 +614,7 @@ impl Hub {
                 match self.inner.config.publish_policy {
                     PublishPolicy::TakeOver { quiet_after } if quiet_for >= quiet_after => {
                         tracing::info!(stream = %key, quiet_ms = quiet_for.as_millis() as u64, "publisher taken over");
-                        let _ = current.kick.send(true);
+                        current.kick.kick();
                     }
                     _ => return Err(HubError::StreamTaken(key.clone())),
                 }
@@ -581,7 +622,7 @@ impl Hub {
             state.publisher = Some(PublisherSlot {
                 id,
                 last_media: Instant::now(),
-                kick,
+                kick: Arc::clone(&kick),
             });
             state.gop = GopCache::default();
             state.stats.publishing = true;
@@ -593,7 +634,7 @@ impl Hub {
             hub: self.clone(),
             stream,
             id,
-            kicked,
+            kick,
             chunk_size: self.inner.config.chunk_size,
             flush_at: Cell::new(None),
         })
@@ -649,7 +690,7 @@ pub struct Publisher {
     hub: Hub,
     stream: Arc<Stream>,
     id: u64,
-    kicked: watch::Receiver<bool>,
+    kick: Arc<Kick>,
     chunk_size: u32,
     /// When frames this publisher sent are waiting for the batch window (kept here so the publishing
     /// connection can ask on every turn without taking the stream's lock).
@@ -728,12 +769,14 @@ impl Publisher {
     }
 
     /// Resolves when another publisher took the stream over: the connection should close.
-    pub async fn kicked(&mut self) {
-        while !*self.kicked.borrow() {
-            if self.kicked.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
+    pub async fn kicked(&self) {
+        std::future::poll_fn(|cx| self.poll_kicked(cx)).await
+    }
+
+    /// Ready once another connection took the stream over (see [`Publisher::kicked`]); registers the
+    /// task's waker otherwise. Allocation-free, for a connection that polls it on every turn.
+    pub fn poll_kicked(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.kick.poll(cx)
     }
 }
 

@@ -138,17 +138,24 @@ async fn publish_policies() {
         },
         ..HubConfig::default()
     });
-    let mut first = takeover.publish(&key).unwrap();
+    let first = takeover.publish(&key).unwrap();
     first.send(&video(0, true));
     assert!(
         takeover.publish(&key).is_err(),
         "an active publisher keeps its stream"
     );
-    tokio::time::sleep(Duration::from_millis(80)).await;
-    let second = takeover.publish(&key).unwrap();
+    // The old publisher is already waiting when the new one comes: only its waker can end the wait.
+    let kicker = tokio::spawn({
+        let (takeover, key) = (takeover.clone(), key.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(80)).await;
+            takeover.publish(&key)
+        }
+    });
     tokio::time::timeout(Duration::from_secs(1), first.kicked())
         .await
-        .expect("old publisher told to close");
+        .expect("the waiting publisher is woken when taken over");
+    let second = kicker.await.unwrap().unwrap();
     drop(first);
     assert!(
         takeover.stats(&key).unwrap().publishing,

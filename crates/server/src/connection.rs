@@ -3,7 +3,6 @@
 //! use it unchanged.
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -36,10 +35,6 @@ struct ByStream<T>(Vec<(u32, T)>);
 impl<T> ByStream<T> {
     fn new() -> Self {
         Self(Vec::new())
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     fn get(&self, stream_id: u32) -> Option<&T> {
@@ -94,18 +89,12 @@ async fn next_player_event(players: &mut ByStream<PlayerState>) -> (u32, Subscri
 }
 
 /// Resolves when any publisher of this connection was taken over by another connection.
+/// (Takes the map mutably: a `Publisher` is `Send` but not `Sync`, and the connection's future must be `Send`.)
 async fn any_kicked(publishers: &mut ByStream<Publisher>) {
-    if publishers.is_empty() {
-        return std::future::pending().await;
-    }
-    let mut kicked: Vec<_> = publishers
-        .values_mut()
-        .map(|p| Box::pin(p.kicked()))
-        .collect();
     std::future::poll_fn(|cx| {
-        if kicked
-            .iter_mut()
-            .any(|future| future.as_mut().poll(cx).is_ready())
+        if publishers
+            .values_mut()
+            .any(|p| p.poll_kicked(cx).is_ready())
         {
             Poll::Ready(())
         } else {
@@ -431,7 +420,7 @@ mod tests {
     #[test]
     fn by_stream_inserts_replaces_and_removes_by_id() {
         let mut streams = ByStream::new();
-        assert!(streams.is_empty());
+        assert_eq!(streams.values().count(), 0);
         streams.insert(1, "first");
         streams.insert(2, "second");
         streams.insert(1, "replaced");
