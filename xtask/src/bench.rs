@@ -161,14 +161,7 @@ new NodeMediaServer({
 
 /// The major version of the `node` on PATH, if it runs.
 fn node_major_version() -> Option<u32> {
-    let output = Command::new("node").arg("--version").output().ok()?;
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .trim_start_matches('v')
-        .split('.')
-        .next()?
-        .parse()
-        .ok()
+    node_version().split('.').next()?.parse().ok()
 }
 
 /// Installs the pinned node-media-server (unless that version is there) and writes the harness; None, with the
@@ -788,28 +781,28 @@ fn write_report(report: &Report<'_>) -> StepResult {
 }
 
 fn nginx_version() -> String {
-    Command::new("nginx")
+    version_line("nginx", "nginx version: nginx/")
+}
+
+fn node_version() -> String {
+    version_line("node", "v")
+}
+
+/// What `PROGRAM -v` prints of its version (on stdout or stderr), without `prefix`; empty if it does not run.
+fn version_line(program: &str, prefix: &str) -> String {
+    Command::new(program)
         .arg("-v")
         .output()
         .ok()
         .map(|o| {
-            String::from_utf8_lossy(&o.stderr)
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text)
                 .trim()
-                .trim_start_matches("nginx version: nginx/")
-                .to_owned()
-        })
-        .unwrap_or_default()
-}
-
-fn node_version() -> String {
-    Command::new("node")
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .trim()
-                .trim_start_matches('v')
+                .trim_start_matches(prefix)
                 .to_owned()
         })
         .unwrap_or_default()
