@@ -433,7 +433,8 @@ pub fn bench(args: &[String]) -> StepResult {
         .max()
         .unwrap_or(0);
     raise_open_files_for_servers(most_players);
-    // rtmpx as shipped, rtmpx writing every frame at once (no batch window), and nginx-rtmp.
+    // rtmpx as shipped, rtmpx writing every frame at once (no batch window), nginx-rtmp and, where this
+    // machine's Node.js can run it, node-media-server.
     let node_app = ensure_node_media_server(&dir)?;
     let mut targets = vec![Target::Rtmpx(None), Target::Rtmpx(Some(0)), Target::Nginx];
     if node_app.is_some() {
