@@ -1,20 +1,29 @@
 //! The per-connection driver: runs one [`ServerSession`] over any duplex byte stream and routes its
 //! publishers and players through the hub. Generic over the stream, so TCP, TLS and HTTP tunnels all
 //! use it unchanged.
+//!
+//! **Direct delivery.** On a plain TCP socket a player's frames are written by whoever flushes the
+//! stream, the publisher's task, rather than by waking the player's own task: the connection's state
+//! sits behind a mutex, and the waker it gives its subscribers ([`Shared`]) runs the player's turn
+//! (the same [`Connection::handle_player_event`]) and sends the result at once. A write the socket does
+//! not take whole, a connection busy elsewhere, or any other transport hand over to the connection's task,
+//! which writes what is left first. See docs/hub.md.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
 use rtmp_hub::{FrameKind, Hub, Publisher, StreamKey, Subscriber, SubscriberEvent};
-use rtmp_session::io::write_all_vectored;
+use rtmp_session::io::{write_all_now, write_all_vectored};
 use rtmp_session::{ConnectRequest, ServerEvent, ServerSession, SessionConfig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
+
+use crate::socket::SendNow;
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -75,24 +84,42 @@ impl<T> ByStream<T> {
     }
 }
 
-/// Waits for the next event of any player on this connection (never, if there is none).
-async fn next_player_event(players: &mut ByStream<PlayerState>) -> (u32, SubscriberEvent) {
-    std::future::poll_fn(|cx| {
-        for (stream_id, player) in players.iter_mut() {
-            if let Poll::Ready(event) = player.subscriber.poll_recv(cx) {
-                return Poll::Ready((stream_id, event));
-            }
+/// The next event of any player on this connection; registers `cx`'s waker with every subscriber otherwise.
+fn poll_players(
+    players: &mut ByStream<PlayerState>,
+    cx: &mut Context<'_>,
+) -> Poll<(u32, SubscriberEvent)> {
+    for (stream_id, player) in players.iter_mut() {
+        if let Poll::Ready(event) = player.subscriber.poll_recv(cx) {
+            return Poll::Ready((stream_id, event));
         }
-        Poll::Pending
+    }
+    Poll::Pending
+}
+
+/// Waits for the next event of any player on this connection (never, if there is none). With direct
+/// delivery the subscribers are given `delivery` (the flusher then writes the frames itself and wakes
+/// this task only to hand over); otherwise the task's own waker.
+async fn next_player_event(shared: &Shared, delivery: Option<&Waker>) -> (u32, SubscriberEvent) {
+    std::future::poll_fn(|cx| {
+        let Some(delivery) = delivery else {
+            return poll_players(&mut shared.lock().players, cx);
+        };
+        shared.register_task(cx.waker());
+        poll_players(
+            &mut shared.lock().players,
+            &mut Context::from_waker(delivery),
+        )
     })
     .await
 }
 
 /// Resolves when any publisher of this connection was taken over by another connection.
-/// (Takes the map mutably: a `Publisher` is `Send` but not `Sync`, and the connection's future must be `Send`.)
-async fn any_kicked(publishers: &mut ByStream<Publisher>) {
+async fn any_kicked(shared: &Shared) {
     std::future::poll_fn(|cx| {
-        if publishers
+        if shared
+            .lock()
+            .publishers
             .values_mut()
             .any(|p| p.poll_kicked(cx).is_ready())
         {
@@ -170,64 +197,176 @@ struct Connection {
     connect: Option<ConnectRequest>,
     publishers: ByStream<Publisher>,
     players: ByStream<PlayerState>,
+    /// The connection's task is writing: nothing else may write until it is done.
+    task_writing: bool,
+    /// Wire bytes a direct delivery could not send; the task sends them before anything else.
+    unsent: Vec<Bytes>,
+    /// A direct delivery's buffers, kept for the next one.
+    delivered: Vec<Bytes>,
 }
 
-/// Serves one connection until the peer leaves, the session fails, or the server shuts down.
+/// A connection as its task and the flushers of the streams it plays share it, and the waker its
+/// subscribers are given when it is delivered to directly.
+struct Shared {
+    connection: Mutex<Connection>,
+    /// The socket, when frames may be written to it from outside the task (plain TCP).
+    socket: Option<Arc<dyn SendNow>>,
+    /// The connection task's waker, for a delivery that hands over.
+    task: Mutex<Option<Waker>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn register_task(&self, waker: &Waker) {
+        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        match task.as_ref() {
+            Some(current) if current.will_wake(waker) => {}
+            _ => *task = Some(waker.clone()),
+        }
+    }
+
+    fn wake_task(&self) {
+        if let Some(task) = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            task.wake_by_ref();
+        }
+    }
+
+    /// Runs the players' turn here and now: every event ready, then one write of what the session
+    /// queued. Returns whether all of it was sent; otherwise the task must run (the connection is busy,
+    /// the socket full, or there is no socket to write to from here).
+    fn deliver(self: &Arc<Self>) -> bool {
+        let Some(socket) = &self.socket else {
+            return false;
+        };
+        let Ok(mut connection) = self.connection.try_lock() else {
+            return false;
+        };
+        if connection.task_writing || !connection.unsent.is_empty() {
+            return false;
+        }
+        let delivery = Waker::from(Arc::clone(self));
+        let mut cx = Context::from_waker(&delivery);
+        while let Poll::Ready((stream_id, event)) = poll_players(&mut connection.players, &mut cx) {
+            connection.handle_player_event(stream_id, event);
+        }
+        let mut pieces = std::mem::take(&mut connection.delivered);
+        connection.session.poll_transmit(&mut pieces);
+        match write_all_now(&mut pieces, |slices| socket.send_now(slices)) {
+            Ok(()) => {
+                connection.delivered = pieces;
+                true
+            }
+            // A full socket or a failed one: the task waits for room or reports the error.
+            Err(_) => {
+                connection.unsent = pieces;
+                false
+            }
+        }
+    }
+}
+
+impl Wake for Shared {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.deliver() {
+            self.wake_task();
+        }
+    }
+}
+
+/// Serves one connection until the peer leaves, the session fails, or the server shuts down. `socket`
+/// is the stream's own socket when frames may be written to it directly (plain TCP, see the module's
+/// doc).
 pub async fn serve<S>(
     mut stream: S,
     peer: SocketAddr,
     transport: &'static str,
     context: Arc<ServerContext>,
     mut shutdown: watch::Receiver<bool>,
+    socket: Option<Arc<dyn SendNow>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
-    let mut connection = Connection {
-        session: ServerSession::new(context.session.clone(), started),
-        hub: context.hub.clone(),
-        peer,
-        transport,
-        connect: None,
-        publishers: ByStream::new(),
-        players: ByStream::new(),
-    };
+    let shared = Arc::new(Shared {
+        connection: Mutex::new(Connection {
+            session: ServerSession::new(context.session.clone(), started),
+            hub: context.hub.clone(),
+            peer,
+            transport,
+            connect: None,
+            publishers: ByStream::new(),
+            players: ByStream::new(),
+            task_writing: false,
+            unsent: Vec::new(),
+            delivered: Vec::new(),
+        }),
+        socket,
+        task: Mutex::new(None),
+    });
+    // Held here, not in `shared`: the subscribers' wakers keep `shared` alive, never the reverse.
+    let delivery = shared
+        .socket
+        .is_some()
+        .then(|| Waker::from(Arc::clone(&shared)));
     let mut transmits: Vec<Bytes> = Vec::new();
     // Long-lived futures, polled again on every turn instead of being re-created (and re-registered).
     let shutdown_signal = shutdown.changed();
     tokio::pin!(shutdown_signal);
-    let mut deadline = connection.next_deadline();
+    let mut deadline = shared.lock().next_deadline();
     let timer = tokio::time::sleep_until(deadline.into());
     tokio::pin!(timer);
     let reason: String = loop {
-        connection.session.poll_transmit(&mut transmits);
+        {
+            let mut connection = shared.lock();
+            std::mem::swap(&mut transmits, &mut connection.unsent);
+            connection.session.poll_transmit(&mut transmits);
+            connection.task_writing = !transmits.is_empty();
+        }
         if !transmits.is_empty() {
-            if let Err(error) = write_all_vectored(&mut stream, &mut transmits).await {
+            let written = write_all_vectored(&mut stream, &mut transmits).await;
+            shared.lock().task_writing = false;
+            if let Err(error) = written {
                 break format!("write failed: {error}");
             }
         }
-        let next = connection.next_deadline();
+        let next = shared.lock().next_deadline();
         if next != deadline {
             deadline = next;
             timer.as_mut().reset(deadline.into());
         }
         tokio::select! {
             _ = &mut shutdown_signal => break "server shutting down".into(),
-            read = std::future::poll_fn(|cx| poll_read_into(&mut stream, &mut connection.session, cx)) => match read {
-                Ok(ReadOutcome::Input) => connection.handle_session_events(),
+            read = std::future::poll_fn(|cx| poll_read_into(&mut stream, &mut shared.lock().session, cx)) => match read {
+                Ok(ReadOutcome::Input) => shared.lock().handle_session_events(),
                 Ok(ReadOutcome::Closed) => break "peer closed the connection".into(),
                 Err(reason) => break reason,
             },
-            (stream_id, event) = next_player_event(&mut connection.players) => {
+            (stream_id, event) = next_player_event(&shared, delivery.as_ref()) => {
+                let mut connection = shared.lock();
                 connection.handle_player_event(stream_id, event);
                 // Everything already waiting goes into the same vectored write.
                 while let Some(event) = connection.players.get_mut(stream_id).and_then(|p| p.subscriber.try_recv()) {
                     connection.handle_player_event(stream_id, event);
                 }
             }
-            _ = any_kicked(&mut connection.publishers) => break "publisher taken over by a new connection".into(),
+            _ = any_kicked(&shared) => break "publisher taken over by a new connection".into(),
             _ = &mut timer => {
                 let now = Instant::now();
+                let mut connection = shared.lock();
                 connection.publishers.values().for_each(|p| p.flush_if_due(now));
                 if now >= connection.session.poll_timeout() {
                     if let Err(error) = connection.session.handle_timeout(now) {
@@ -239,6 +378,7 @@ pub async fn serve<S>(
             }
         }
     };
+    let mut connection = shared.lock();
     let (bytes_in, bytes_out) = connection.session.byte_counts();
     tracing::info!(
         peer = %peer,
@@ -250,6 +390,9 @@ pub async fn serve<S>(
         reason = %reason,
         "close"
     );
+    // The subscribers hold wakers that hold this connection: leaving the streams frees it.
+    connection.players = ByStream::new();
+    connection.publishers = ByStream::new();
 }
 
 impl Connection {

@@ -79,6 +79,7 @@ impl Server {
                     transport,
                     context,
                     shutdown,
+                    None,
                 ));
             }
         }));

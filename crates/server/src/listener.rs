@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 use crate::connection::{self, ServerContext};
-use crate::socket::SendmsgStream;
+use crate::socket::{SendNow, SendmsgStream};
 
 /// What the first byte of a connection says it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +157,7 @@ async fn handle(
                 "rtmp",
                 context,
                 shutdown,
+                None,
             ))
             .await
         }
@@ -164,15 +165,17 @@ async fn handle(
             tracing::info!(%peer, first = ?other, "connection closed: this listener only speaks RTMPT (HTTP)");
         }
         (ListenerKind::Shared, sniffed) => {
+            let socket = Some(stream.sender());
             Box::pin(serve_sniffed(
-                stream, sniffed, peer, "rtmp", context, shutdown,
+                stream, sniffed, peer, "rtmp", context, shutdown, socket,
             ))
             .await
         }
     }
 }
 
-/// Serves a stream whose first byte was `sniffed`; `outer` is "rtmp" on plain TCP or "rtmps" inside TLS.
+/// Serves a stream whose first byte was `sniffed`; `outer` is "rtmp" on plain TCP or "rtmps" inside TLS,
+/// `socket` the TCP socket itself when the stream writes to it as it is (see `connection::serve`).
 async fn serve_sniffed<S>(
     stream: S,
     sniffed: Sniffed,
@@ -180,11 +183,17 @@ async fn serve_sniffed<S>(
     outer: &'static str,
     context: Arc<ServerContext>,
     shutdown: watch::Receiver<bool>,
+    socket: Option<Arc<dyn SendNow>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match sniffed {
-        Sniffed::Rtmp => Box::pin(connection::serve(stream, peer, outer, context, shutdown)).await,
+        Sniffed::Rtmp => {
+            Box::pin(connection::serve(
+                stream, peer, outer, context, shutdown, socket,
+            ))
+            .await
+        }
         Sniffed::Rtmpe if context.session.key_exchange.is_some() => {
             let transport = if outer == "rtmps" {
                 "rtmps+rtmpe"
@@ -192,7 +201,7 @@ async fn serve_sniffed<S>(
                 "rtmpe"
             };
             Box::pin(connection::serve(
-                stream, peer, transport, context, shutdown,
+                stream, peer, transport, context, shutdown, socket,
             ))
             .await
         }
@@ -231,7 +240,16 @@ async fn serve_tls(
     match accepted {
         Ok(Ok((tls, first, 1))) => {
             let stream = rtmp_rtmps::Prefixed::new(first.to_vec(), tls);
-            serve_sniffed(stream, sniff(first[0]), peer, "rtmps", context, shutdown).await;
+            serve_sniffed(
+                stream,
+                sniff(first[0]),
+                peer,
+                "rtmps",
+                context,
+                shutdown,
+                None,
+            )
+            .await;
         }
         Ok(Ok(_)) => tracing::debug!(%peer, "TLS connection closed before any data"),
         Ok(Err(error)) => tracing::info!(%peer, %error, "connection closed: TLS handshake failed"),

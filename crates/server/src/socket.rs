@@ -4,10 +4,14 @@
 //! permission checks, an fsnotify event) before reaching the socket's `sendmsg`; calling `sendmsg`
 //! directly skips all of it. With every player written to about 30 times a second, the system-call
 //! layer's share of the server's profile goes from about 7% to 5% at 1000 players (docs/benchmarks.md).
-//! Reads are rare (the publisher's stream, the players' acknowledgements) and stay on tokio's `read`.
+//! Reads are rare (the publisher's stream, the players' acknowledgements) and stay tokio's.
+//!
+//! The stream is shared ([`SendmsgStream::sender`]): a player's frames are written from the publisher's
+//! task as well as from the player's own (see the connection module, "direct delivery").
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use socket2::SockRef;
@@ -21,28 +25,46 @@ const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const SEND_FLAGS: libc::c_int = 0;
 
-/// A connected TCP stream whose writes are `sendmsg` calls; reads, shutdown and readiness are tokio's.
+/// A socket that can be written without waiting, from any thread.
+pub trait SendNow: Send + Sync {
+    /// Sends as much of `buffers` as the socket takes now; `WouldBlock` when it takes nothing.
+    fn send_now(&self, buffers: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+/// A plain `sendmsg`, outside tokio's readiness tracking: a full socket (`WouldBlock`) leaves tokio's
+/// readiness as it was, and the stream's own write, which goes through tokio, then finds out and waits.
+impl SendNow for TcpStream {
+    fn send_now(&self, buffers: &[IoSlice<'_>]) -> io::Result<usize> {
+        SockRef::from(self).send_vectored_with_flags(buffers, SEND_FLAGS)
+    }
+}
+
+/// A connected TCP stream whose writes are `sendmsg` calls; reads and readiness are tokio's.
 #[derive(Debug)]
 pub struct SendmsgStream {
-    inner: TcpStream,
+    inner: Arc<TcpStream>,
 }
 
 impl SendmsgStream {
     pub fn new(inner: TcpStream) -> Self {
-        Self { inner }
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.inner
+    /// The same socket, for writes made outside this stream's task.
+    pub fn sender(&self) -> Arc<dyn SendNow> {
+        self.inner.clone()
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, buffers: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.inner.poll_write_ready(cx))?;
-            let sent = self.inner.try_io(Interest::WRITABLE, || {
-                SockRef::from(&self.inner).send_vectored_with_flags(buffers, SEND_FLAGS)
-            });
-            match sent {
+            // Through tokio, so that a full socket clears its readiness and the next poll waits for room.
+            match self
+                .inner
+                .try_io(Interest::WRITABLE, || self.inner.send_now(buffers))
+            {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
                 other => return Poll::Ready(other),
             }
@@ -52,11 +74,21 @@ impl SendmsgStream {
 
 impl AsyncRead for SendmsgStream {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        loop {
+            ready!(self.inner.poll_read_ready(cx))?;
+            match self.inner.try_read(buf.initialize_unfilled()) {
+                Ok(read) => {
+                    buf.advance(read);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
     }
 }
 
@@ -85,8 +117,8 @@ impl AsyncWrite for SendmsgStream {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(SockRef::from(&*self.inner).shutdown(std::net::Shutdown::Write))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The server in-process on 127.0.0.1, driven by the session crate's client role over TCP: publish and
-//! play through it in plain RTMP and in RTMPE versions 6, 8 and 9, frames arriving bit-exact.
+//! play through it in plain RTMP and in RTMPE versions 6, 8 and 9, frames arriving bit-exact; a stalled
+//! player next to a fast one; players released when they leave.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -77,10 +78,15 @@ impl Client {
 }
 
 fn frame(i: u32) -> Message {
+    frame_of_size(i, 3000)
+}
+
+/// Video frame `i` (a keyframe every 10th) with `size` bytes of picture.
+fn frame_of_size(i: u32, size: u32) -> Message {
     let first = if i % 10 == 0 { 0x17 } else { 0x27 };
     let payload: Vec<u8> = [first, 1, 0, 0, 0]
         .into_iter()
-        .chain((0..3000u32).map(|b| (b * 7 + i) as u8))
+        .chain((0..size).map(|b| (b * 7 + i) as u8))
         .collect();
     Message {
         timestamp: i * 33,
@@ -146,6 +152,148 @@ async fn own_client_publishes_and_plays_in_plain_rtmp_and_every_rtmpe_version() 
             key_exchange: rtmp_rtmpe::Rtmpe::factory(),
         };
         publish_and_play(address, handshake, &format!("rtmpe{version}")).await;
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+async fn start_plain_server() -> Server {
+    let config = Config {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        listen_tls: vec![],
+        listen_http: vec![],
+        ..Config::default()
+    };
+    Server::start(&config).await.unwrap()
+}
+
+async fn start_player(address: SocketAddr, handshake: ClientConfig, name: &str) -> Client {
+    let mut player = Client::connect(address, handshake).await;
+    let play_id = player.create_stream().await;
+    player.session.play(play_id, name);
+    player
+        .until(|e| matches!(e, ClientEvent::PlayStarted { .. }))
+        .await;
+    player
+}
+
+/// A player that stops reading fills its socket (the publisher's task then leaves the rest of the
+/// write to the player's own) and falls behind the ring; one that reads gets every frame meanwhile, and
+/// the stalled one, reading again, gets whole frames in order, then the live edge.
+async fn stalled_player_beside_a_fast_one(
+    address: SocketAddr,
+    handshake: ClientConfig,
+    name: &str,
+) {
+    const FRAMES: u32 = 600;
+    const SIZE: u32 = 60_000;
+    let mut stalled = start_player(address, handshake.clone(), name).await;
+    let mut fast = start_player(address, handshake.clone(), name).await;
+    let mut publisher = Client::connect(address, handshake).await;
+    let publish_id = publisher.create_stream().await;
+    publisher.session.publish(publish_id, name);
+    publisher
+        .until(|e| matches!(e, ClientEvent::PublishStarted { .. }))
+        .await;
+
+    let sent: Vec<Message> = (0..FRAMES).map(|i| frame_of_size(i, SIZE)).collect();
+    let mut fast_received = Vec::new();
+    for batch in sent.chunks(10) {
+        for message in batch {
+            publisher.session.send_message(publish_id, message);
+        }
+        publisher.flush().await;
+        let last = batch.last().map(|m| m.timestamp);
+        let events = fast
+            .until(|e| matches!(e, ClientEvent::Media { message, .. } if Some(message.timestamp) == last))
+            .await;
+        fast_received.extend(events.into_iter().filter_map(|e| match e {
+            ClientEvent::Media { message, .. } if message.type_id == 9 => Some(message.payload),
+            _ => None,
+        }));
+    }
+    let expected: Vec<Bytes> = sent.iter().map(|m| m.payload.clone()).collect();
+    assert!(
+        fast_received == expected,
+        "the fast player's frames differ from what was published"
+    );
+
+    let last = (FRAMES - 1) * 33;
+    let events = stalled
+        .until(|e| matches!(e, ClientEvent::Media { message, .. } if message.timestamp == last))
+        .await;
+    let received: Vec<Message> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            ClientEvent::Media { message, .. } if message.type_id == 9 => Some(message),
+            _ => None,
+        })
+        .collect();
+    for pair in received.windows(2) {
+        assert!(pair[0].timestamp < pair[1].timestamp, "frames out of order");
+    }
+    for message in &received {
+        let index = (message.timestamp / 33) as usize;
+        assert!(
+            message.payload == sent[index].payload,
+            "frame {index} differs"
+        );
+    }
+    assert!(
+        received.len() < FRAMES as usize,
+        "the stalled player got all {} frames: it never fell behind, so this test tested nothing",
+        received.len()
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_player_falls_behind_in_whole_frames_while_another_gets_every_frame() {
+    let server = start_plain_server().await;
+    let address = server.local_addresses()[0];
+    stalled_player_beside_a_fast_one(address, ClientConfig::Digest, "plain").await;
+    let encrypted = ClientConfig::Encrypted {
+        version: 9,
+        key_exchange: rtmp_rtmpe::Rtmpe::factory(),
+    };
+    stalled_player_beside_a_fast_one(address, encrypted, "rtmpe").await;
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn players_that_leave_are_released() {
+    let server = start_plain_server().await;
+    let address = server.local_addresses()[0];
+    let mut publisher = Client::connect(address, ClientConfig::Digest).await;
+    let publish_id = publisher.create_stream().await;
+    publisher.session.publish(publish_id, "leaving");
+    publisher
+        .until(|e| matches!(e, ClientEvent::PublishStarted { .. }))
+        .await;
+    let mut players = Vec::new();
+    for _ in 0..3 {
+        players.push(start_player(address, ClientConfig::Digest, "leaving").await);
+    }
+    // Frames flow, so each player's subscription holds the waker that writes to it directly.
+    for i in 0..20 {
+        publisher.session.send_message(publish_id, &frame(i));
+    }
+    publisher.flush().await;
+    for player in &mut players {
+        player
+            .until(
+                |e| matches!(e, ClientEvent::Media { message, .. } if message.timestamp == 19 * 33),
+            )
+            .await;
+    }
+    assert_eq!(server.hub().players(), 3);
+    drop(players);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.hub().players() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} players still subscribed after they left",
+            server.hub().players()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.shutdown(Duration::from_secs(1)).await;
 }
