@@ -7,9 +7,11 @@
 //! sits behind a mutex, and the waker it gives its subscribers ([`Shared`]) runs the player's turn
 //! (the same [`Connection::handle_player_event`]) and sends the result at once. A write the socket does
 //! not take whole, a connection busy elsewhere, or any other transport hand over to the connection's task,
-//! which writes what is left first. See docs/hub.md.
+//! which writes what is left first. One task makes at most [`DIRECT_WRITES_PER_TURN`] such writes per
+//! turn; the players beyond are woken, so that the runtime's other threads share a large audience. See
+//! docs/hub.md.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -205,6 +207,43 @@ struct Connection {
     delivered: Vec<Bytes>,
 }
 
+/// Direct writes one task makes in one turn of its loop (a flush of a stream's wake group is one turn of
+/// the publisher's task); about 2.5 ms of writes. The players beyond are handed to their own tasks.
+const DIRECT_WRITES_PER_TURN: u32 = 256;
+
+thread_local! {
+    /// Direct writes left to the task running on this thread in its current turn; `None` outside a turn.
+    static DIRECT_WRITES_LEFT: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+/// Opens a turn's budget of direct writes on this thread; the budget closes when this is dropped.
+struct DirectWriteTurn;
+
+impl DirectWriteTurn {
+    fn start() -> Self {
+        DIRECT_WRITES_LEFT.set(Some(DIRECT_WRITES_PER_TURN));
+        DirectWriteTurn
+    }
+}
+
+impl Drop for DirectWriteTurn {
+    fn drop(&mut self) {
+        DIRECT_WRITES_LEFT.set(None);
+    }
+}
+
+/// Takes one direct write from the current turn's budget (always granted outside a turn).
+fn take_direct_write() -> bool {
+    match DIRECT_WRITES_LEFT.get() {
+        None => true,
+        Some(0) => false,
+        Some(left) => {
+            DIRECT_WRITES_LEFT.set(Some(left - 1));
+            true
+        }
+    }
+}
+
 /// A connection as its task and the flushers of the streams it plays share it, and the waker its
 /// subscribers are given when it is delivered to directly.
 struct Shared {
@@ -251,7 +290,7 @@ impl Shared {
         let Ok(mut connection) = self.connection.try_lock() else {
             return false;
         };
-        if connection.task_writing || !connection.unsent.is_empty() {
+        if connection.task_writing || !connection.unsent.is_empty() || !take_direct_write() {
             return false;
         }
         let delivery = Waker::from(Arc::clone(self));
@@ -351,7 +390,10 @@ pub async fn serve<S>(
         tokio::select! {
             _ = &mut shutdown_signal => break "server shutting down".into(),
             read = std::future::poll_fn(|cx| poll_read_into(&mut stream, &mut shared.lock().session, cx)) => match read {
-                Ok(ReadOutcome::Input) => shared.lock().handle_session_events(),
+                Ok(ReadOutcome::Input) => {
+                    let _turn = DirectWriteTurn::start();
+                    shared.lock().handle_session_events();
+                }
                 Ok(ReadOutcome::Closed) => break "peer closed the connection".into(),
                 Err(reason) => break reason,
             },
@@ -366,6 +408,7 @@ pub async fn serve<S>(
             _ = any_kicked(&shared) => break "publisher taken over by a new connection".into(),
             _ = &mut timer => {
                 let now = Instant::now();
+                let _turn = DirectWriteTurn::start();
                 let mut connection = shared.lock();
                 connection.publishers.values().for_each(|p| p.flush_if_due(now));
                 if now >= connection.session.poll_timeout() {
