@@ -18,6 +18,12 @@ const COUNTS: &[usize] = &[100, 500, 1000, 2000];
 const FLEET_COUNTS: &[usize] = &[100, 300, 500];
 /// rtmpx batch windows (ms) measured at [`SWEEP_PLAYERS`]: how its CPU trades against latency.
 const SWEEP_WINDOWS: &[usize] = &[0, 15, 30, 45, 60, 100, 200];
+/// The kernel's floor (see `floor`): the writes per player per second of rtmpx without a window, with
+/// its default 30 ms window and with a 60 ms one, at the reference load and the fixture's rate.
+const FLOOR_WRITES_PER_S: &[f64] = &[62.0, 33.0, 17.0];
+const FLOOR_PLAYERS: usize = 1000;
+const FLOOR_BITS_PER_S: f64 = 2.5e6;
+
 /// The audience of the batch window sweep: the reference load.
 const SWEEP_PLAYERS: usize = 1000;
 /// Stream counts of the many-streams load: [`MANY_STREAMS_PLAYERS`] players spread over each.
@@ -501,6 +507,7 @@ pub fn bench(args: &[String]) -> StepResult {
         }
     }
     let iperf = loopback_reference();
+    let floor = write_floor_reference();
     let node_version = node_app.as_ref().map(|_| node_media_server_version(&dir));
     let report = Report {
         rows: &rows,
@@ -508,10 +515,75 @@ pub fn bench(args: &[String]) -> StepResult {
         sweep: &sweep_rows,
         many: &many_rows,
         iperf: &iperf,
+        floor: &floor,
         seconds,
         node: node_version.as_deref(),
     };
     write_report(&report)
+}
+
+/// `cargo xtask floor`: the floor's table alone, printed.
+pub fn floor() -> StepResult {
+    raise_open_files_for_servers(FLOOR_PLAYERS);
+    let floor = write_floor_reference();
+    let mut md = String::new();
+    write_floor(&mut md, &floor, &[]);
+    println!("{md}");
+    Ok(())
+}
+
+fn write_floor_reference() -> Vec<(f64, Result<crate::floor::Floor, String>)> {
+    FLOOR_WRITES_PER_S
+        .iter()
+        .map(|&writes_per_s| {
+            let load = crate::floor::Load {
+                players: FLOOR_PLAYERS,
+                bits_per_s: FLOOR_BITS_PER_S,
+                writes_per_s,
+                seconds: 10.0,
+            };
+            let measured = crate::floor::measure(load).map_err(|e| e.to_string());
+            println!("kernel floor, {writes_per_s} writes per player per s: {measured:?}");
+            (writes_per_s, measured)
+        })
+        .collect()
+}
+
+/// The kernel's floor beside the servers' own figures at the same audience.
+fn write_floor(
+    md: &mut String,
+    floor: &[(f64, Result<crate::floor::Floor, String>)],
+    rows: &[Row],
+) {
+    let _ = writeln!(md, "\n## The kernel's floor: the writes alone ({FLOOR_PLAYERS} players)\n\nOne thread writes {:.1} Mbit/s to each of {FLOOR_PLAYERS} loopback TCP connections (`TCP_NODELAY`) in N equal writes per connection per second, four staggered groups as rtmpx's wake groups, while another thread reads them all (epoll); the writing thread's CPU is what any server making those writes pays at least on this machine, with no RTMP and no other work. rtmpx makes about 62 writes per player per second without a window, 33 with its default 30 ms one, 17 with 60 ms.\n", FLOOR_BITS_PER_S / 1e6);
+    let _ = writeln!(md, "| writes per player per s | bytes per write | writing thread CPU % of a core | CPU s per delivered Gbit |");
+    let _ = writeln!(md, "|---|---|---|---|");
+    for (writes_per_s, measured) in floor {
+        let bytes = (FLOOR_BITS_PER_S / 8.0 / writes_per_s).round();
+        match measured {
+            Ok(f) => {
+                let _ = writeln!(
+                    md,
+                    "| {writes_per_s:.0} | {bytes:.0} | {:.1} | {:.2} |",
+                    f.core_percent, f.cpu_s_per_gbit
+                );
+            }
+            Err(error) => {
+                let _ = writeln!(
+                    md,
+                    "| {writes_per_s:.0} | {bytes:.0} | not measured: {error} | |"
+                );
+            }
+        }
+    }
+    let references: Vec<String> = rows
+        .iter()
+        .filter(|r| r.players == FLOOR_PLAYERS)
+        .map(|r| format!("{} {:.2}", r.server, r.cpu_per_gbit()))
+        .collect();
+    if !references.is_empty() {
+        let _ = writeln!(md, "\nThe servers at {FLOOR_PLAYERS} players, CPU s per delivered Gbit (the first table): {}.", references.join(", "));
+    }
 }
 
 fn loopback_reference() -> String {
@@ -567,6 +639,8 @@ struct Report<'a> {
     /// [`MANY_STREAMS_PLAYERS`] players over each of [`MANY_STREAMS`] streams.
     many: &'a [Row],
     iperf: &'a str,
+    /// The kernel's cost of the writes alone, per [`FLOOR_WRITES_PER_S`].
+    floor: &'a [(f64, Result<crate::floor::Floor, String>)],
     seconds: u64,
     node: Option<&'a str>,
 }
@@ -725,6 +799,9 @@ fn write_report(report: &Report<'_>) -> StepResult {
     }
     if !report.sweep.is_empty() {
         write_sweep(&mut md, report.sweep, rows);
+    }
+    if !report.floor.is_empty() {
+        write_floor(&mut md, report.floor, rows);
     }
     if !report.many.is_empty() {
         write_many_streams(&mut md, report.many);

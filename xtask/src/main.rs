@@ -4,10 +4,15 @@
 //! * `cargo xtask interop [FILTER]` — only the end-to-end suite against real FFmpeg/rtmpdump/GStreamer.
 //! * `cargo xtask fuzz TARGET [--time SECONDS]` — run one fuzz target with libFuzzer on the stable toolchain.
 //!
-//! Standard library only, so the chores build in seconds on a fresh machine.
+//! * `cargo xtask bench [...]` — rtmpx beside nginx-rtmp and node-media-server, written to docs/benchmarks.md.
+//! * `cargo xtask floor` — the kernel's own cost of a fan-out's writes on this machine (bench's reference).
+//!
+//! Few dependencies (rlimit; tokio's reactor for the floor's reader), so the chores build in seconds on a
+//! fresh machine.
 
 mod bench;
 mod fleet;
+mod floor;
 mod tools;
 
 use std::env;
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
             .and_then(|env| interop(args.get(1).map(String::as_str), &env)),
         Some("fuzz") => fuzz_command(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("floor") => bench::floor(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  ci [--skip STEP]...       fmt, clippy, layering, tests, interop, fuzz \
@@ -43,7 +49,8 @@ fn main() -> ExitCode {
                  interop suite only\n  fuzz TARGET [--time S]    run one fuzz target ({})\n  bench [--smoke] [--players N,N..] [--fleet N,N..] [--windows MS,MS..] [--streams K,K..]\n                            rtmpx vs nginx-rtmp and node-media-server, with rtmpx bench \
                  (--players, default 100,500,1000,2000) and rtmpdump fleets (--fleet, default 100,300,500; empty: none), \
                  rtmpx's batch windows at 1000 players (--windows, default 0,15,30,45,60,100,200; empty: none), \
-                 and 1000 players over many streams (--streams, default 100; empty: none), written to docs/benchmarks.md",
+                 and 1000 players over many streams (--streams, default 100; empty: none), written to docs/benchmarks.md\n  \
+                 floor                     the kernel's cost of the same writes without a server (part of bench)",
                 FUZZ_TARGETS.join(", ")
             );
             Err("unknown or missing command".into())
