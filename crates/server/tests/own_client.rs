@@ -1,6 +1,6 @@
 //! The server in-process on 127.0.0.1, driven by the session crate's client role over TCP: publish and
 //! play through it in plain RTMP and in RTMPE versions 6, 8 and 9, frames arriving bit-exact; a stalled
-//! player next to a fast one; players released when they leave.
+//! player next to a fast one; players released when they leave, also while others join and frames flow.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -295,5 +295,60 @@ async fn players_that_leave_are_released() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Players join, take a few frames and leave while frames flow, several at once: nothing hangs (a
+/// delivery from the publisher's task meeting a connection that is being set up or torn down) and the
+/// hub ends with no player.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_joining_and_leaving_while_frames_flow() {
+    let server = start_plain_server().await;
+    let address = server.local_addresses()[0];
+    let mut publisher = Client::connect(address, ClientConfig::Digest).await;
+    let publish_id = publisher.create_stream().await;
+    publisher.session.publish(publish_id, "churn");
+    publisher
+        .until(|e| matches!(e, ClientEvent::PublishStarted { .. }))
+        .await;
+    let feeding = tokio::spawn(async move {
+        for i in 0..400 {
+            publisher.session.send_message(publish_id, &frame(i));
+            publisher.flush().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        publisher
+    });
+    let churners: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    let mut player = start_player(address, ClientConfig::Digest, "churn").await;
+                    let frames = std::sync::atomic::AtomicU32::new(0);
+                    player
+                        .until(|e| {
+                            if matches!(e, ClientEvent::Media { .. }) {
+                                frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            frames.load(std::sync::atomic::Ordering::Relaxed) >= 5
+                        })
+                        .await;
+                }
+            })
+        })
+        .collect();
+    for churner in churners {
+        tokio::time::timeout(Duration::from_secs(30), churner)
+            .await
+            .expect("players hung")
+            .unwrap();
+    }
+    let publisher = feeding.await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.hub().players() > 0 {
+        assert!(Instant::now() < deadline, "players left subscribed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(publisher);
     server.shutdown(Duration::from_secs(1)).await;
 }
