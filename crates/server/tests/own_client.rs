@@ -352,3 +352,47 @@ async fn players_joining_and_leaving_while_frames_flow() {
     drop(publisher);
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// One connection publishing a stream and playing it back: the flush runs on the connection's own task,
+/// which holds its state, so the delivery hands over to that task instead of waiting for itself.
+#[tokio::test]
+async fn a_connection_plays_what_it_publishes() {
+    let server = start_plain_server().await;
+    let address = server.local_addresses()[0];
+    let mut client = Client::connect(address, ClientConfig::Digest).await;
+    let publish_id = client.create_stream().await;
+    client.session.publish(publish_id, "loop");
+    client
+        .until(|e| matches!(e, ClientEvent::PublishStarted { .. }))
+        .await;
+    let play_id = client.create_stream().await;
+    client.session.play(play_id, "loop");
+    client
+        .until(|e| matches!(e, ClientEvent::PlayStarted { .. }))
+        .await;
+    let sent: Vec<Message> = (0..30).map(frame).collect();
+    for message in &sent {
+        client.session.send_message(publish_id, message);
+    }
+    let events = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.until(
+            |e| matches!(e, ClientEvent::Media { message, .. } if message.timestamp == 29 * 33),
+        ),
+    )
+    .await
+    .expect("the played-back frames never came");
+    let received: Vec<Bytes> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            ClientEvent::Media { message, .. } if message.type_id == 9 => Some(message.payload),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<Bytes> = sent.into_iter().map(|m| m.payload).collect();
+    assert!(
+        received == expected,
+        "played-back frames differ from what was published"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
