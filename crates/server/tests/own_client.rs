@@ -65,6 +65,15 @@ impl Client {
         }
     }
 
+    /// Creates a stream and publishes `name` on it; returns the stream id.
+    async fn start_publishing(&mut self, name: &str) -> u32 {
+        let stream_id = self.create_stream().await;
+        self.session.publish(stream_id, name);
+        self.until(|e| matches!(e, ClientEvent::PublishStarted { .. }))
+            .await;
+        stream_id
+    }
+
     async fn create_stream(&mut self) -> u32 {
         self.session.create_stream();
         let events = self
@@ -75,6 +84,24 @@ impl Client {
             other => panic!("{other:?}"),
         }
     }
+}
+
+/// The video payloads among `events`, in order.
+fn video_payloads(events: Vec<ClientEvent>) -> Vec<Bytes> {
+    video_messages(events)
+        .into_iter()
+        .map(|m| m.payload)
+        .collect()
+}
+
+fn video_messages(events: Vec<ClientEvent>) -> Vec<Message> {
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            ClientEvent::Media { message, .. } if message.type_id == 9 => Some(message),
+            _ => None,
+        })
+        .collect()
 }
 
 fn frame(i: u32) -> Message {
@@ -105,11 +132,7 @@ async fn publish_and_play(address: SocketAddr, handshake: ClientConfig, name: &s
         .await;
 
     let mut publisher = Client::connect(address, handshake).await;
-    let publish_id = publisher.create_stream().await;
-    publisher.session.publish(publish_id, name);
-    publisher
-        .until(|e| matches!(e, ClientEvent::PublishStarted { .. }))
-        .await;
+    let publish_id = publisher.start_publishing(name).await;
     let sent: Vec<Message> = (0..50).map(frame).collect();
     for message in &sent {
         publisher.session.send_message(publish_id, message);
@@ -119,13 +142,7 @@ async fn publish_and_play(address: SocketAddr, handshake: ClientConfig, name: &s
     let events = player
         .until(|e| matches!(e, ClientEvent::Media { message, .. } if message.timestamp == 49 * 33))
         .await;
-    let received: Vec<Bytes> = events
-        .into_iter()
-        .filter_map(|e| match e {
-            ClientEvent::Media { message, .. } if message.type_id == 9 => Some(message.payload),
-            _ => None,
-        })
-        .collect();
+    let received: Vec<Bytes> = video_payloads(events);
     let expected: Vec<Bytes> = sent.into_iter().map(|m| m.payload).collect();
     assert_eq!(received.len(), expected.len(), "frame count");
     assert!(
@@ -189,11 +206,7 @@ async fn stalled_player_beside_a_fast_one(
     let mut stalled = start_player(address, handshake.clone(), name).await;
     let mut fast = start_player(address, handshake.clone(), name).await;
     let mut publisher = Client::connect(address, handshake).await;
-    let publish_id = publisher.create_stream().await;
-    publisher.session.publish(publish_id, name);
-    publisher
-        .until(|e| matches!(e, ClientEvent::PublishStarted { .. }))
-        .await;
+    let publish_id = publisher.start_publishing(name).await;
 
     let sent: Vec<Message> = (0..FRAMES).map(|i| frame_of_size(i, SIZE)).collect();
     let mut fast_received = Vec::new();
@@ -206,10 +219,7 @@ async fn stalled_player_beside_a_fast_one(
         let events = fast
             .until(|e| matches!(e, ClientEvent::Media { message, .. } if Some(message.timestamp) == last))
             .await;
-        fast_received.extend(events.into_iter().filter_map(|e| match e {
-            ClientEvent::Media { message, .. } if message.type_id == 9 => Some(message.payload),
-            _ => None,
-        }));
+        fast_received.extend(video_payloads(events));
     }
     let expected: Vec<Bytes> = sent.iter().map(|m| m.payload.clone()).collect();
     assert!(
@@ -221,13 +231,7 @@ async fn stalled_player_beside_a_fast_one(
     let events = stalled
         .until(|e| matches!(e, ClientEvent::Media { message, .. } if message.timestamp == last))
         .await;
-    let received: Vec<Message> = events
-        .into_iter()
-        .filter_map(|e| match e {
-            ClientEvent::Media { message, .. } if message.type_id == 9 => Some(message),
-            _ => None,
-        })
-        .collect();
+    let received: Vec<Message> = video_messages(events);
     for pair in received.windows(2) {
         assert!(pair[0].timestamp < pair[1].timestamp, "frames out of order");
     }
@@ -263,11 +267,7 @@ async fn players_that_leave_are_released() {
     let server = start_plain_server().await;
     let address = server.local_addresses()[0];
     let mut publisher = Client::connect(address, ClientConfig::Digest).await;
-    let publish_id = publisher.create_stream().await;
-    publisher.session.publish(publish_id, "leaving");
-    publisher
-        .until(|e| matches!(e, ClientEvent::PublishStarted { .. }))
-        .await;
+    let publish_id = publisher.start_publishing("leaving").await;
     let mut players = Vec::new();
     for _ in 0..3 {
         players.push(start_player(address, ClientConfig::Digest, "leaving").await);
@@ -306,11 +306,7 @@ async fn players_joining_and_leaving_while_frames_flow() {
     let server = start_plain_server().await;
     let address = server.local_addresses()[0];
     let mut publisher = Client::connect(address, ClientConfig::Digest).await;
-    let publish_id = publisher.create_stream().await;
-    publisher.session.publish(publish_id, "churn");
-    publisher
-        .until(|e| matches!(e, ClientEvent::PublishStarted { .. }))
-        .await;
+    let publish_id = publisher.start_publishing("churn").await;
     let feeding = tokio::spawn(async move {
         for i in 0..400 {
             publisher.session.send_message(publish_id, &frame(i));
@@ -360,11 +356,7 @@ async fn a_connection_plays_what_it_publishes() {
     let server = start_plain_server().await;
     let address = server.local_addresses()[0];
     let mut client = Client::connect(address, ClientConfig::Digest).await;
-    let publish_id = client.create_stream().await;
-    client.session.publish(publish_id, "loop");
-    client
-        .until(|e| matches!(e, ClientEvent::PublishStarted { .. }))
-        .await;
+    let publish_id = client.start_publishing("loop").await;
     let play_id = client.create_stream().await;
     client.session.play(play_id, "loop");
     client
@@ -382,13 +374,7 @@ async fn a_connection_plays_what_it_publishes() {
     )
     .await
     .expect("the played-back frames never came");
-    let received: Vec<Bytes> = events
-        .into_iter()
-        .filter_map(|e| match e {
-            ClientEvent::Media { message, .. } if message.type_id == 9 => Some(message.payload),
-            _ => None,
-        })
-        .collect();
+    let received: Vec<Bytes> = video_payloads(events);
     let expected: Vec<Bytes> = sent.into_iter().map(|m| m.payload).collect();
     assert!(
         received == expected,
