@@ -356,6 +356,7 @@ pub async fn serve<S>(
         socket,
         task: Mutex::new(None),
     });
+    let _leave_streams = LeaveStreamsOnDrop(&shared);
     // Held here, not in `shared`: the subscribers' wakers keep `shared` alive, never the reverse.
     let delivery = shared
         .socket
@@ -421,7 +422,7 @@ pub async fn serve<S>(
             }
         }
     };
-    let mut connection = shared.lock();
+    let connection = shared.lock();
     let (bytes_in, bytes_out) = connection.session.byte_counts();
     tracing::info!(
         peer = %peer,
@@ -433,9 +434,18 @@ pub async fn serve<S>(
         reason = %reason,
         "close"
     );
-    // The subscribers hold wakers that hold this connection: leaving the streams frees it.
-    connection.players = ByStream::new();
-    connection.publishers = ByStream::new();
+}
+
+/// Leaves every stream when the connection's task ends, however it ends (a finished loop, or the task
+/// dropped at shutdown): the subscribers hold wakers that hold the connection, so leaving is what frees it.
+struct LeaveStreamsOnDrop<'a>(&'a Shared);
+
+impl Drop for LeaveStreamsOnDrop<'_> {
+    fn drop(&mut self) {
+        let mut connection = self.0.lock();
+        connection.players = ByStream::new();
+        connection.publishers = ByStream::new();
+    }
 }
 
 impl Connection {

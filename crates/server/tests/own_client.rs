@@ -1,6 +1,7 @@
 //! The server in-process on 127.0.0.1, driven by the session crate's client role over TCP: publish and
 //! play through it in plain RTMP and in RTMPE versions 6, 8 and 9, frames arriving bit-exact; a stalled
-//! player next to a fast one; players released when they leave, also while others join and frames flow.
+//! player next to a fast one; players released when they leave, while others join and frames flow, and
+//! when their runtime is dropped.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -381,4 +382,40 @@ async fn a_connection_plays_what_it_publishes() {
         "played-back frames differ from what was published"
     );
     server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A runtime dropped with connections still open (their tasks dropped, not finished) leaves no player
+/// subscribed: each connection leaves its streams however its task ends.
+#[test]
+fn connections_dropped_with_their_runtime_leave_their_streams() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (hub, clients) = runtime.block_on(async {
+        let server = start_plain_server().await;
+        let address = server.local_addresses()[0];
+        let mut publisher = Client::connect(address, ClientConfig::Digest).await;
+        let publish_id = publisher.start_publishing("dropped").await;
+        let mut player = start_player(address, ClientConfig::Digest, "dropped").await;
+        for i in 0..20 {
+            publisher.session.send_message(publish_id, &frame(i));
+        }
+        publisher.flush().await;
+        player
+            .until(
+                |e| matches!(e, ClientEvent::Media { message, .. } if message.timestamp == 19 * 33),
+            )
+            .await;
+        assert_eq!(server.hub().players(), 1);
+        (server.hub().clone(), (server, publisher, player))
+    });
+    drop(runtime);
+    drop(clients);
+    assert_eq!(
+        hub.players(),
+        0,
+        "a dropped connection kept its subscription"
+    );
 }
