@@ -194,6 +194,19 @@ async fn start_player(address: SocketAddr, handshake: ClientConfig, name: &str) 
     player
 }
 
+/// Waits (up to 5 s) for the hub to count no player; fails otherwise.
+async fn until_no_player_is_left(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.hub().players() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} players still subscribed after they left",
+            server.hub().players()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A player that stops reading fills its socket (the publisher's task then leaves the rest of the
 /// write to the player's own) and falls behind the ring; one that reads gets every frame meanwhile, and
 /// the stalled one, reading again, gets whole frames in order, then the live edge.
@@ -287,15 +300,7 @@ async fn players_that_leave_are_released() {
     }
     assert_eq!(server.hub().players(), 3);
     drop(players);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.hub().players() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "{} players still subscribed after they left",
-            server.hub().players()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_no_player_is_left(&server).await;
     server.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -341,11 +346,7 @@ async fn players_joining_and_leaving_while_frames_flow() {
             .unwrap();
     }
     let publisher = feeding.await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.hub().players() > 0 {
-        assert!(Instant::now() < deadline, "players left subscribed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_no_player_is_left(&server).await;
     drop(publisher);
     server.shutdown(Duration::from_secs(1)).await;
 }
