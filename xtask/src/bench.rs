@@ -556,7 +556,7 @@ fn write_floor(
     floor: &[(f64, Result<crate::floor::Floor, String>)],
     rows: &[Row],
 ) {
-    let _ = writeln!(md, "\n## The kernel's floor: the writes alone ({FLOOR_PLAYERS} players)\n\nOne thread writes {:.1} Mbit/s to each of {FLOOR_PLAYERS} loopback TCP connections (`TCP_NODELAY`) in N equal writes per connection per second, four staggered groups as rtmpx's wake groups, while another thread reads them all (epoll); the writing thread's CPU is what any server making those writes pays at least on this machine, with no RTMP and no other work. rtmpx makes about 62 writes per player per second without a window, 33 with its default 30 ms one, 27 with 37 ms (its p99 latency is about the window plus 3 ms, so the fewest writes a p99 of at most 40 ms allows), 17 with 60 ms.\n", FLOOR_BITS_PER_S / 1e6);
+    let _ = writeln!(md, "\n## The kernel's floor: the writes alone ({FLOOR_PLAYERS} players)\n\nOne thread writes {:.1} Mbit/s to each of {FLOOR_PLAYERS} loopback TCP connections (`TCP_NODELAY`) in N equal writes per connection per second, four staggered groups as rtmpx's wake groups, while another thread reads them all (epoll); the writing thread's CPU is what any server making those writes pays at least on this machine, with no RTMP and no other work. rtmpx makes about 62 writes per player per second without a window, 33 with its default 30 ms one, 27 with 37 ms (its p99 latency is about the window plus 3-4 ms, so the fewest writes a p99 of at most 40 ms allows), 17 with 60 ms.\n", FLOOR_BITS_PER_S / 1e6);
     let _ = writeln!(md, "| writes per player per s | bytes per write | writing thread CPU % of a core | CPU s per delivered Gbit |");
     let _ = writeln!(md, "|---|---|---|---|");
     for (writes_per_s, measured) in floor {
