@@ -67,3 +67,47 @@ impl Default for HubConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn the_batch_window_scales_with_the_audience() {
+        let config = HubConfig {
+            batch_window: ms(30),
+            batch_full_players: 500,
+            ..HubConfig::default()
+        };
+        let windows: Vec<_> = [0, 249, 250, 300, 499, 500, 10_000]
+            .into_iter()
+            .map(|players| config.batch_window_for(players))
+            .collect();
+        assert_eq!(
+            windows,
+            vec![
+                Duration::ZERO,
+                Duration::ZERO,
+                ms(15),
+                ms(18),
+                Duration::from_micros(29_940),
+                ms(30),
+                ms(30)
+            ]
+        );
+        let whole = HubConfig {
+            batch_full_players: 0,
+            ..config.clone()
+        };
+        assert_eq!(whole.batch_window_for(0), ms(30));
+        let none = HubConfig {
+            batch_window: Duration::ZERO,
+            ..config
+        };
+        assert_eq!(none.batch_window_for(10_000), Duration::ZERO);
+    }
+}

@@ -16,9 +16,9 @@
 //! * Time is an input: every entry point that needs it takes `now` from the caller, and the crate never
 //!   reads a clock.
 //!
-//! Code map: [`registry`](Hub) (streams by key, publish policy), `publisher` and `subscriber` (the two
-//! ends of a stream), `ring` (the fan-out ring, batch window, flush grid and wake groups), `gop` (the GOP
-//! cache), `frame` (what is carried), `config` (settings), [`media`] (classification).
+//! Code map: `registry` ([`Hub`], streams by key, the publish policy), `publisher` and `subscriber` (the
+//! two ends of a stream), `ring` (the fan-out ring, batch window, flush grid and wake groups), `gop` (the
+//! GOP cache), `frame` (what is carried), `config` (settings), [`media`] (classification).
 //!
 //! See docs/hub.md for the reasoning.
 

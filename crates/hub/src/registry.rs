@@ -241,3 +241,43 @@ impl Hub {
         Some(stats)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn hub(quiet_after: Duration, now: Instant) -> Hub {
+        Hub::new(
+            HubConfig {
+                publish_policy: PublishPolicy::TakeOver { quiet_after },
+                ..HubConfig::default()
+            },
+            now,
+        )
+    }
+
+    #[test]
+    fn take_over_counts_the_quiet_from_the_publish_to_the_given_now() {
+        let t0 = Instant::now();
+        let quiet_after = Duration::from_millis(1000);
+        let hub = hub(quiet_after, t0);
+        let key = StreamKey::new("live", "s");
+        let first = hub.publish(&key, t0).expect("publish");
+        assert_eq!(
+            hub.publish(&key, t0 + quiet_after - Duration::from_nanos(1))
+                .err(),
+            Some(HubError::StreamTaken(key.clone()))
+        );
+        assert!(
+            hub.publish(&key, t0).is_err(),
+            "no quiet at the last media's instant"
+        );
+        let second = hub.publish(&key, t0 + quiet_after).expect("taken over");
+        drop(first);
+        assert!(hub.stats(&key).is_some_and(|stats| stats.publishing));
+        drop(second);
+        assert!(hub.stats(&key).is_none(), "idle streams are removed");
+    }
+}

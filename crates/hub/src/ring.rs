@@ -287,3 +287,196 @@ impl Ring {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    use super::*;
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    /// Counts its wakes; one per subscriber slot.
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A ring with `players` subscribers waiting (their wakers registered), one per slot.
+    struct Fixture {
+        ring: Ring,
+        cursors: Vec<u64>,
+        counters: Vec<Arc<Counter>>,
+    }
+
+    impl Fixture {
+        fn new(capacity: usize, epoch: Instant, players: usize) -> Self {
+            let mut ring = Ring::new(capacity, epoch);
+            let mut cursors = Vec::new();
+            let mut counters = Vec::new();
+            for slot in 0..players {
+                assert_eq!(ring.add_subscriber(), slot);
+                cursors.push(ring.end());
+                counters.push(Arc::new(Counter::default()));
+            }
+            let mut fixture = Self {
+                ring,
+                cursors,
+                counters,
+            };
+            for slot in 0..players {
+                assert_eq!(fixture.read(slot).len(), 0);
+            }
+            fixture
+        }
+
+        /// What `slot` can read now; registers its waker when nothing is visible.
+        fn read(&mut self, slot: usize) -> Vec<SubscriberEvent> {
+            let waker = Waker::from(self.counters[slot].clone());
+            let mut into = VecDeque::new();
+            self.ring
+                .read(slot, &mut self.cursors[slot], &mut into, Some(&waker));
+            into.into()
+        }
+
+        fn flush_due(&mut self, now: Instant, window: Duration) -> usize {
+            let woken = self.ring.flush_due(now, window);
+            let count = woken.len();
+            wake_all(woken);
+            count
+        }
+
+        fn wakes(&self) -> Vec<usize> {
+            self.counters
+                .iter()
+                .map(|counter| counter.0.load(Ordering::SeqCst))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_window_below_the_minimum_flushes_everything_at_once() {
+        let t0 = Instant::now();
+        let mut fixture = Fixture::new(16, t0, 5);
+        fixture.ring.push(SubscriberEvent::Published);
+        assert_eq!(fixture.flush_due(t0 + ms(7), ms(1)), 5);
+        assert_eq!(fixture.ring.next_deadline(), None);
+        assert_eq!(fixture.wakes(), vec![1; 5]);
+        for slot in 0..5 {
+            assert_eq!(fixture.read(slot).len(), 1);
+        }
+    }
+
+    /// Turns fall every quarter window from the epoch; turns that passed while nothing waited are taken
+    /// at once, the others wait for their time.
+    #[test]
+    fn groups_take_turns_a_quarter_window_apart_on_the_grid() {
+        let t0 = Instant::now();
+        let window = ms(40);
+        let mut fixture = Fixture::new(16, t0, 4);
+        fixture.ring.push(SubscriberEvent::Published);
+        assert_eq!(
+            fixture.flush_due(t0 + ms(25), window),
+            3,
+            "turns at 0, 10, 20 ms"
+        );
+        assert_eq!(fixture.wakes(), vec![1, 1, 1, 0]);
+        assert_eq!(fixture.ring.next_deadline(), Some(t0 + ms(30)));
+        assert_eq!(fixture.read(3).len(), 0, "not the last group's turn yet");
+        assert_eq!(fixture.flush_due(t0 + ms(29), window), 0, "before the turn");
+        assert_eq!(fixture.flush_due(t0 + ms(30), window), 1);
+        assert_eq!(fixture.wakes(), vec![1, 1, 1, 1]);
+        assert_eq!(fixture.ring.next_deadline(), None, "nothing waits");
+        for slot in 0..4 {
+            assert_eq!(fixture.read(slot).len(), 1);
+            assert_eq!(fixture.read(slot).len(), 0, "waits again");
+        }
+        // The next event waits for the next turn: the first group's, at 40 ms.
+        fixture.ring.push(SubscriberEvent::Unpublished);
+        assert_eq!(fixture.flush_due(t0 + ms(31), window), 0);
+        assert_eq!(fixture.ring.next_deadline(), Some(t0 + ms(40)));
+        assert_eq!(fixture.flush_due(t0 + ms(40), window), 1);
+        assert_eq!(fixture.wakes(), vec![2, 1, 1, 1]);
+    }
+
+    #[test]
+    fn after_a_quiet_spell_the_next_event_goes_at_once_and_the_cycle_restarts_on_the_grid() {
+        let t0 = Instant::now();
+        let window = ms(40);
+        let mut fixture = Fixture::new(16, t0, 4);
+        fixture.ring.push(SubscriberEvent::Published);
+        assert_eq!(fixture.flush_due(t0 + ms(1003), window), 4);
+        assert_eq!(fixture.ring.next_deadline(), None);
+        fixture.ring.push(SubscriberEvent::Unpublished);
+        assert_eq!(fixture.flush_due(t0 + ms(1004), window), 0);
+        assert_eq!(
+            fixture.ring.next_deadline(),
+            Some(t0 + ms(1010)),
+            "the grid's next turn"
+        );
+    }
+
+    #[test]
+    fn the_window_scales_the_turn_period() {
+        let t0 = Instant::now();
+        let mut fixture = Fixture::new(16, t0, 4);
+        fixture.ring.push(SubscriberEvent::Published);
+        fixture.flush_due(t0 + ms(1), ms(400));
+        assert_eq!(fixture.ring.next_deadline(), Some(t0 + ms(100)));
+        let mut fixture = Fixture::new(16, t0, 4);
+        fixture.ring.push(SubscriberEvent::Published);
+        fixture.flush_due(t0 + ms(1), ms(20));
+        assert_eq!(fixture.ring.next_deadline(), Some(t0 + ms(5)));
+    }
+
+    #[test]
+    fn a_subscriber_behind_the_ring_skips_what_it_dropped() {
+        let t0 = Instant::now();
+        let mut fixture = Fixture::new(16, t0, 1);
+        for _ in 0..20 {
+            fixture.ring.push(SubscriberEvent::Published);
+        }
+        fixture.ring.flush_all();
+        let mut into = VecDeque::new();
+        let read = fixture
+            .ring
+            .read(0, &mut fixture.cursors[0], &mut into, None);
+        assert_eq!(
+            read,
+            Read {
+                skipped: 4,
+                taken: true
+            }
+        );
+        assert_eq!(into.len(), 16);
+        assert_eq!(fixture.cursors[0], 20);
+    }
+
+    #[test]
+    fn a_freed_slot_is_reused_and_holds_nothing_back() {
+        let t0 = Instant::now();
+        let mut fixture = Fixture::new(64, t0, 2);
+        fixture.ring.remove_subscriber(1);
+        assert_eq!(fixture.ring.subscribers(), 1);
+        for _ in 0..40 {
+            fixture.ring.push(SubscriberEvent::Published);
+        }
+        fixture.ring.flush_all();
+        assert_eq!(fixture.read(0).len(), 40);
+        fixture.ring.push(SubscriberEvent::Published);
+        assert_eq!(
+            fixture.ring.len(),
+            1,
+            "read by the only subscriber: dropped"
+        );
+        assert_eq!(fixture.ring.add_subscriber(), 1);
+    }
+}
