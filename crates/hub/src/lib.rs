@@ -13,12 +13,31 @@
 //! * Publish policy: a new publisher takes over a name whose publisher has gone quiet (the stale
 //!   connection is told to close), otherwise it is refused; or always refused ([`PublishPolicy::Reject`]).
 //!
+//! * Time is an input: every entry point that needs it takes `now` from the caller, and the crate never
+//!   reads a clock.
+//!
+//! Code map: `registry` ([`Hub`], streams by key, the publish policy), `publisher` and `subscriber` (the
+//! two ends of a stream), `ring` (the fan-out ring, batch window, flush grid and wake groups), `gop` (the
+//! GOP cache), `frame` (what is carried), `config` (settings), [`media`] (classification).
+//!
 //! See docs/hub.md for the reasoning.
 
-pub mod media;
-mod stream;
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
-pub use stream::{
-    Frame, FrameKind, Hub, HubConfig, HubError, PublishPolicy, Publisher, StreamKey, StreamStats,
-    Subscriber, SubscriberEvent,
-};
+mod config;
+mod frame;
+mod gop;
+pub mod media;
+mod publisher;
+mod registry;
+mod ring;
+mod subscriber;
+
+pub use config::{HubConfig, PublishPolicy};
+pub use frame::{Frame, FrameKind, SubscriberEvent};
+pub use publisher::Publisher;
+pub use registry::{Hub, HubError, StreamKey, StreamStats};
+pub use subscriber::Subscriber;

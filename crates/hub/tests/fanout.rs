@@ -1,10 +1,37 @@
-//! Fan-out behaviour: shared bytes, GOP start, slow players, publish policies, subscribe before publish.
+//! Fan-out behaviour: shared bytes, GOP start, slow players, publish policies, subscribe before publish,
+//! the batch window. Time is synthetic: one base instant plus durations, never a sleep.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtmp_chunk::Message;
 use rtmp_hub::{FrameKind, Hub, HubConfig, HubError, PublishPolicy, StreamKey, SubscriberEvent};
+
+fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
+
+/// A waker that counts its wakes.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<CountingWaker>, Waker) {
+    let counter = Arc::new(CountingWaker::default());
+    (counter.clone(), Waker::from(counter))
+}
+
+fn wakes(counter: &CountingWaker) -> usize {
+    counter.0.load(Ordering::SeqCst)
+}
 
 fn video(ts: u32, key: bool) -> Message {
     let first = if key { 0x17 } else { 0x27 };
@@ -34,11 +61,12 @@ fn frame_ts(event: SubscriberEvent) -> Option<(FrameKind, u32)> {
 
 #[tokio::test]
 async fn every_player_shares_the_same_encoded_bytes() {
-    let hub = Hub::new(HubConfig::default());
+    let t0 = Instant::now();
+    let hub = Hub::new(HubConfig::default(), t0);
     let key = StreamKey::new("live", "s");
     let mut players: Vec<_> = (0..50).map(|_| hub.subscribe(&key)).collect();
-    let publisher = hub.publish(&key).unwrap();
-    publisher.send(&video(0, true));
+    let publisher = hub.publish(&key, t0).unwrap();
+    publisher.send(&video(0, true), t0);
     let mut pointers = Vec::new();
     for player in &mut players {
         assert!(matches!(player.recv().await, SubscriberEvent::Published));
@@ -56,21 +84,22 @@ async fn every_player_shares_the_same_encoded_bytes() {
 
 #[tokio::test]
 async fn late_player_starts_on_the_last_keyframe_with_headers_first() {
-    let hub = Hub::new(HubConfig::default());
+    let t0 = Instant::now();
+    let hub = Hub::new(HubConfig::default(), t0);
     let key = StreamKey::new("live", "s");
-    let publisher = hub.publish(&key).unwrap();
+    let publisher = hub.publish(&key, t0).unwrap();
     let header = Message {
         timestamp: 0,
         type_id: 9,
         stream_id: 1,
         payload: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]),
     };
-    publisher.send(&header);
-    publisher.send(&video(0, true));
-    publisher.send(&video(33, false));
-    publisher.send(&video(66, true));
-    publisher.send(&audio(70));
-    publisher.send(&video(99, false));
+    publisher.send(&header, t0);
+    publisher.send(&video(0, true), t0);
+    publisher.send(&video(33, false), t0 + ms(33));
+    publisher.send(&video(66, true), t0 + ms(66));
+    publisher.send(&audio(70), t0 + ms(70));
+    publisher.send(&video(99, false), t0 + ms(99));
     let mut player = hub.subscribe(&key);
     assert!(matches!(player.recv().await, SubscriberEvent::Published));
     let mut got = Vec::new();
@@ -86,7 +115,7 @@ async fn late_player_starts_on_the_last_keyframe_with_headers_first() {
             (FrameKind::Video, 99)
         ]
     );
-    publisher.send(&video(132, false));
+    publisher.send(&video(132, false), t0 + ms(132));
     assert_eq!(
         frame_ts(player.recv().await),
         Some((FrameKind::Video, 132)),
@@ -96,19 +125,23 @@ async fn late_player_starts_on_the_last_keyframe_with_headers_first() {
 
 #[tokio::test]
 async fn slow_player_skips_to_the_next_keyframe_and_publisher_never_blocks() {
-    let hub = Hub::new(HubConfig {
-        player_queue_frames: 16,
-        ..HubConfig::default()
-    });
+    let t0 = Instant::now();
+    let hub = Hub::new(
+        HubConfig {
+            player_queue_frames: 16,
+            ..HubConfig::default()
+        },
+        t0,
+    );
     let key = StreamKey::new("live", "s");
     let mut slow = hub.subscribe(&key);
-    let publisher = hub.publish(&key).unwrap();
-    publisher.send(&video(0, true));
+    let publisher = hub.publish(&key, t0).unwrap();
+    publisher.send(&video(0, true), t0);
     for i in 1..100 {
-        publisher.send(&video(i * 10, false));
+        publisher.send(&video(i * 10, false), t0 + ms(u64::from(i) * 10));
     }
-    publisher.send(&video(1000, true));
-    publisher.send(&video(1010, false));
+    publisher.send(&video(1000, true), t0 + ms(1000));
+    publisher.send(&video(1010, false), t0 + ms(1010));
     let mut got = Vec::new();
     while let Some(event) = slow.try_recv() {
         if let Some(frame) = frame_ts(event) {
@@ -119,43 +152,65 @@ async fn slow_player_skips_to_the_next_keyframe_and_publisher_never_blocks() {
     assert!(slow.dropped() > 0);
 }
 
-#[tokio::test]
-async fn publish_policies() {
+#[test]
+fn the_reject_policy_refuses_every_second_publisher() {
+    let t0 = Instant::now();
     let key = StreamKey::new("live", "s");
-    let reject = Hub::new(HubConfig {
-        publish_policy: PublishPolicy::Reject,
-        ..HubConfig::default()
-    });
-    let _first = reject.publish(&key).unwrap();
+    let reject = Hub::new(
+        HubConfig {
+            publish_policy: PublishPolicy::Reject,
+            ..HubConfig::default()
+        },
+        t0,
+    );
+    let _first = reject.publish(&key, t0).unwrap();
     assert_eq!(
-        reject.publish(&key).unwrap_err(),
+        reject
+            .publish(&key, t0 + Duration::from_secs(3600))
+            .unwrap_err(),
         HubError::StreamTaken(key.clone())
     );
+}
 
-    let takeover = Hub::new(HubConfig {
-        publish_policy: PublishPolicy::TakeOver {
-            quiet_after: Duration::from_millis(50),
+/// A publisher quiet for `quiet_after` by the newcomer's `now` is taken over; one that sent media within
+/// it keeps the stream.
+#[test]
+fn take_over_happens_once_the_publisher_has_been_quiet_for_the_given_time() {
+    let t0 = Instant::now();
+    let key = StreamKey::new("live", "s");
+    let takeover = Hub::new(
+        HubConfig {
+            publish_policy: PublishPolicy::TakeOver {
+                quiet_after: ms(50),
+            },
+            ..HubConfig::default()
         },
-        ..HubConfig::default()
-    });
-    let first = takeover.publish(&key).unwrap();
-    first.send(&video(0, true));
+        t0,
+    );
+    let first = takeover.publish(&key, t0).unwrap();
+    first.send(&video(0, true), t0 + ms(10));
     assert!(
-        takeover.publish(&key).is_err(),
+        takeover.publish(&key, t0 + ms(59)).is_err(),
         "an active publisher keeps its stream"
     );
+    // Media moves the quiet's start: 40 ms after the last frame is not quiet enough.
+    first.send(&video(30, false), t0 + ms(40));
+    assert!(takeover.publish(&key, t0 + ms(80)).is_err());
     // The old publisher is already waiting when the new one comes: only its waker can end the wait.
-    let kicker = tokio::spawn({
-        let (takeover, key) = (takeover.clone(), key.clone());
-        async move {
-            tokio::time::sleep(Duration::from_millis(80)).await;
-            takeover.publish(&key)
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(1), first.kicked())
-        .await
-        .expect("the waiting publisher is woken when taken over");
-    let second = kicker.await.unwrap().unwrap();
+    let (kicks, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(first.poll_kicked(&mut cx).is_pending());
+    let second = takeover
+        .publish(&key, t0 + ms(90))
+        .expect("quiet for 50 ms: taken over");
+    assert_eq!(wakes(&kicks), 1, "the waiting publisher is woken");
+    assert!(first.poll_kicked(&mut cx).is_ready());
+    first.send(&video(60, true), t0 + ms(95));
+    assert_eq!(
+        takeover.stats(&key).unwrap().frames,
+        2,
+        "the old publisher's frames no longer reach the stream"
+    );
     drop(first);
     assert!(
         takeover.stats(&key).unwrap().publishing,
@@ -166,18 +221,19 @@ async fn publish_policies() {
 
 #[tokio::test]
 async fn player_waits_for_a_publisher_and_survives_republish() {
-    let hub = Hub::new(HubConfig::default());
+    let t0 = Instant::now();
+    let hub = Hub::new(HubConfig::default(), t0);
     let key = StreamKey::new("live", "s");
     let mut player = hub.subscribe(&key);
     assert!(player.try_recv().is_none());
-    let publisher = hub.publish(&key).unwrap();
-    publisher.send(&video(0, true));
+    let publisher = hub.publish(&key, t0).unwrap();
+    publisher.send(&video(0, true), t0);
     drop(publisher);
     assert!(matches!(player.recv().await, SubscriberEvent::Published));
     assert!(frame_ts(player.recv().await).is_some());
     assert!(matches!(player.recv().await, SubscriberEvent::Unpublished));
-    let again = hub.publish(&key).unwrap();
-    again.send(&video(5000, true));
+    let again = hub.publish(&key, t0 + ms(5000)).unwrap();
+    again.send(&video(5000, true), t0 + ms(5000));
     assert!(matches!(player.recv().await, SubscriberEvent::Published));
     assert_eq!(
         frame_ts(player.recv().await),
@@ -197,39 +253,50 @@ fn drain(player: &mut rtmp_hub::Subscriber) -> Vec<u32> {
     got
 }
 
-#[tokio::test]
-async fn batch_window_flushes_players_in_staggered_groups_within_one_window() {
-    // Long enough that setting up never crosses a turn of the grid (a quarter window) by itself.
-    let window = Duration::from_millis(400);
-    let hub = Hub::new(HubConfig {
-        batch_window: window,
-        ..HubConfig::default()
-    });
+#[test]
+fn batch_window_flushes_players_in_staggered_groups_within_one_window() {
+    let t0 = Instant::now();
+    let window = ms(400);
+    let period = window / 4;
+    let hub = Hub::new(
+        HubConfig {
+            batch_window: window,
+            ..HubConfig::default()
+        },
+        t0,
+    );
     let key = StreamKey::new("live", "s");
     let mut players: Vec<_> = (0..8).map(|_| hub.subscribe(&key)).collect();
-    let publisher = hub.publish(&key).unwrap();
+    let publisher = hub.publish(&key, t0).unwrap();
     for player in &mut players {
-        assert!(matches!(player.recv().await, SubscriberEvent::Published));
+        assert!(matches!(
+            player.try_recv(),
+            Some(SubscriberEvent::Published)
+        ));
     }
     // After a quiet window, the next frame goes out to everyone at once.
-    std::thread::sleep(window);
-    publisher.send(&video(0, true));
+    let sent_at = t0 + window;
+    publisher.send(&video(0, true), sent_at);
     for player in &mut players {
         assert_eq!(drain(player), vec![0]);
     }
-    // The frames after it wait for their group's turn.
-    publisher.send(&audio(10));
-    publisher.send(&audio(20));
-    let sent_at = std::time::Instant::now();
+    // The frames after it wait for their group's turn: the next multiple of a quarter window.
+    publisher.send(&audio(10), sent_at);
+    publisher.send(&audio(20), sent_at);
     for player in &mut players {
         assert!(drain(player).is_empty());
     }
     let first_turn = publisher.flush_deadline().expect("frames are waiting");
-    assert!(first_turn <= sent_at + window);
+    assert_eq!(first_turn, sent_at + period);
     // Each turn of the grid flushes one group of players: never all at once, and all within one window.
     let mut turns = Vec::new();
     let mut now = first_turn;
     for _ in 0..4 {
+        publisher.flush_if_due(now - Duration::from_nanos(1));
+        assert!(
+            players.iter_mut().all(|player| drain(player).is_empty()),
+            "nothing before the turn"
+        );
         publisher.flush_if_due(now);
         let served: Vec<usize> = players
             .iter_mut()
@@ -244,77 +311,84 @@ async fn batch_window_flushes_players_in_staggered_groups_within_one_window() {
             .collect();
         turns.push(served);
         match publisher.flush_deadline() {
-            Some(next) => now = next,
+            Some(next) => {
+                assert_eq!(next, now + period, "turns a quarter window apart");
+                now = next;
+            }
             None => break,
         }
     }
-    let served: usize = turns.iter().map(Vec::len).sum();
-    assert_eq!(
-        served,
-        players.len(),
-        "every player got the batch: {turns:?}"
-    );
-    assert!(
-        turns.iter().all(|turn| turn.len() < players.len()),
-        "groups: {turns:?}"
-    );
+    // Subscribers take wake groups in turn as they join; the turns go round the groups in order.
+    assert_eq!(turns, vec![vec![0, 4], vec![1, 5], vec![2, 6], vec![3, 7]]);
     assert!(now < first_turn + window, "all groups within one window");
     assert!(publisher.flush_deadline().is_none());
 }
 
-#[tokio::test]
-async fn a_waiting_player_is_woken_by_its_groups_flush() {
-    let hub = Hub::new(HubConfig {
-        batch_window: Duration::from_millis(20),
-        ..HubConfig::default()
-    });
+#[test]
+fn a_waiting_player_is_woken_by_its_groups_flush() {
+    let t0 = Instant::now();
+    let hub = Hub::new(
+        HubConfig {
+            batch_window: ms(20),
+            ..HubConfig::default()
+        },
+        t0,
+    );
     let key = StreamKey::new("live", "s");
     let mut player = hub.subscribe(&key);
-    let publisher = hub.publish(&key).unwrap();
-    assert!(matches!(player.recv().await, SubscriberEvent::Published));
-    let waiting = tokio::spawn(async move {
-        let first = frame_ts(player.recv().await);
-        let second = frame_ts(player.recv().await);
-        (first, second)
-    });
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    publisher.send(&video(0, true));
-    publisher.send(&audio(5));
-    // Drive the grid as the publishing connection does, with real time.
-    let result = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            if waiting.is_finished() {
-                return waiting.await.unwrap();
-            }
-            if let Some(at) = publisher.flush_deadline() {
-                tokio::time::sleep_until(at.into()).await;
-                publisher.flush_if_due(std::time::Instant::now());
-            } else {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-    })
-    .await
-    .unwrap();
-    assert_eq!(
-        result,
-        (Some((FrameKind::Video, 0)), Some((FrameKind::Audio, 5)))
-    );
+    let publisher = hub.publish(&key, t0).unwrap();
+    assert!(matches!(
+        player.try_recv(),
+        Some(SubscriberEvent::Published)
+    ));
+    let (woken, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(player.poll_recv(&mut cx).is_pending());
+    // The first frame after a quiet spell goes at once.
+    publisher.send(&video(0, true), t0 + ms(5));
+    assert_eq!(wakes(&woken), 1);
+    let Poll::Ready(event) = player.poll_recv(&mut cx) else {
+        panic!("the keyframe is visible");
+    };
+    assert_eq!(frame_ts(event), Some((FrameKind::Video, 0)));
+    assert!(player.poll_recv(&mut cx).is_pending());
+    // The next waits for the player's group (the first): the other groups' turns do not wake it.
+    publisher.send(&audio(5), t0 + ms(6));
+    for turn in [10, 15] {
+        assert_eq!(publisher.flush_deadline(), Some(t0 + ms(turn)));
+        publisher.flush_if_due(t0 + ms(turn));
+        assert_eq!(
+            wakes(&woken),
+            1,
+            "woken by another group's turn at {turn} ms"
+        );
+    }
+    assert_eq!(publisher.flush_deadline(), Some(t0 + ms(20)));
+    publisher.flush_if_due(t0 + ms(20));
+    assert_eq!(wakes(&woken), 2, "woken by its group's turn");
+    let Poll::Ready(event) = player.poll_recv(&mut cx) else {
+        panic!("the audio frame is visible");
+    };
+    assert_eq!(frame_ts(event), Some((FrameKind::Audio, 5)));
 }
 
 #[test]
 fn a_tiny_window_flushes_at_once() {
-    let hub = Hub::new(HubConfig {
-        batch_window: Duration::from_millis(30),
-        batch_full_players: 500,
-        ..HubConfig::default()
-    });
+    let t0 = Instant::now();
+    let hub = Hub::new(
+        HubConfig {
+            batch_window: ms(30),
+            batch_full_players: 500,
+            ..HubConfig::default()
+        },
+        t0,
+    );
     let key = StreamKey::new("live", "s");
     let mut player = hub.subscribe(&key);
-    let publisher = hub.publish(&key).unwrap();
+    let publisher = hub.publish(&key, t0).unwrap();
     // One player of 500: a 60 µs window, not worth a timer.
-    publisher.send(&video(0, true));
-    publisher.send(&audio(5));
+    publisher.send(&video(0, true), t0 + ms(1));
+    publisher.send(&audio(5), t0 + ms(1));
     assert_eq!(drain(&mut player), vec![0, 5]);
     assert!(publisher.flush_deadline().is_none());
 }
@@ -322,51 +396,55 @@ fn a_tiny_window_flushes_at_once() {
 #[test]
 fn the_batch_window_applies_from_half_the_full_audience_and_grows_with_it() {
     let config = HubConfig {
-        batch_window: Duration::from_millis(30),
+        batch_window: ms(30),
         batch_full_players: 500,
         ..HubConfig::default()
     };
     assert_eq!(config.batch_window_for(0), Duration::ZERO);
     assert_eq!(config.batch_window_for(100), Duration::ZERO);
     assert_eq!(config.batch_window_for(249), Duration::ZERO);
-    assert_eq!(config.batch_window_for(250), Duration::from_millis(15));
-    assert_eq!(config.batch_window_for(400), Duration::from_millis(24));
-    assert_eq!(config.batch_window_for(500), Duration::from_millis(30));
-    assert_eq!(config.batch_window_for(5000), Duration::from_millis(30));
+    assert_eq!(config.batch_window_for(250), ms(15));
+    assert_eq!(config.batch_window_for(400), ms(24));
+    assert_eq!(config.batch_window_for(500), ms(30));
+    assert_eq!(config.batch_window_for(5000), ms(30));
     let fixed = HubConfig {
         batch_full_players: 0,
         ..config
     };
-    assert_eq!(fixed.batch_window_for(1), Duration::from_millis(30));
+    assert_eq!(fixed.batch_window_for(1), ms(30));
 }
 
 /// CPU is spent per player written to, on whichever stream: the window follows the hub's whole audience,
 /// so many small streams on a busy server are batched like one large one.
 #[test]
 fn the_batch_window_follows_the_audience_of_every_stream() {
-    let hub = Hub::new(HubConfig {
-        batch_window: Duration::from_millis(400),
-        batch_full_players: 6,
-        ..HubConfig::default()
-    });
+    let t0 = Instant::now();
+    let hub = Hub::new(
+        HubConfig {
+            batch_window: ms(400),
+            batch_full_players: 6,
+            ..HubConfig::default()
+        },
+        t0,
+    );
     let small = StreamKey::new("live", "small");
     let mut player = hub.subscribe(&small);
-    let publisher = hub.publish(&small).unwrap();
+    let publisher = hub.publish(&small, t0).unwrap();
     assert!(matches!(
         player.try_recv(),
         Some(SubscriberEvent::Published)
     ));
     // Alone on the server: no window, every frame at once.
-    publisher.send(&video(0, true));
-    publisher.send(&audio(5));
+    publisher.send(&video(0, true), t0 + ms(1));
+    publisher.send(&audio(5), t0 + ms(1));
     assert_eq!(drain(&mut player), vec![0, 5]);
     // Five players on another stream make six on the server: the whole window applies here too.
     let large = StreamKey::new("live", "large");
     let others: Vec<_> = (0..5).map(|_| hub.subscribe(&large)).collect();
     assert_eq!(hub.players(), 6);
-    std::thread::sleep(Duration::from_millis(400));
-    publisher.send(&audio(10));
-    publisher.send(&audio(20));
+    let later = t0 + ms(401);
+    publisher.send(&audio(10), later);
+    publisher.send(&audio(20), later);
     assert_eq!(
         drain(&mut player),
         vec![10],
@@ -378,7 +456,7 @@ fn the_batch_window_follows_the_audience_of_every_stream() {
     );
     drop(others);
     assert_eq!(hub.players(), 1);
-    publisher.send(&audio(30));
+    publisher.send(&audio(30), later);
     assert_eq!(drain(&mut player), vec![20, 30], "alone again: no window");
 }
 
@@ -386,25 +464,30 @@ fn the_batch_window_follows_the_audience_of_every_stream() {
 /// together.
 #[test]
 fn every_stream_takes_its_turns_on_one_grid() {
-    let window = Duration::from_millis(400);
+    let t0 = Instant::now();
+    let window = ms(400);
     let period = window / 4;
-    let hub = Hub::new(HubConfig {
-        batch_window: window,
-        ..HubConfig::default()
-    });
-    let deadline_after_a_burst = |name: &str| {
+    let hub = Hub::new(
+        HubConfig {
+            batch_window: window,
+            ..HubConfig::default()
+        },
+        t0,
+    );
+    let deadline_after_a_burst = |name: &str, now: Instant| {
         let key = StreamKey::new("live", name);
         let _player = hub.subscribe(&key);
-        let publisher = hub.publish(&key).unwrap();
-        publisher.send(&video(0, true));
-        publisher.send(&audio(10));
+        let publisher = hub.publish(&key, now).unwrap();
+        publisher.send(&video(0, true), now);
+        publisher.send(&audio(10), now);
         publisher
             .flush_deadline()
             .expect("a frame waits for its turn")
     };
-    let first = deadline_after_a_burst("a");
-    std::thread::sleep(Duration::from_millis(30));
-    let second = deadline_after_a_burst("b");
-    let apart = second.duration_since(first).as_nanos();
-    assert_eq!(apart % period.as_nanos(), 0, "deadlines {apart} ns apart");
+    let first = deadline_after_a_burst("a", t0 + ms(10));
+    let second = deadline_after_a_burst("b", t0 + ms(40));
+    let third = deadline_after_a_burst("c", t0 + ms(130));
+    assert_eq!(first, t0 + period);
+    assert_eq!(second, t0 + period, "the same turn of the grid");
+    assert_eq!(third, t0 + 2 * period, "the grid's next turn");
 }

@@ -486,7 +486,7 @@ impl Connection {
                     ..
                 } => {
                     let key = StreamKey::new(self.app(), stream_name.clone());
-                    match self.hub.publish(&key) {
+                    match self.hub.publish(&key, Instant::now()) {
                         Ok(publisher) => {
                             tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "publish");
                             self.session.accept_publish(stream_id);
@@ -509,7 +509,7 @@ impl Connection {
                 } => self.start_player(stream_id, stream_name),
                 ServerEvent::Media { stream_id, message } => {
                     if let Some(publisher) = self.publishers.get(stream_id) {
-                        publisher.send(&message);
+                        publisher.send(&message, Instant::now());
                     }
                 }
                 ServerEvent::Metadata { stream_id, message } => {

@@ -41,7 +41,7 @@ pub struct Server {
 impl Server {
     /// Binds every listen address and starts accepting.
     pub async fn start(config: &Config) -> std::io::Result<Server> {
-        let hub = rtmp_hub::Hub::new(config.hub_config());
+        let hub = rtmp_hub::Hub::new(config.hub_config(), std::time::Instant::now());
         let tls = rtmp_rtmps::TlsAcceptor::new(config.tls_settings()).map_err(|error| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string())
         })?;

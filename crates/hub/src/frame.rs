@@ -1,0 +1,68 @@
+//! What the hub carries: a published message encoded once ([`Frame`]), its kind, and the events a
+//! subscriber receives ([`SubscriberEvent`]).
+
+use std::sync::Arc;
+
+use rtmp_chunk::{csid, type_id, Message, SharedMessage};
+
+use crate::media::{classify_audio, classify_video, MediaInfo};
+
+/// The kind of a frame, which decides its chunk stream and how a lagging player treats it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    Audio,
+    Video,
+    /// `onMetaData` and other data messages.
+    Data,
+}
+
+/// A published message, encoded once and shared by every player.
+#[derive(Debug)]
+pub struct Frame {
+    pub kind: FrameKind,
+    pub info: MediaInfo,
+    /// The message in its wire form (`shared.message()` rebuilds the original).
+    pub shared: SharedMessage,
+}
+
+impl Frame {
+    pub(crate) fn new(message: &Message, chunk_size: u32) -> Self {
+        let (kind, info, chunk_stream) = match message.type_id {
+            type_id::AUDIO => (
+                FrameKind::Audio,
+                classify_audio(&message.payload),
+                csid::AUDIO,
+            ),
+            type_id::VIDEO => (
+                FrameKind::Video,
+                classify_video(&message.payload),
+                csid::VIDEO,
+            ),
+            _ => (FrameKind::Data, MediaInfo::default(), csid::DATA),
+        };
+        Self {
+            kind,
+            info,
+            shared: SharedMessage::encode(chunk_stream, message, chunk_size),
+        }
+    }
+
+    /// The message as published (rebuilt from the shared chunks; see [`SharedMessage::message`]).
+    pub fn message(&self) -> Message {
+        self.shared.message()
+    }
+
+    pub(crate) fn is_video_keyframe(&self) -> bool {
+        self.kind == FrameKind::Video && self.info.keyframe && !self.info.sequence_header
+    }
+}
+
+/// What a subscriber receives, in order.
+#[derive(Debug, Clone)]
+pub enum SubscriberEvent {
+    /// A publisher started (or took over); metadata, sequence headers and cached frames follow.
+    Published,
+    Frame(Arc<Frame>),
+    /// The publisher left; the subscriber stays and resumes when a publisher returns.
+    Unpublished,
+}

@@ -1,0 +1,283 @@
+//! The registry of streams: [`Hub`] maps a [`StreamKey`] to one stream's state (publisher slot, GOP
+//! cache, counters, fan-out ring), hands out publishers under the publish policy and subscribers, and
+//! drops streams nobody uses any more.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Instant;
+
+use crate::config::{HubConfig, PublishPolicy};
+use crate::frame::SubscriberEvent;
+use crate::gop::GopCache;
+use crate::publisher::{Kick, Publisher, PublisherSlot};
+use crate::ring::{wake_all, Ring};
+use crate::subscriber::Subscriber;
+
+/// A stream's name within the server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub app: String,
+    pub name: String,
+}
+
+impl StreamKey {
+    pub fn new(app: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            app: app.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.app, self.name)
+    }
+}
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    #[error("stream {0} is already being published")]
+    StreamTaken(StreamKey),
+}
+
+/// Counters of one stream.
+#[derive(Debug, Clone, Default)]
+pub struct StreamStats {
+    pub publishing: bool,
+    pub players: usize,
+    pub frames: u64,
+    pub bytes: u64,
+}
+
+/// One stream's state, behind its lock: the publisher and the players meet here.
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    pub(crate) publisher: Option<PublisherSlot>,
+    pub(crate) gop: GopCache,
+    pub(crate) stats: StreamStats,
+    pub(crate) ring: Ring,
+}
+
+impl StreamState {
+    /// Queues an event that must reach players at once (publish, unpublish, metadata).
+    pub(crate) fn push_now(&mut self, event: SubscriberEvent) -> Vec<Waker> {
+        self.ring.push(event);
+        self.ring.flush_all()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub(crate) key: StreamKey,
+    state: Mutex<StreamState>,
+}
+
+impl Stream {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, StreamState> {
+        // A panic while holding the lock cannot leave the state half-updated in a way that matters more
+        // than stopping the stream, so a poisoned lock is taken as it is.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[derive(Debug)]
+struct HubInner {
+    config: HubConfig,
+    streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
+    next_publisher: AtomicU64,
+    /// Subscribers over every stream: the audience the batch window follows.
+    players: AtomicUsize,
+    /// The origin of the grid every stream's flush turns fall on.
+    epoch: Instant,
+}
+
+/// The registry of streams. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+impl Hub {
+    /// A hub whose flush grid starts at `now`.
+    pub fn new(config: HubConfig, now: Instant) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                config,
+                streams: Mutex::new(HashMap::new()),
+                next_publisher: AtomicU64::new(1),
+                players: AtomicUsize::new(0),
+                epoch: now,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    fn streams(&self) -> MutexGuard<'_, HashMap<StreamKey, Arc<Stream>>> {
+        self.inner.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The stream of `key`, created if needed. The caller holds the registry lock while it sets up its
+    /// publisher or subscriber, so [`Hub::release`] never removes a stream someone is joining.
+    fn stream_locked(
+        &self,
+        streams: &mut HashMap<StreamKey, Arc<Stream>>,
+        key: &StreamKey,
+    ) -> Arc<Stream> {
+        streams
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Stream {
+                    key: key.clone(),
+                    state: Mutex::new(StreamState {
+                        publisher: None,
+                        gop: GopCache::default(),
+                        stats: StreamStats::default(),
+                        ring: Ring::new(
+                            self.inner.config.player_queue_frames.max(16),
+                            self.inner.epoch,
+                        ),
+                    }),
+                })
+            })
+            .clone()
+    }
+
+    /// Drops a stream nobody publishes or plays any more.
+    pub(crate) fn release(&self, stream: &Arc<Stream>) {
+        let mut streams = self.streams();
+        let idle = {
+            let state = stream.lock();
+            state.publisher.is_none() && state.ring.subscribers() == 0
+        };
+        if idle
+            && streams
+                .get(&stream.key)
+                .is_some_and(|s| Arc::ptr_eq(s, stream))
+        {
+            streams.remove(&stream.key);
+        }
+    }
+
+    /// Starts publishing `key` at `now`, or refuses per the publish policy: under
+    /// [`PublishPolicy::TakeOver`] the current publisher is replaced if it has sent no media for
+    /// `quiet_after` by `now`.
+    pub fn publish(&self, key: &StreamKey, now: Instant) -> Result<Publisher, HubError> {
+        let mut streams = self.streams();
+        let stream = self.stream_locked(&mut streams, key);
+        let id = self.inner.next_publisher.fetch_add(1, Ordering::Relaxed);
+        let kick = Arc::new(Kick::default());
+        let wakers = {
+            let mut state = stream.lock();
+            if let Some(current) = &state.publisher {
+                let quiet_for = now.saturating_duration_since(current.last_media);
+                match self.inner.config.publish_policy {
+                    PublishPolicy::TakeOver { quiet_after } if quiet_for >= quiet_after => {
+                        tracing::info!(stream = %key, quiet_ms = quiet_for.as_millis() as u64, "publisher taken over");
+                        current.kick.kick();
+                    }
+                    _ => return Err(HubError::StreamTaken(key.clone())),
+                }
+            }
+            state.publisher = Some(PublisherSlot {
+                id,
+                last_media: now,
+                kick: Arc::clone(&kick),
+            });
+            state.gop = GopCache::default();
+            state.stats.publishing = true;
+            state.push_now(SubscriberEvent::Published)
+        };
+        drop(streams);
+        wake_all(wakers);
+        Ok(Publisher::new(self.clone(), stream, id, kick))
+    }
+
+    /// Subscribes to `key`, published or not (yet).
+    pub fn subscribe(&self, key: &StreamKey) -> Subscriber {
+        let mut streams = self.streams();
+        let stream = self.stream_locked(&mut streams, key);
+        let (slot, cursor, pending) = {
+            let mut state = stream.lock();
+            let slot = state.ring.add_subscriber();
+            let mut pending = VecDeque::new();
+            if state.publisher.is_some() {
+                pending.push_back(SubscriberEvent::Published);
+                pending.extend(state.gop.snapshot().map(SubscriberEvent::Frame));
+            }
+            // Frames not yet flushed are already in the GOP snapshot: start after them.
+            (slot, state.ring.end(), pending)
+        };
+        drop(streams);
+        self.inner.players.fetch_add(1, Ordering::Relaxed);
+        Subscriber::new(self.clone(), stream, slot, cursor, pending)
+    }
+
+    /// A subscriber left (its slot in the ring is already free).
+    pub(crate) fn player_left(&self) {
+        self.inner.players.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Players subscribed to any stream.
+    pub fn players(&self) -> usize {
+        self.inner.players.load(Ordering::Relaxed)
+    }
+
+    /// Counters of a stream, if it exists.
+    pub fn stats(&self, key: &StreamKey) -> Option<StreamStats> {
+        let streams = self.streams();
+        let stream = streams.get(key)?;
+        let state = stream.lock();
+        let mut stats = state.stats.clone();
+        stats.players = state.ring.subscribers();
+        Some(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn hub(quiet_after: Duration, now: Instant) -> Hub {
+        Hub::new(
+            HubConfig {
+                publish_policy: PublishPolicy::TakeOver { quiet_after },
+                ..HubConfig::default()
+            },
+            now,
+        )
+    }
+
+    #[test]
+    fn take_over_counts_the_quiet_from_the_publish_to_the_given_now() {
+        let t0 = Instant::now();
+        let quiet_after = Duration::from_millis(1000);
+        let hub = hub(quiet_after, t0);
+        let key = StreamKey::new("live", "s");
+        let first = hub.publish(&key, t0).expect("publish");
+        assert_eq!(
+            hub.publish(&key, t0 + quiet_after - Duration::from_nanos(1))
+                .err(),
+            Some(HubError::StreamTaken(key.clone()))
+        );
+        assert!(
+            hub.publish(&key, t0).is_err(),
+            "no quiet at the last media's instant"
+        );
+        let second = hub.publish(&key, t0 + quiet_after).expect("taken over");
+        drop(first);
+        assert!(hub.stats(&key).is_some_and(|stats| stats.publishing));
+        drop(second);
+        assert!(hub.stats(&key).is_none(), "idle streams are removed");
+    }
+}
