@@ -367,3 +367,49 @@ pub(crate) fn strip_set_data_frame(values: &[Amf0Value]) -> Option<Bytes> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(values: &[Amf0Value]) -> Option<PublishType> {
+        let mut all = vec!["publish".into(), 4.0.into(), Amf0Value::Null, "key".into()];
+        all.extend_from_slice(values);
+        match Command::parse(all) {
+            Ok(Command::Publish { publish_type, .. }) => Some(publish_type),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn publish_types_are_read_with_live_as_the_default() {
+        assert_eq!(publish(&["record".into()]), Some(PublishType::Record));
+        assert_eq!(publish(&["append".into()]), Some(PublishType::Append));
+        assert_eq!(
+            publish(&["appendWithGap".into()]),
+            Some(PublishType::Append)
+        );
+        assert_eq!(publish(&["live".into()]), Some(PublishType::Live));
+        assert_eq!(publish(&[]), Some(PublishType::Live));
+        assert_eq!(publish(&[3.0.into()]), Some(PublishType::Live));
+    }
+
+    #[test]
+    fn a_transaction_id_is_read_from_a_body_that_does_not_decode_whole() {
+        let mut payload = rtmp_amf::encode_amf0_values(&["call".into(), 5.0.into()]).to_vec();
+        payload.push(0xff);
+        let message = Message {
+            timestamp: 0,
+            type_id: type_id::COMMAND_AMF0,
+            stream_id: 0,
+            payload: Bytes::from(payload),
+        };
+        assert!(decode_values(&message, "command").is_err());
+        assert_eq!(readable_transaction_id(&message), Some(5.0));
+        let unnamed = Message {
+            payload: rtmp_amf::encode_amf0_values(&[5.0.into(), 5.0.into()]),
+            ..message
+        };
+        assert_eq!(readable_transaction_id(&unnamed), None);
+    }
+}

@@ -218,6 +218,40 @@ fn a_command_pipelined_after_connect_is_answered_after_it_in_order() {
 }
 
 #[test]
+fn commands_waiting_for_connect_are_bounded() {
+    let mut pair = Pair::new();
+    pair.pump(&mut |_, _| {});
+    for _ in 0..40 {
+        pair.client.create_stream();
+    }
+    pair.pump(&mut |_, _| {});
+    let refused = |events: &[ClientEvent]| {
+        events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    ClientEvent::CommandFailed {
+                        command: "createStream",
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    assert_eq!(refused(&pair.client_events), 8);
+    pair.server.accept_connect();
+    pair.pump(&mut accept_all);
+    let created = pair
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::StreamCreated { .. }))
+        .count();
+    assert_eq!(created, 32);
+    assert_eq!(refused(&pair.client_events), 8);
+}
+
+#[test]
 fn commands_pipelined_after_a_refused_connect_share_its_refusal() {
     let mut pair = Pair::new();
     pair.pump(&mut |_, _| {});
