@@ -10,7 +10,7 @@
 //! No randomness is drawn inside: the handshake's random bytes come from the source the caller passes
 //! ([`RandomFill`]), so tests can run with a fixed one.
 //!
-//! The opt-in `tokio` feature adds [`io`]: small helpers to drive a session over any
+//! The opt-in `tokio` feature adds the `io` module: small helpers to drive a session over any
 //! `AsyncRead + AsyncWrite` stream with vectored writes.
 
 #![cfg_attr(
