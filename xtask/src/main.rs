@@ -26,6 +26,7 @@ const SANS_IO_CRATES: &[&str] = &[
     "rtmp-chunk",
     "rtmp-handshake",
     "rtmp-rtmpe",
+    "rtmp-session",
     "rtmp-hub",
 ];
 const FORBIDDEN_BELOW_SANS_IO: &[&str] = &["tokio", "hyper", "rustls", "mio"];

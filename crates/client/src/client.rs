@@ -139,7 +139,12 @@ impl Client {
                 .extra_properties
                 .push(("fourCcList".into(), rtmp_amf::Amf0Value::StrictArray(list)));
         }
-        let session = ClientSession::new(SessionConfig::default(), session_options, Instant::now());
+        let session = ClientSession::new(
+            SessionConfig::default(),
+            session_options,
+            Box::new(|bytes: &mut [u8]| rand::fill(bytes)),
+            Instant::now(),
+        );
         let mut client = Client {
             session,
             io,

@@ -21,7 +21,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rtmp_hub::{FrameKind, Hub, Publisher, StreamKey, Subscriber, SubscriberEvent};
 use rtmp_session::io::{write_all_now, write_all_vectored};
-use rtmp_session::{ConnectRequest, ServerEvent, ServerSession, SessionConfig};
+use rtmp_session::{ConnectRequest, FourCc, ServerEvent, ServerSession, SessionConfig, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 
@@ -342,7 +342,11 @@ pub async fn serve<S>(
     let started = Instant::now();
     let shared = Arc::new(Shared {
         connection: Mutex::new(Connection {
-            session: ServerSession::new(context.session.clone(), started),
+            session: ServerSession::new(
+                context.session.clone(),
+                Box::new(|bytes: &mut [u8]| rand::fill(bytes)),
+                started,
+            ),
             hub: context.hub.clone(),
             peer,
             transport,
@@ -496,7 +500,7 @@ impl Connection {
                             tracing::warn!(peer = %self.peer, stream = %key, %error, "publish refused");
                             self.session.reject_publish(
                                 stream_id,
-                                "NetStream.Publish.BadName",
+                                StatusCode::PublishBadName,
                                 &error.to_string(),
                             );
                         }
@@ -573,16 +577,14 @@ impl Connection {
             SubscriberEvent::Published => {
                 self.session.send_status(
                     stream_id,
-                    "status",
-                    "NetStream.Play.PublishNotify",
+                    StatusCode::PlayPublishNotify,
                     "The stream is now published.",
                 );
             }
             SubscriberEvent::Unpublished => {
                 self.session.send_status(
                     stream_id,
-                    "status",
-                    "NetStream.Play.UnpublishNotify",
+                    StatusCode::PlayUnpublishNotify,
                     "The stream is now unpublished.",
                 );
             }
@@ -591,12 +593,8 @@ impl Connection {
                     return;
                 }
                 if frame.info.enhanced {
-                    let accepted = frame
-                        .info
-                        .codec
-                        .map(|c| String::from_utf8_lossy(&c).into_owned());
-                    let allowed = match (&self.connect, accepted) {
-                        (Some(connect), Some(fourcc)) => connect.accepts_fourcc(&fourcc),
+                    let allowed = match (&self.connect, frame.info.codec) {
+                        (Some(connect), Some(fourcc)) => connect.accepts_fourcc(FourCc(fourcc)),
                         _ => false,
                     };
                     if !allowed {

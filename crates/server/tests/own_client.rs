@@ -25,7 +25,12 @@ impl Client {
     async fn connect(address: SocketAddr, handshake: ClientConfig) -> Client {
         let mut options = ClientOptions::new("live", format!("rtmp://{address}/live"));
         options.handshake = handshake;
-        let session = ClientSession::new(SessionConfig::default(), options, Instant::now());
+        let session = ClientSession::new(
+            SessionConfig::default(),
+            options,
+            Box::new(|bytes: &mut [u8]| bytes.fill(0x5a)),
+            Instant::now(),
+        );
         let socket = TcpStream::connect(address).await.unwrap();
         let mut client = Client { session, socket };
         client

@@ -11,7 +11,7 @@ use crate::commands::{decode_values, Command};
 use crate::replies;
 use crate::server::media_chunk_stream;
 use crate::transport::Transport;
-use crate::{HandshakeMode, SessionConfig, SessionError};
+use crate::{HandshakeMode, PublishType, RandomFill, SessionConfig, SessionError};
 
 /// What to connect to and how.
 #[derive(Debug, Clone)]
@@ -96,9 +96,15 @@ pub struct ClientSession {
 }
 
 impl ClientSession {
-    /// Starts a session; C0+C1 are queued for sending at once.
-    pub fn new(config: SessionConfig, options: ClientOptions, now: Instant) -> Self {
-        let transport = Transport::client(config, options.handshake.clone(), now);
+    /// Starts a session; C0+C1 are queued for sending at once. `random` fills the handshake's random
+    /// bytes.
+    pub fn new(
+        config: SessionConfig,
+        options: ClientOptions,
+        random: RandomFill,
+        now: Instant,
+    ) -> Self {
+        let transport = Transport::client(config, options.handshake.clone(), random, now);
         Self {
             transport,
             options,
@@ -219,7 +225,7 @@ impl ClientSession {
                 txn.into(),
                 Amf0Value::Null,
                 stream_name.into(),
-                "live".into(),
+                PublishType::Live.as_str().into(),
             ],
         );
         self.transport.send(csid::STREAM_COMMAND, &publish);

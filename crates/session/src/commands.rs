@@ -2,7 +2,7 @@
 //! [`Command`], with errors that name the argument that was wrong.
 
 use bytes::Bytes;
-use rtmp_amf::{decode_amf0, Amf0Value};
+use rtmp_amf::{decode_amf0, Amf0Decoder, Amf0Value};
 use rtmp_chunk::{type_id, Message};
 
 use crate::SessionError;
@@ -37,7 +37,7 @@ pub enum Command {
     Publish {
         transaction_id: f64,
         stream_name: String,
-        publish_type: String,
+        publish_type: PublishType,
     },
     Play {
         transaction_id: f64,
@@ -94,6 +94,38 @@ pub enum Command {
     },
 }
 
+/// How a publisher asked to publish (the `publish` command's type argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PublishType {
+    /// `live` (also what a missing or unknown type means, as for FMS and nginx-rtmp).
+    #[default]
+    Live,
+    /// `record`: record, replacing an earlier recording.
+    Record,
+    /// `append` (or `appendWithGap`): record after an earlier recording.
+    Append,
+}
+
+impl PublishType {
+    /// The type a publisher named; a missing or unknown type is [`PublishType::Live`].
+    pub fn parse(text: Option<&str>) -> Self {
+        match text {
+            Some("record") => Self::Record,
+            Some("append" | "appendWithGap") => Self::Append,
+            _ => Self::Live,
+        }
+    }
+
+    /// The type as the `publish` command spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Record => "record",
+            Self::Append => "append",
+        }
+    }
+}
+
 /// A command whose arguments are not of the types the command needs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{command}: argument {argument} must be {expected}")]
@@ -108,15 +140,30 @@ pub(crate) fn decode_values(
     message: &Message,
     context: &'static str,
 ) -> Result<Vec<Amf0Value>, SessionError> {
-    let body: &[u8] = match message.type_id {
+    let values =
+        decode_amf0(amf0_body(message)).map_err(|source| SessionError::Amf { context, source })?;
+    Ok(values.into_iter().map(Amf0Value::into_amf0).collect())
+}
+
+/// The transaction id of a command whose body does not decode as a whole: its name and transaction id,
+/// the first two values, may still be readable. `None` when they are not, or the id is 0 (no answer due).
+pub(crate) fn readable_transaction_id(message: &Message) -> Option<f64> {
+    let mut decoder = Amf0Decoder::new(amf0_body(message));
+    let name = decoder.next_value().ok().flatten()?;
+    name.as_str()?;
+    let transaction_id = decoder.next_value().ok().flatten()?.as_f64()?;
+    Some(transaction_id).filter(|id| *id > 0.0)
+}
+
+/// The AMF0 body of a command or data message: type 17/15 bodies start with a format byte (0).
+fn amf0_body(message: &Message) -> &[u8] {
+    match message.type_id {
         type_id::COMMAND_AMF3 | type_id::DATA_AMF3 => match message.payload.first() {
             Some(0) => message.payload.get(1..).unwrap_or_default(),
             _ => &message.payload,
         },
         _ => &message.payload,
-    };
-    let values = decode_amf0(body).map_err(|source| SessionError::Amf { context, source })?;
-    Ok(values.into_iter().map(Amf0Value::into_amf0).collect())
+    }
 }
 
 struct Args {
@@ -212,10 +259,8 @@ impl Command {
             },
             "publish" => {
                 let stream_name = args.string("stream name")?;
-                let publish_type = match args.next() {
-                    Some(Amf0Value::String(kind)) => kind,
-                    _ => "live".to_owned(),
-                };
+                let publish_type =
+                    PublishType::parse(args.next().as_ref().and_then(Amf0Value::as_str));
                 Command::Publish {
                     transaction_id: txn,
                     stream_name,
@@ -320,5 +365,51 @@ pub(crate) fn strip_set_data_frame(values: &[Amf0Value]) -> Option<Bytes> {
             values.get(1..).unwrap_or_default(),
         )),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(values: &[Amf0Value]) -> Option<PublishType> {
+        let mut all = vec!["publish".into(), 4.0.into(), Amf0Value::Null, "key".into()];
+        all.extend_from_slice(values);
+        match Command::parse(all) {
+            Ok(Command::Publish { publish_type, .. }) => Some(publish_type),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn publish_types_are_read_with_live_as_the_default() {
+        assert_eq!(publish(&["record".into()]), Some(PublishType::Record));
+        assert_eq!(publish(&["append".into()]), Some(PublishType::Append));
+        assert_eq!(
+            publish(&["appendWithGap".into()]),
+            Some(PublishType::Append)
+        );
+        assert_eq!(publish(&["live".into()]), Some(PublishType::Live));
+        assert_eq!(publish(&[]), Some(PublishType::Live));
+        assert_eq!(publish(&[3.0.into()]), Some(PublishType::Live));
+    }
+
+    #[test]
+    fn a_transaction_id_is_read_from_a_body_that_does_not_decode_whole() {
+        let mut payload = rtmp_amf::encode_amf0_values(&["call".into(), 5.0.into()]).to_vec();
+        payload.push(0xff);
+        let message = Message {
+            timestamp: 0,
+            type_id: type_id::COMMAND_AMF0,
+            stream_id: 0,
+            payload: Bytes::from(payload),
+        };
+        assert!(decode_values(&message, "command").is_err());
+        assert_eq!(readable_transaction_id(&message), Some(5.0));
+        let unnamed = Message {
+            payload: rtmp_amf::encode_amf0_values(&[5.0.into(), 5.0.into()]),
+            ..message
+        };
+        assert_eq!(readable_transaction_id(&unnamed), None);
     }
 }

@@ -141,4 +141,15 @@ mod tests {
         );
         assert_eq!(concat(&buffers), b"x");
     }
+
+    #[tokio::test]
+    async fn a_burst_written_out_does_not_keep_its_room() {
+        let mut buffers: Vec<Bytes> = (0..1000).map(|_| Bytes::from_static(b"piece")).collect();
+        let mut sink = tokio::io::sink();
+        write_all_vectored(&mut sink, &mut buffers)
+            .await
+            .expect("write");
+        assert!(buffers.is_empty());
+        assert!(buffers.capacity() <= 16, "capacity {}", buffers.capacity());
+    }
 }

@@ -5,6 +5,8 @@
 use rtmp_amf::{encode_amf0_values, Amf0Value};
 use rtmp_chunk::{type_id, Message};
 
+use crate::StatusCode;
+
 /// An AMF0 command message (type 20).
 pub(crate) fn command(stream_id: u32, values: &[Amf0Value]) -> Message {
     Message {
@@ -35,24 +37,24 @@ pub(crate) fn result(transaction_id: f64, values: &[Amf0Value]) -> Message {
     command(0, &all)
 }
 
-/// `_error(txn, null, {level: "error", code, description})`.
-pub(crate) fn error(transaction_id: f64, code: &str, description: &str) -> Message {
+/// `_error(txn, null, {level, code, description})`.
+pub(crate) fn error(transaction_id: f64, code: StatusCode, description: &str) -> Message {
     command(
         0,
         &[
             "_error".into(),
             transaction_id.into(),
             Amf0Value::Null,
-            info("error", code, description, None),
+            info(code, description, None),
         ],
     )
 }
 
 /// The info object of a status event.
-pub(crate) fn info(level: &str, code: &str, description: &str, details: Option<&str>) -> Amf0Value {
+pub(crate) fn info(code: StatusCode, description: &str, details: Option<&str>) -> Amf0Value {
     let mut properties: Vec<(String, Amf0Value)> = vec![
-        ("level".into(), level.into()),
-        ("code".into(), code.into()),
+        ("level".into(), code.level().as_str().into()),
+        ("code".into(), code.code().into()),
         ("description".into(), description.into()),
     ];
     if let Some(details) = details {

@@ -9,10 +9,19 @@ use rtmp_chunk::{
     aggregate::SubMessages, csid, type_id, Message, RtmpMessage, SharedMessage, UserControlEvent,
 };
 
-use crate::commands::{decode_values, strip_set_data_frame, Command};
+use rtmp_handshake::RandomFill;
+
+use crate::commands::{decode_values, readable_transaction_id, strip_set_data_frame, Command};
 use crate::replies::{self, info, on_status};
 use crate::transport::Transport;
-use crate::{split_stream_name, HandshakeMode, SessionConfig, SessionError};
+use crate::{
+    split_stream_name, FourCc, FourCcList, HandshakeMode, PublishType, SessionConfig, SessionError,
+    StatusCode,
+};
+
+/// Commands a client may send after `connect` before the application has answered it; they are
+/// handled, in order, once it is accepted. Real clients pipeline one or two (librtmp a call).
+const MAX_DEFERRED_COMMANDS: usize = 32;
 
 /// What a client asked for in `connect`.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,17 +33,17 @@ pub struct ConnectRequest {
     pub object_encoding: f64,
     /// Enhanced RTMP: the FourCCs the client accepts (`fourCcList`, or the keys of `videoFourCcInfoMap` /
     /// `audioFourCcInfoMap`); `None` when it announced nothing (a legacy client).
-    pub fourcc_list: Option<Vec<String>>,
+    pub fourcc_list: Option<FourCcList>,
     /// The whole command object.
     pub properties: Amf0Value,
 }
 
 impl ConnectRequest {
     /// Whether this client announced it can take media in `fourcc` (or any codec, `"*"`).
-    pub fn accepts_fourcc(&self, fourcc: &str) -> bool {
+    pub fn accepts_fourcc(&self, fourcc: FourCc) -> bool {
         self.fourcc_list
             .as_ref()
-            .is_some_and(|list| list.iter().any(|f| f == fourcc || f == "*"))
+            .is_some_and(|list| list.accepts(fourcc))
     }
 }
 
@@ -51,7 +60,7 @@ pub enum ServerEvent {
         stream_id: u32,
         stream_name: String,
         query: String,
-        publish_type: String,
+        publish_type: PublishType,
     },
     /// Answer with [`ServerSession::accept_play`] or [`ServerSession::reject_play`].
     Play {
@@ -60,7 +69,8 @@ pub enum ServerEvent {
         query: String,
         start: f64,
     },
-    /// Audio, video or data (other than metadata) from a publishing stream, untouched.
+    /// Audio, video or data (other than metadata) from a publishing stream, untouched but for its stream
+    /// id: media a publisher sends on stream 0 is its publishing stream's when it publishes only one.
     Media {
         stream_id: u32,
         message: Message,
@@ -94,6 +104,20 @@ enum StreamRole {
     Playing,
 }
 
+/// What waits for the pending `connect` to be answered.
+#[derive(Debug)]
+enum Deferred {
+    Command {
+        stream_id: u32,
+        command: Command,
+    },
+    /// An undecodable command's `_error`, answered in its turn.
+    Failure {
+        transaction_id: f64,
+        description: String,
+    },
+}
+
 /// The server side of one RTMP connection. See the crate documentation for the calling pattern.
 #[derive(Debug)]
 pub struct ServerSession {
@@ -101,6 +125,8 @@ pub struct ServerSession {
     events: VecDeque<ServerEvent>,
     connect: Option<(f64, ConnectRequest)>,
     connected: bool,
+    /// Commands received while `connect` awaits the application's answer.
+    deferred: VecDeque<Deferred>,
     streams: HashMap<u32, StreamRole>,
     next_stream_id: u32,
     warned_streams: std::collections::HashSet<u32>,
@@ -108,12 +134,14 @@ pub struct ServerSession {
 }
 
 impl ServerSession {
-    pub fn new(config: SessionConfig, now: Instant) -> Self {
+    /// A session that answers a client's handshake; `random` fills the handshake's random bytes.
+    pub fn new(config: SessionConfig, random: RandomFill, now: Instant) -> Self {
         Self {
-            transport: Transport::server(config, now),
+            transport: Transport::server(config, random, now),
             events: VecDeque::new(),
             connect: None,
             connected: false,
+            deferred: VecDeque::new(),
             streams: HashMap::new(),
             next_stream_id: 1,
             warned_streams: std::collections::HashSet::new(),
@@ -186,7 +214,7 @@ impl ServerSession {
     }
 
     /// Accepts the pending `connect`: window, bandwidth, chunk size, then `_result` with
-    /// `NetConnection.Connect.Success` (PROTOCOL.md §6.2).
+    /// `NetConnection.Connect.Success` (PROTOCOL.md §6.2); then handles the commands that came after it.
     pub fn accept_connect(&mut self) {
         let Some((transaction_id, request)) = self.connect.take() else {
             return;
@@ -227,31 +255,42 @@ impl ServerSession {
             ));
             properties.push(("capsEx".into(), 3.0.into()));
         }
-        let mut info = info(
-            "status",
-            "NetConnection.Connect.Success",
-            "Connection succeeded.",
-            None,
-        );
+        let mut info = info(StatusCode::ConnectSuccess, "Connection succeeded.", None);
         if let Amf0Value::Object(fields) = &mut info {
             fields.push(("objectEncoding".into(), request.object_encoding.into()));
         }
         let reply = replies::result(transaction_id, &[Amf0Value::Object(properties), info]);
         self.transport.send(csid::COMMAND, &reply);
         self.connected = true;
+        while let Some(deferred) = self.deferred.pop_front() {
+            match deferred {
+                Deferred::Command { stream_id, command } => self.handle_command(stream_id, command),
+                Deferred::Failure {
+                    transaction_id,
+                    description,
+                } => self.answer_undecodable(transaction_id, &description),
+            }
+        }
     }
 
-    /// Refuses the pending `connect` with `NetConnection.Connect.Rejected`; close after flushing.
-    pub fn reject_connect(&mut self, description: &str) {
+    /// Refuses the pending `connect` with an error status (e.g. `NetConnection.Connect.Rejected`), and
+    /// the commands that came after it with the same; close after flushing.
+    pub fn reject_connect(&mut self, code: StatusCode, description: &str) {
         let Some((transaction_id, _)) = self.connect.take() else {
             return;
         };
-        let reply = replies::error(
-            transaction_id,
-            "NetConnection.Connect.Rejected",
-            description,
-        );
+        let reply = replies::error(transaction_id, code, description);
         self.transport.send(csid::COMMAND, &reply);
+        for deferred in std::mem::take(&mut self.deferred) {
+            let transaction_id = match deferred {
+                Deferred::Command { command, .. } => transaction_of(&command),
+                Deferred::Failure { transaction_id, .. } => Some(transaction_id),
+            };
+            if let Some(transaction_id) = transaction_id {
+                let reply = replies::error(transaction_id, code, description);
+                self.transport.send(csid::COMMAND, &reply);
+            }
+        }
     }
 
     /// Starts the requested publication: StreamBegin and `NetStream.Publish.Start`.
@@ -264,8 +303,7 @@ impl ServerSession {
             .insert(stream_id, StreamRole::Publishing { name: name.clone() });
         self.send_user_control(UserControlEvent::StreamBegin(stream_id));
         let status = info(
-            "status",
-            "NetStream.Publish.Start",
+            StatusCode::PublishStart,
             &format!("{name} is now published."),
             Some(&name),
         );
@@ -273,11 +311,11 @@ impl ServerSession {
     }
 
     /// Refuses the requested publication with an error status (e.g. `NetStream.Publish.BadName`).
-    pub fn reject_publish(&mut self, stream_id: u32, code: &str, description: &str) {
+    pub fn reject_publish(&mut self, stream_id: u32, code: StatusCode, description: &str) {
         self.streams.insert(stream_id, StreamRole::Idle);
         self.send_stream_command(
             stream_id,
-            on_status(stream_id, info("error", code, description, None)),
+            on_status(stream_id, info(code, description, None)),
         );
     }
 
@@ -290,15 +328,13 @@ impl ServerSession {
         }
         self.send_user_control(UserControlEvent::StreamBegin(stream_id));
         let reset = info(
-            "status",
-            "NetStream.Play.Reset",
+            StatusCode::PlayReset,
             &format!("Playing and resetting {stream_name}."),
             Some(stream_name),
         );
         self.send_stream_command(stream_id, on_status(stream_id, reset));
         let start = info(
-            "status",
-            "NetStream.Play.Start",
+            StatusCode::PlayStart,
             &format!("Started playing {stream_name}."),
             Some(stream_name),
         );
@@ -311,29 +347,29 @@ impl ServerSession {
     }
 
     /// Refuses the requested playback (e.g. `NetStream.Play.StreamNotFound`).
-    pub fn reject_play(&mut self, stream_id: u32, code: &str, description: &str) {
+    pub fn reject_play(&mut self, stream_id: u32, code: StatusCode, description: &str) {
         self.streams.insert(stream_id, StreamRole::Idle);
         self.send_stream_command(
             stream_id,
-            on_status(stream_id, info("error", code, description, None)),
+            on_status(stream_id, info(code, description, None)),
         );
     }
 
     /// Sends a status event on a stream, with the user control event that goes with it: StreamEOF before
     /// `NetStream.Play.UnpublishNotify` / `Play.Stop`, StreamBegin before `NetStream.Play.PublishNotify`.
-    pub fn send_status(&mut self, stream_id: u32, level: &str, code: &str, description: &str) {
+    pub fn send_status(&mut self, stream_id: u32, code: StatusCode, description: &str) {
         match code {
-            "NetStream.Play.UnpublishNotify" | "NetStream.Play.Stop" => {
+            StatusCode::PlayUnpublishNotify | StatusCode::PlayStop => {
                 self.send_user_control(UserControlEvent::StreamEof(stream_id));
             }
-            "NetStream.Play.PublishNotify" => {
+            StatusCode::PlayPublishNotify => {
                 self.send_user_control(UserControlEvent::StreamBegin(stream_id))
             }
             _ => {}
         }
         self.send_stream_command(
             stream_id,
-            on_status(stream_id, info(level, code, description, None)),
+            on_status(stream_id, info(code, description, None)),
         );
     }
 
@@ -365,14 +401,32 @@ impl ServerSession {
     fn handle_message(&mut self, message: Message) -> Result<(), SessionError> {
         match message.type_id {
             type_id::COMMAND_AMF0 | type_id::COMMAND_AMF3 => {
-                let values = decode_values(&message, "command")?;
+                let values = match decode_values(&message, "command") {
+                    Ok(values) => values,
+                    Err(error) => {
+                        // The session goes on: one command it cannot read is that command's failure.
+                        tracing::debug!(%error, "undecodable command");
+                        if let Some(transaction_id) = readable_transaction_id(&message) {
+                            let description = error.to_string();
+                            if self.connect_pending() {
+                                self.defer(Deferred::Failure {
+                                    transaction_id,
+                                    description,
+                                });
+                            } else {
+                                self.answer_undecodable(transaction_id, &description);
+                            }
+                        }
+                        return Ok(());
+                    }
+                };
                 match Command::parse(values) {
                     Ok(command) => self.handle_command(message.stream_id, command),
                     Err(error) => {
                         tracing::debug!(%error, "malformed command");
                         // The transaction id cannot be trusted either; answer with txn 0 so no client trips.
                         let reply =
-                            replies::error(0.0, "NetConnection.Call.BadValue", &error.to_string());
+                            replies::error(0.0, StatusCode::CallBadValue, &error.to_string());
                         self.transport.send(csid::COMMAND, &reply);
                     }
                 }
@@ -411,26 +465,65 @@ impl ServerSession {
 
     /// Answers a command with `_error` (`NetConnection.Call.Failed`).
     fn fail_call(&mut self, transaction_id: f64, description: &str) {
-        let reply = replies::error(transaction_id, "NetConnection.Call.Failed", description);
+        let reply = replies::error(transaction_id, StatusCode::CallFailed, description);
         self.transport.send(csid::COMMAND, &reply);
     }
 
-    fn refuse_stream(&mut self, stream_id: u32, code: &str) {
+    /// Answers a command whose body did not decode with `_error` (`NetConnection.Call.BadValue`).
+    fn answer_undecodable(&mut self, transaction_id: f64, description: &str) {
+        let reply = replies::error(transaction_id, StatusCode::CallBadValue, description);
+        self.transport.send(csid::COMMAND, &reply);
+    }
+
+    /// Whether a `connect` awaits the application's answer.
+    fn connect_pending(&self) -> bool {
+        !self.connected && self.connect.is_some()
+    }
+
+    /// Keeps what came after a pending `connect` for when it is answered; past the bound, a command is
+    /// refused at once.
+    fn defer(&mut self, deferred: Deferred) {
+        if self.deferred.len() < MAX_DEFERRED_COMMANDS {
+            self.deferred.push_back(deferred);
+            return;
+        }
+        let transaction_id = match &deferred {
+            Deferred::Command { command, .. } => transaction_of(command),
+            Deferred::Failure { transaction_id, .. } => Some(*transaction_id),
+        };
+        tracing::warn!("too many commands before the connect was answered");
+        if let Some(transaction_id) = transaction_id {
+            self.fail_call(
+                transaction_id,
+                "Too many commands before the connect was answered.",
+            );
+        }
+    }
+
+    fn refuse_stream(&mut self, stream_id: u32, code: StatusCode) {
         tracing::warn!(
             stream_id,
             streams = self.streams.len(),
             "refused: too many streams on one connection"
         );
-        let status = info("error", code, "Too many streams on this connection.", None);
+        let status = info(code, "Too many streams on this connection.", None);
         self.send_stream_command(stream_id, on_status(stream_id, status));
     }
 
-    fn publishing(&mut self, stream_id: u32) -> bool {
+    /// The publishing stream media received on `stream_id` belongs to: that stream when it publishes, or
+    /// the connection's only publishing stream for media on stream 0 (node-media-server's relay publishes
+    /// on the stream it created, then sends everything on stream 0; nginx-rtmp takes it).
+    fn publishing_stream(&mut self, stream_id: u32) -> Option<u32> {
         if matches!(
             self.streams.get(&stream_id),
             Some(StreamRole::Publishing { .. })
         ) {
-            return true;
+            return Some(stream_id);
+        }
+        if stream_id == 0 {
+            if let Some(only) = self.only_publishing_stream() {
+                return Some(only);
+            }
         }
         // Media on a stream that does not publish: say so once per stream (for as many stream ids as a
         // connection may hold, so a peer cycling through ids cannot grow the set), then ignore it.
@@ -438,30 +531,39 @@ impl ServerSession {
             && self.warned_streams.insert(stream_id)
         {
             let status = info(
-                "error",
-                "NetStream.Failed",
+                StatusCode::StreamFailed,
                 "Media received on a stream that is not publishing.",
                 None,
             );
             self.send_stream_command(stream_id, on_status(stream_id, status));
         }
-        false
+        None
     }
 
-    fn handle_media(&mut self, message: Message) {
-        if self.publishing(message.stream_id) {
-            self.events.push_back(ServerEvent::Media {
-                stream_id: message.stream_id,
-                message,
-            });
+    /// The one stream this connection publishes, if it publishes exactly one.
+    fn only_publishing_stream(&self) -> Option<u32> {
+        let mut publishing = self
+            .streams
+            .iter()
+            .filter(|(_, role)| matches!(role, StreamRole::Publishing { .. }))
+            .map(|(id, _)| *id);
+        let only = publishing.next()?;
+        publishing.next().is_none().then_some(only)
+    }
+
+    fn handle_media(&mut self, mut message: Message) {
+        if let Some(stream_id) = self.publishing_stream(message.stream_id) {
+            message.stream_id = stream_id;
+            self.events
+                .push_back(ServerEvent::Media { stream_id, message });
         }
     }
 
-    fn handle_data(&mut self, message: Message) -> Result<(), SessionError> {
-        if !self.publishing(message.stream_id) {
+    fn handle_data(&mut self, mut message: Message) -> Result<(), SessionError> {
+        let Some(stream_id) = self.publishing_stream(message.stream_id) else {
             return Ok(());
-        }
-        let stream_id = message.stream_id;
+        };
+        message.stream_id = stream_id;
         let values = decode_values(&message, "data message")?;
         let first = values.first().and_then(Amf0Value::as_str);
         let metadata = match first {
@@ -497,12 +599,16 @@ impl ServerSession {
     }
 
     fn handle_command(&mut self, stream_id: u32, command: Command) {
-        if !self.connected
-            && !matches!(
-                command,
-                Command::Connect { .. } | Command::Result { .. } | Command::Error { .. }
-            )
-        {
+        let answer = matches!(
+            command,
+            Command::Result { .. } | Command::Error { .. } | Command::OnStatus { .. }
+        );
+        if self.connect_pending() && !answer {
+            // RTMP is one ordered stream: what follows `connect` is answered after it.
+            self.defer(Deferred::Command { stream_id, command });
+            return;
+        }
+        if !self.connected && !answer && !matches!(command, Command::Connect { .. }) {
             if let Some(transaction_id) = transaction_of(&command) {
                 self.fail_call(transaction_id, "connect first");
             }
@@ -553,7 +659,7 @@ impl ServerSession {
                 transaction_id,
                 stream_name,
             } => {
-                let notice = info("status", "NetStream.Publish.Start", &stream_name, None);
+                let notice = info(StatusCode::PublishStart, &stream_name, None);
                 self.transport.send(
                     csid::COMMAND,
                     &replies::command(
@@ -568,7 +674,7 @@ impl ServerSession {
                 transaction_id,
                 stream_name,
             } => {
-                let notice = info("status", "NetStream.Unpublish.Success", &stream_name, None);
+                let notice = info(StatusCode::UnpublishSuccess, &stream_name, None);
                 self.transport.send(
                     csid::COMMAND,
                     &replies::command(
@@ -589,7 +695,7 @@ impl ServerSession {
                 }
             }
             Command::FcSubscribe { stream_name, .. } => {
-                let notice = info("status", "NetStream.Play.Start", &stream_name, None);
+                let notice = info(StatusCode::PlayStart, &stream_name, None);
                 self.transport.send(
                     csid::COMMAND,
                     &replies::command(
@@ -605,7 +711,7 @@ impl ServerSession {
             } => {
                 let (name, query) = split_stream_name(&stream_name);
                 if !self.admits_stream(stream_id) {
-                    self.refuse_stream(stream_id, "NetStream.Publish.BadName");
+                    self.refuse_stream(stream_id, StatusCode::PublishBadName);
                     return;
                 }
                 if matches!(
@@ -613,8 +719,7 @@ impl ServerSession {
                     Some(StreamRole::Publishing { .. } | StreamRole::Playing)
                 ) {
                     let status = info(
-                        "error",
-                        "NetStream.Publish.BadName",
+                        StatusCode::PublishBadName,
                         "This stream is already in use.",
                         None,
                     );
@@ -637,7 +742,7 @@ impl ServerSession {
             } => {
                 let (name, query) = split_stream_name(&stream_name);
                 if !self.admits_stream(stream_id) {
-                    self.refuse_stream(stream_id, "NetStream.Play.Failed");
+                    self.refuse_stream(stream_id, StatusCode::PlayFailed);
                     return;
                 }
                 self.streams.insert(stream_id, StreamRole::PlayRequested);
@@ -650,18 +755,12 @@ impl ServerSession {
             }
             Command::Pause { paused, .. } => {
                 if paused {
-                    self.send_status(
-                        stream_id,
-                        "status",
-                        "NetStream.Pause.Notify",
-                        "Paused live stream.",
-                    );
+                    self.send_status(stream_id, StatusCode::PauseNotify, "Paused live stream.");
                 } else {
                     self.send_user_control(UserControlEvent::StreamBegin(stream_id));
                     self.send_status(
                         stream_id,
-                        "status",
-                        "NetStream.Unpause.Notify",
+                        StatusCode::UnpauseNotify,
                         "Unpaused live stream.",
                     );
                 }
@@ -671,8 +770,7 @@ impl ServerSession {
             Command::Seek { .. } => {
                 self.send_status(
                     stream_id,
-                    "error",
-                    "NetStream.Seek.Failed",
+                    StatusCode::SeekFailed,
                     "Live streams cannot seek.",
                 );
             }
@@ -739,14 +837,10 @@ fn connect_request(properties: Amf0Value) -> ConnectRequest {
             .and_then(Amf0Value::as_str)
             .map(str::to_owned)
     };
-    let mut fourccs: Option<Vec<String>> = match properties.get("fourCcList") {
-        Some(Amf0Value::StrictArray(items)) => Some(
-            items
-                .iter()
-                .filter_map(Amf0Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-        ),
+    let mut fourccs: Option<FourCcList> = match properties.get("fourCcList") {
+        Some(Amf0Value::StrictArray(items)) => {
+            Some(items.iter().filter_map(Amf0Value::as_str).collect())
+        }
         _ => None,
     };
     for map in ["videoFourCcInfoMap", "audioFourCcInfoMap"] {
@@ -755,9 +849,8 @@ fn connect_request(properties: Amf0Value) -> ConnectRequest {
             let usable = entries
                 .iter()
                 .filter(|(_, flags)| flags.as_f64().is_some_and(|f| (f as u32) & 0x05 != 0));
-            fourccs
-                .get_or_insert_with(Vec::new)
-                .extend(usable.map(|(fourcc, _)| fourcc.clone()));
+            let list = fourccs.get_or_insert_with(FourCcList::default);
+            usable.for_each(|(fourcc, _)| list.add(fourcc));
         }
     }
     ConnectRequest {

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use rtmp_chunk::{
     csid, ChunkDecoder, ChunkEncoder, Message, RtmpMessage, SharedMessage, UserControlEvent,
 };
-use rtmp_handshake::{CipherPair, ClientHandshake, HandshakeMode, ServerHandshake};
+use rtmp_handshake::{CipherPair, ClientHandshake, HandshakeMode, RandomFill, ServerHandshake};
 
 use crate::{SessionConfig, SessionError};
 
@@ -50,22 +50,19 @@ impl std::fmt::Debug for Transport {
     }
 }
 
-fn system_random() -> rtmp_handshake::RandomFill {
-    Box::new(|buf: &mut [u8]| rand::fill(buf))
-}
-
 impl Transport {
-    pub(crate) fn server(config: SessionConfig, now: Instant) -> Self {
-        let handshake = ServerHandshake::new(config.key_exchange.clone(), system_random());
+    pub(crate) fn server(config: SessionConfig, random: RandomFill, now: Instant) -> Self {
+        let handshake = ServerHandshake::new(config.key_exchange.clone(), random);
         Self::new(config, Handshake::Server(Box::new(handshake)), now)
     }
 
     pub(crate) fn client(
         config: SessionConfig,
         handshake: rtmp_handshake::ClientConfig,
+        random: RandomFill,
         now: Instant,
     ) -> Self {
-        let mut handshake = ClientHandshake::new(handshake, system_random());
+        let mut handshake = ClientHandshake::new(handshake, random);
         let c0c1 = handshake.take_output();
         let mut transport = Self::new(config, Handshake::Client(Box::new(handshake)), now);
         if let Some(bytes) = c0c1 {
@@ -294,7 +291,11 @@ mod tests {
 
     #[test]
     fn a_burst_of_pieces_does_not_keep_its_room_once_sent() {
-        let mut transport = Transport::server(SessionConfig::default(), Instant::now());
+        let mut transport = Transport::server(
+            SessionConfig::default(),
+            Box::new(|bytes: &mut [u8]| bytes.fill(0)),
+            Instant::now(),
+        );
         for _ in 0..1000 {
             transport.queue(Bytes::from_static(b"piece"));
         }

@@ -6,9 +6,14 @@ use bytes::Bytes;
 use rtmp_amf::Amf0Value;
 use rtmp_chunk::{type_id, Message, SharedMessage};
 use rtmp_session::{
-    ClientEvent, ClientOptions, ClientSession, ServerEvent, ServerSession, SessionConfig,
-    SessionError,
+    ClientEvent, ClientOptions, ClientSession, FourCc, PublishType, RandomFill, ServerEvent,
+    ServerSession, SessionConfig, SessionError, StatusCode,
 };
+
+/// A fixed "random" source: the exchange is the same on every run.
+fn fixed_random(byte: u8) -> RandomFill {
+    Box::new(move |bytes: &mut [u8]| bytes.fill(byte))
+}
 
 struct Pair {
     client: ClientSession,
@@ -20,12 +25,15 @@ struct Pair {
 
 impl Pair {
     fn new() -> Self {
+        Self::with_options(ClientOptions::new("live", "rtmp://127.0.0.1/live"))
+    }
+
+    fn with_options(options: ClientOptions) -> Self {
         let now = Instant::now();
         let config = SessionConfig::default();
-        let options = ClientOptions::new("live", "rtmp://127.0.0.1/live");
         Self {
-            client: ClientSession::new(config.clone(), options, now),
-            server: ServerSession::new(config, now),
+            client: ClientSession::new(config.clone(), options, fixed_random(0x11), now),
+            server: ServerSession::new(config, fixed_random(0x22), now),
             now,
             server_events: Vec::new(),
             client_events: Vec::new(),
@@ -167,7 +175,7 @@ fn play_gets_start_then_shared_media_bit_exact() {
     let shared = SharedMessage::encode(rtmp_chunk::csid::AUDIO, &frame, pair.server.chunk_size());
     pair.server.send_shared(1, &shared);
     pair.server
-        .send_status(1, "status", "NetStream.Play.UnpublishNotify", "gone");
+        .send_status(1, StatusCode::PlayUnpublishNotify, "gone");
     pair.pump(&mut accept_all);
     assert!(pair.client_events.contains(&ClientEvent::Media {
         stream_id: 1,
@@ -177,25 +185,299 @@ fn play_gets_start_then_shared_media_bit_exact() {
 }
 
 #[test]
-fn unknown_commands_and_commands_before_connect_get_errors() {
+fn a_command_pipelined_after_connect_is_answered_after_it_in_order() {
     let mut pair = Pair::new();
     // Handshake only: the client's connect goes out, but the server holds its answer.
     pair.pump(&mut |_, _| {});
+    // librtmp calls at once after RTMP_Connect: the call must wait for the connect, not fail.
     pair.client.create_stream();
     pair.pump(&mut |_, _| {});
-    assert!(pair.client_events.iter().any(|e| matches!(
-        e,
-        ClientEvent::CommandFailed {
-            command: "createStream",
-            ..
-        }
-    )));
+    assert!(
+        !pair
+            .client_events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::CommandFailed { .. })),
+        "{:?}",
+        pair.client_events
+    );
     pair.server.accept_connect();
     pair.pump(&mut accept_all);
-    assert!(pair
+    let connected = pair
+        .client_events
+        .iter()
+        .position(|e| matches!(e, ClientEvent::Connected { .. }));
+    let created = pair
+        .client_events
+        .iter()
+        .position(|e| matches!(e, ClientEvent::StreamCreated { stream_id: 1 }));
+    assert!(
+        matches!((connected, created), (Some(c), Some(s)) if c < s),
+        "{:?}",
+        pair.client_events
+    );
+}
+
+#[test]
+fn commands_waiting_for_connect_are_bounded() {
+    let mut pair = Pair::new();
+    pair.pump(&mut |_, _| {});
+    for _ in 0..40 {
+        pair.client.create_stream();
+    }
+    pair.pump(&mut |_, _| {});
+    let refused = |events: &[ClientEvent]| {
+        events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    ClientEvent::CommandFailed {
+                        command: "createStream",
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    assert_eq!(refused(&pair.client_events), 8);
+    pair.server.accept_connect();
+    pair.pump(&mut accept_all);
+    let created = pair
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::StreamCreated { .. }))
+        .count();
+    assert_eq!(created, 32);
+    assert_eq!(refused(&pair.client_events), 8);
+}
+
+#[test]
+fn commands_pipelined_after_a_refused_connect_share_its_refusal() {
+    let mut pair = Pair::new();
+    pair.pump(&mut |_, _| {});
+    pair.client.create_stream();
+    pair.pump(&mut |_, _| {});
+    pair.server
+        .reject_connect(StatusCode::ConnectRejected, "Not here.");
+    pair.pump(&mut |_, _| {});
+    let failed: Vec<(&str, &str)> = pair
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::CommandFailed {
+                command,
+                description,
+            } => Some((*command, description.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [("connect", "Not here."), ("createStream", "Not here.")]
+    );
+    assert!(!pair
         .client_events
         .iter()
         .any(|e| matches!(e, ClientEvent::Connected { .. })));
+}
+
+#[test]
+fn unsupported_commands_get_an_error_once_connected() {
+    let mut pair = Pair::new();
+    pair.pump(&mut accept_all);
+    let call = Message {
+        timestamp: 0,
+        type_id: type_id::COMMAND_AMF0,
+        stream_id: 0,
+        payload: rtmp_amf::encode_amf0_values(&["nonsense".into(), 9.0.into(), Amf0Value::Null]),
+    };
+    pair.client.send_message(0, &call);
+    pair.pump(&mut accept_all);
+    assert!(pair.client_events.iter().any(|e| matches!(
+        e,
+        ClientEvent::CommandFailed { command: "unknown", description } if description.contains("nonsense")
+    )));
+}
+
+/// A type 17 command (format byte 0, AMF0 values) whose last value switches to AMF3 and is cut short.
+fn undecodable_command(name: &str, transaction_id: f64) -> Message {
+    let mut payload = vec![0u8];
+    payload.extend_from_slice(&rtmp_amf::encode_amf0_values(&[
+        name.into(),
+        transaction_id.into(),
+        Amf0Value::Null,
+    ]));
+    // AVM+ marker, then an AMF3 string claiming 7 bytes with none following.
+    payload.extend_from_slice(&[0x11, 0x06, 0x0f]);
+    Message {
+        timestamp: 0,
+        type_id: type_id::COMMAND_AMF3,
+        stream_id: 0,
+        payload: Bytes::from(payload),
+    }
+}
+
+#[test]
+fn an_undecodable_command_is_answered_and_the_session_goes_on() {
+    let mut pair = Pair::new();
+    pair.pump(&mut accept_all);
+    pair.client
+        .send_message(0, &undecodable_command("someCall", 7.0));
+    // Its transaction id unreadable: nothing to answer, but still no reason to close.
+    pair.client.send_message(
+        0,
+        &Message {
+            payload: Bytes::from_static(&[0x00, 0x02, 0x00]),
+            ..undecodable_command("x", 0.0)
+        },
+    );
+    pair.pump(&mut accept_all);
+    assert!(!pair.server.is_closed());
+    let failures = pair
+        .client_events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                ClientEvent::CommandFailed {
+                    command: "unknown",
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(failures, 1, "{:?}", pair.client_events);
+    pair.client.create_stream();
+    pair.pump(&mut accept_all);
+    assert!(pair
+        .client_events
+        .contains(&ClientEvent::StreamCreated { stream_id: 1 }));
+}
+
+#[test]
+fn an_undecodable_command_pipelined_after_connect_is_answered_after_it() {
+    let mut pair = Pair::new();
+    pair.pump(&mut |_, _| {});
+    pair.client
+        .send_message(0, &undecodable_command("someCall", 7.0));
+    pair.pump(&mut |_, _| {});
+    assert!(!pair
+        .client_events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::CommandFailed { .. })));
+    pair.server.accept_connect();
+    pair.pump(&mut accept_all);
+    let connected = pair
+        .client_events
+        .iter()
+        .position(|e| matches!(e, ClientEvent::Connected { .. }));
+    let failed = pair
+        .client_events
+        .iter()
+        .position(|e| matches!(e, ClientEvent::CommandFailed { .. }));
+    assert!(
+        matches!((connected, failed), (Some(c), Some(f)) if c < f),
+        "{:?}",
+        pair.client_events
+    );
+}
+
+/// A pair whose client publishes on the given created streams.
+fn publishing_pair(streams: &[(u32, &str)]) -> Pair {
+    let mut pair = Pair::new();
+    pair.pump(&mut accept_all);
+    for (stream_id, name) in streams {
+        pair.client.create_stream();
+        pair.pump(&mut accept_all);
+        pair.client.publish(*stream_id, name);
+        pair.pump(&mut accept_all);
+        assert!(pair.client_events.contains(&ClientEvent::PublishStarted {
+            stream_id: *stream_id
+        }));
+    }
+    pair
+}
+
+#[test]
+fn media_and_data_on_stream_0_belong_to_the_only_publishing_stream() {
+    // node-media-server 4's relay: publish on the created stream, then everything on stream 0.
+    let mut pair = publishing_pair(&[(1, "relay")]);
+    pair.client
+        .send_metadata(0, Amf0Value::ecma_array([("width", 640.0.into())]));
+    let audio = Message {
+        timestamp: 20,
+        type_id: type_id::AUDIO,
+        stream_id: 0,
+        payload: Bytes::from_static(&[0xaf, 0x01, 0x21]),
+    };
+    pair.client.send_message(0, &audio);
+    pair.pump(&mut accept_all);
+    assert!(pair.server_events.iter().any(|e| matches!(
+        e,
+        ServerEvent::Metadata { stream_id: 1, message: Some(m) } if m.stream_id == 1
+    )));
+    assert!(pair.server_events.contains(&ServerEvent::Media {
+        stream_id: 1,
+        message: Message {
+            stream_id: 1,
+            ..audio
+        }
+    }));
+    assert!(!pair
+        .client_events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Failed")));
+}
+
+#[test]
+fn media_on_stream_0_is_refused_when_two_streams_publish() {
+    let mut pair = publishing_pair(&[(1, "one"), (2, "two")]);
+    let audio = Message {
+        timestamp: 20,
+        type_id: type_id::AUDIO,
+        stream_id: 0,
+        payload: Bytes::from_static(&[0xaf, 0x01, 0x21]),
+    };
+    pair.client.send_message(0, &audio);
+    pair.pump(&mut accept_all);
+    assert!(!pair
+        .server_events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::Media { .. })));
+    assert!(pair.client_events.iter().any(|e| matches!(
+        e,
+        ClientEvent::Status { stream_id: 0, code, .. } if code == "NetStream.Failed"
+    )));
+}
+
+#[test]
+fn publish_carries_its_type_and_connect_its_enhanced_codecs() {
+    let mut options = ClientOptions::new("live", "rtmp://127.0.0.1/live");
+    options.extra_properties.push((
+        "fourCcList".into(),
+        Amf0Value::StrictArray(vec!["hvc1".into(), "av01".into()]),
+    ));
+    let mut pair = Pair::with_options(options);
+    pair.pump(&mut accept_all);
+    let request = pair.server_events.iter().find_map(|e| match e {
+        ServerEvent::Connect(request) => Some(request.clone()),
+        _ => None,
+    });
+    let request = request.expect("connect");
+    assert!(request.accepts_fourcc(FourCc(*b"hvc1")));
+    assert!(request.accepts_fourcc(FourCc(*b"av01")));
+    assert!(!request.accepts_fourcc(FourCc(*b"vp09")));
+    pair.client.create_stream();
+    pair.pump(&mut accept_all);
+    pair.client.publish(1, "show");
+    pair.pump(&mut accept_all);
+    assert!(pair.server_events.iter().any(|e| matches!(
+        e,
+        ServerEvent::Publish {
+            publish_type: PublishType::Live,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -219,7 +501,7 @@ fn dead_peer_is_detected_by_the_idle_timeout_and_pings_are_sent() {
 fn amf3_connect_is_understood_and_object_encoding_echoed() {
     // A type 17 connect as Flash sends it with objectEncoding 3: format byte 0, then AMF0 values.
     let now = Instant::now();
-    let mut server = ServerSession::new(SessionConfig::default(), now);
+    let mut server = ServerSession::new(SessionConfig::default(), fixed_random(0x22), now);
     let mut client = rtmp_handshake::ClientHandshake::new(
         rtmp_handshake::ClientConfig::Simple,
         Box::new(|b: &mut [u8]| b.fill(1)),
@@ -329,15 +611,4 @@ fn media_on_streams_that_do_not_publish_is_reported_a_bounded_number_of_times() 
         .server_events
         .iter()
         .any(|e| matches!(e, ServerEvent::Media { .. })));
-}
-
-#[tokio::test]
-async fn a_burst_written_out_does_not_keep_its_room() {
-    let mut buffers: Vec<Bytes> = (0..1000).map(|_| Bytes::from_static(b"piece")).collect();
-    let mut sink = tokio::io::sink();
-    rtmp_session::io::write_all_vectored(&mut sink, &mut buffers)
-        .await
-        .expect("write");
-    assert!(buffers.is_empty());
-    assert!(buffers.capacity() <= 16, "capacity {}", buffers.capacity());
 }
