@@ -15,9 +15,10 @@
 //! - [`Step::Ask`]: a `connect`, `publish` or `play` needs an answer the router cannot give alone (an
 //!   access rule answered by an HTTP hook). The router keeps the request pending and routes nothing more
 //!   until the driver, having got the answer asynchronously, calls [`Router::answer`]; then
-//!   `route_session_events` goes on where it stopped. The session keeps later events queued meanwhile,
-//!   in order, so nothing overtakes the pending request (a driver waiting for a hook should also stop
-//!   reading, so that the queue stays bounded).
+//!   `route_session_events` goes on where it stopped, with the events the session queued meanwhile, in
+//!   order. A driver waiting for an answer stops feeding the session input: the session answers some
+//!   commands itself (`createStream`, pings), which must not overtake the answer, and its event queue
+//!   stays bounded.
 //!
 //! Which requests are asked is the [`Admission`] given at construction: [`Admission::Open`] (today's
 //! server) answers everything at once and never returns `Ask`.
@@ -426,5 +427,299 @@ impl Router {
     pub fn leave_streams(&mut self) {
         self.players = ByStream::new();
         self.publishers = ByStream::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bytes::Bytes;
+    use rtmp_chunk::{type_id, Message};
+    use rtmp_hub::{Hub, HubConfig, PublishPolicy, StreamKey, SubscriberEvent};
+    use rtmp_session::{ClientEvent, ClientOptions, ClientSession, ServerSession, SessionConfig};
+
+    use super::{Admission, ByStream, Question, Router, Step, Verdict};
+    use crate::close_reason::CloseReason;
+
+    /// A client and a server session in memory, the server's events going through a router.
+    struct Pair {
+        client: ClientSession,
+        server: ServerSession,
+        router: Router,
+        now: Instant,
+        client_events: Vec<ClientEvent>,
+        /// What routing returned other than [`Step::Done`].
+        steps: Vec<Step>,
+    }
+
+    impl Pair {
+        fn new(hub: &Hub, admission: Admission) -> Self {
+            let now = Instant::now();
+            let config = SessionConfig::default();
+            let options = ClientOptions::new("live", "rtmp://127.0.0.1/live");
+            let peer = "192.0.2.1:50000".parse().unwrap();
+            Self {
+                client: ClientSession::new(config.clone(), options, now),
+                server: ServerSession::new(config, now),
+                router: Router::new(hub.clone(), peer, "rtmp", admission),
+                now,
+                client_events: Vec::new(),
+                steps: Vec::new(),
+            }
+        }
+
+        /// Connected and one stream created (id 1), everything accepted.
+        fn connected(hub: &Hub) -> Self {
+            let mut pair = Self::new(hub, Admission::Open);
+            pair.pump();
+            pair.client.create_stream();
+            pair.pump();
+            assert!(pair
+                .client_events
+                .contains(&ClientEvent::StreamCreated { stream_id: 1 }));
+            pair
+        }
+
+        /// Moves bytes both ways until quiet, routing the server's events after each input.
+        fn pump(&mut self) {
+            for _ in 0..50 {
+                let mut out = Vec::new();
+                self.client.poll_transmit(&mut out);
+                let to_server: Vec<u8> = out.concat();
+                let mut out = Vec::new();
+                self.server.poll_transmit(&mut out);
+                let to_client: Vec<u8> = out.concat();
+                if to_server.is_empty() && to_client.is_empty() {
+                    return;
+                }
+                self.server.handle_input(&to_server, self.now).unwrap();
+                self.route();
+                self.client.handle_input(&to_client, self.now).unwrap();
+                while let Some(event) = self.client.poll_event() {
+                    self.client_events.push(event);
+                }
+            }
+            panic!("the pair never went quiet");
+        }
+
+        fn route(&mut self) {
+            loop {
+                match self.router.route_session_events(&mut self.server) {
+                    Step::Done => return,
+                    step => self.steps.push(step),
+                }
+            }
+        }
+
+        /// Gives the session every event the player of stream 1 has, as the driver does when woken.
+        fn take_player_events(&mut self) {
+            self.router.handle_ready_player_events(&mut self.server, 1);
+        }
+
+        fn statuses(&self) -> Vec<&str> {
+            self.client_events
+                .iter()
+                .filter_map(|e| match e {
+                    ClientEvent::Status { code, .. } => Some(code.as_str()),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
+    fn hub() -> Hub {
+        Hub::new(HubConfig {
+            publish_policy: PublishPolicy::Reject,
+            ..HubConfig::default()
+        })
+    }
+
+    fn video(timestamp: u32) -> Message {
+        Message {
+            timestamp,
+            type_id: type_id::VIDEO,
+            stream_id: 1,
+            payload: Bytes::from_static(&[0x17, 1, 0, 0, 0, 9, 9, 9]),
+        }
+    }
+
+    #[test]
+    fn an_accepted_publisher_feeds_the_hub() {
+        let hub = hub();
+        let key = StreamKey::new("live", "cam");
+        let mut watcher = hub.subscribe(&key);
+        let mut publisher = Pair::connected(&hub);
+        publisher.client.publish(1, "cam");
+        publisher.pump();
+        assert!(publisher
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+        assert_eq!(publisher.router.last_stream(), Some(&key));
+        assert_eq!(publisher.router.app(), "live");
+        publisher.client.send_message(1, &video(40));
+        publisher.pump();
+        assert!(matches!(
+            watcher.try_recv(),
+            Some(SubscriberEvent::Published)
+        ));
+        let Some(SubscriberEvent::Frame(frame)) = watcher.try_recv() else {
+            panic!("the frame reached the hub");
+        };
+        assert_eq!(frame.message().payload, video(40).payload);
+        assert!(publisher.steps.is_empty());
+    }
+
+    #[test]
+    fn a_second_publisher_of_a_name_is_refused_with_bad_name() {
+        let hub = hub();
+        let mut first = Pair::connected(&hub);
+        first.client.publish(1, "cam");
+        first.pump();
+        let mut second = Pair::connected(&hub);
+        second.client.publish(1, "cam");
+        second.pump();
+        assert!(!second
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+        assert_eq!(second.statuses(), ["NetStream.Publish.BadName"]);
+        assert_eq!(second.router.last_stream(), None);
+    }
+
+    #[test]
+    fn a_player_gets_the_publishers_frames_and_notices() {
+        let hub = hub();
+        let mut player = Pair::connected(&hub);
+        player.client.play(1, "cam");
+        player.pump();
+        assert!(player
+            .client_events
+            .contains(&ClientEvent::PlayStarted { stream_id: 1 }));
+        let mut publisher = Pair::connected(&hub);
+        publisher.client.publish(1, "cam");
+        publisher.pump();
+        publisher.client.send_message(1, &video(40));
+        publisher.pump();
+        player.take_player_events();
+        player.pump();
+        assert!(player.client_events.contains(&ClientEvent::Media {
+            stream_id: 1,
+            message: video(40)
+        }));
+        publisher.client.delete_stream(1, Some("cam"));
+        publisher.pump();
+        player.take_player_events();
+        player.pump();
+        assert_eq!(
+            player.statuses(),
+            [
+                "NetStream.Play.Reset",
+                "NetStream.Play.PublishNotify",
+                "NetStream.Play.UnpublishNotify"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_asked_connect_waits_for_its_answer() {
+        let hub = hub();
+        let mut pair = Pair::new(&hub, Admission::AskFirst);
+        pair.pump();
+        assert!(matches!(pair.steps[..], [Step::Ask(Question::Connect)]));
+        assert!(!pair
+            .client_events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Connected { .. })));
+        // Nothing is routed while the question is pending, nor is it asked twice.
+        pair.route();
+        assert_eq!(pair.steps.len(), 1);
+        pair.router.answer(&mut pair.server, Verdict::Accept);
+        pair.route();
+        pair.pump();
+        pair.client.create_stream();
+        pair.pump();
+        assert!(pair
+            .client_events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Connected { .. })));
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::StreamCreated { stream_id: 1 }));
+    }
+
+    #[test]
+    fn a_refused_connect_is_answered_then_closes() {
+        let hub = hub();
+        let mut pair = Pair::new(&hub, Admission::AskFirst);
+        pair.pump();
+        pair.router
+            .answer(&mut pair.server, Verdict::Refuse("not on the list".into()));
+        pair.route();
+        pair.pump();
+        assert!(matches!(
+            &pair.steps[..],
+            [Step::Ask(Question::Connect), Step::Close(CloseReason::Refused(why))] if why == "not on the list"
+        ));
+        assert!(pair.client_events.iter().any(|e| matches!(
+            e,
+            ClientEvent::CommandFailed { command: "connect", description } if description == "not on the list"
+        )));
+    }
+
+    #[test]
+    fn asked_publish_and_play_carry_their_stream_and_can_be_refused() {
+        let hub = hub();
+        let mut pair = Pair::new(&hub, Admission::AskFirst);
+        pair.pump();
+        pair.router.answer(&mut pair.server, Verdict::Accept);
+        pair.route();
+        pair.client.create_stream();
+        pair.pump();
+        pair.client.play(1, "cam");
+        pair.pump();
+        let key = StreamKey::new("live", "cam");
+        assert!(matches!(
+            &pair.steps[..],
+            [Step::Ask(Question::Connect), Step::Ask(Question::Play { stream_id: 1, key: asked })] if *asked == key
+        ));
+        pair.router
+            .answer(&mut pair.server, Verdict::Refuse("no such show".into()));
+        pair.route();
+        pair.pump();
+        assert_eq!(pair.statuses(), ["NetStream.Play.Failed"]);
+        assert_eq!(pair.router.last_stream(), None);
+        assert_eq!(hub.players(), 0);
+
+        pair.client.publish(1, "cam");
+        pair.pump();
+        assert!(matches!(
+            pair.steps.last(),
+            Some(Step::Ask(Question::Publish { stream_id: 1, key: asked })) if *asked == key
+        ));
+        pair.router.answer(&mut pair.server, Verdict::Accept);
+        pair.route();
+        pair.pump();
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+    }
+
+    #[test]
+    fn by_stream_inserts_replaces_and_removes_by_id() {
+        let mut streams = ByStream::new();
+        assert_eq!(streams.values().count(), 0);
+        streams.insert(1, "first");
+        streams.insert(2, "second");
+        streams.insert(1, "replaced");
+        assert_eq!(streams.get(1), Some(&"replaced"));
+        assert_eq!(streams.values().count(), 2);
+        assert_eq!(streams.remove(1), Some("replaced"));
+        assert_eq!(streams.remove(1), None);
+        assert_eq!(streams.get(1), None);
+        if let Some(value) = streams.get_mut(2) {
+            *value = "changed";
+        }
+        let all: Vec<_> = streams.iter_mut().map(|(id, value)| (id, *value)).collect();
+        assert_eq!(all, [(2, "changed")]);
     }
 }
