@@ -184,9 +184,13 @@ pub async fn serve<S>(
     let connection = shared.lock();
     let (bytes_in, bytes_out) = connection.session.byte_counts();
     let stream_key = connection.router.last_stream();
+    let encrypted = connection
+        .session
+        .mode()
+        .is_some_and(|mode| mode.is_encrypted());
     tracing::info!(
         peer = %peer,
-        transport,
+        transport = variant(transport, encrypted),
         app = connection.router.app(),
         stream = stream_key.map_or("", |key| key.name.as_str()),
         duration_ms = started.elapsed().as_millis() as u64,
@@ -198,6 +202,18 @@ pub async fn serve<S>(
     );
 }
 
+/// The variant a connection turned out to be: the listener's label, with RTMPE added when the handshake
+/// inside a tunnel or TLS was an encrypted one.
+fn variant(transport: &'static str, encrypted: bool) -> &'static str {
+    match (transport, encrypted) {
+        ("rtmp", true) => "rtmpe",
+        ("rtmpt", true) => "rtmpte",
+        ("rtmps", true) => "rtmps+rtmpe",
+        ("rtmpts", true) => "rtmpts+rtmpe",
+        _ => transport,
+    }
+}
+
 /// Leaves every stream when the connection's task ends, however it ends (a finished loop, or the task
 /// dropped at shutdown): the subscribers hold wakers that hold the connection, so leaving is what frees it.
 struct LeaveStreamsOnDrop<'a>(&'a Shared);
@@ -205,5 +221,19 @@ struct LeaveStreamsOnDrop<'a>(&'a Shared);
 impl Drop for LeaveStreamsOnDrop<'_> {
     fn drop(&mut self) {
         self.0.lock().router.leave_streams();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::variant;
+
+    #[test]
+    fn an_encrypted_handshake_names_the_rtmpe_variant() {
+        assert_eq!(variant("rtmpt", true), "rtmpte");
+        assert_eq!(variant("rtmpt", false), "rtmpt");
+        assert_eq!(variant("rtmpe", true), "rtmpe");
+        assert_eq!(variant("rtmps", false), "rtmps");
+        assert_eq!(variant("rtmps+rtmpe", true), "rtmps+rtmpe");
     }
 }
