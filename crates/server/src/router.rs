@@ -171,26 +171,26 @@ impl Router {
 
     /// Routes every event the session has, until one needs an answer or ends the connection.
     pub fn route_session_events(&mut self, session: &mut ServerSession) -> Step {
-        loop {
+        if let Some(reason) = self.closing.take() {
+            return Step::Close(reason);
+        }
+        if self.pending.is_some() {
+            return Step::Done;
+        }
+        while let Some(event) = session.poll_event() {
+            let Some(question) = self.route(event) else {
+                continue;
+            };
+            if self.admission == Admission::AskFirst {
+                self.pending = Some(question.clone());
+                return Step::Ask(question);
+            }
+            self.carry_out(session, question, Verdict::Accept);
             if let Some(reason) = self.closing.take() {
                 return Step::Close(reason);
             }
-            if self.pending.is_some() {
-                return Step::Done;
-            }
-            let Some(event) = session.poll_event() else {
-                return Step::Done;
-            };
-            if let Some(question) = self.route(event) {
-                match self.admission {
-                    Admission::Open => self.carry_out(session, question, Verdict::Accept),
-                    Admission::AskFirst => {
-                        self.pending = Some(question.clone());
-                        return Step::Ask(question);
-                    }
-                }
-            }
         }
+        Step::Done
     }
 
     /// Answers the pending question (see the module's doc); a stray answer is ignored.

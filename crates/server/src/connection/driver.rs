@@ -91,11 +91,11 @@ impl Connection {
             match router.route_session_events(session) {
                 Step::Done => return None,
                 Step::Close(reason) => return Some(reason),
-                // With `Admission::Open` nothing is asked; this driver has no one to ask, so a question
-                // is refused rather than granted.
-                Step::Ask(question) => router.answer(
+                // `Admission::Open` asks nothing; a question this driver has no one to ask is refused
+                // rather than granted.
+                Step::Ask(_) => router.answer(
                     session,
-                    Verdict::Refuse(format!("no access rule answers {question:?}")),
+                    Verdict::Refuse("no access rule is configured".into()),
                 ),
             }
         }
