@@ -103,8 +103,8 @@ impl Connection {
 }
 
 /// Serves one connection until the peer leaves, the session fails, or the server shuts down. `socket`
-/// is the stream's own socket when frames may be written to it directly (plain TCP, see
-/// [`super::delivery`]).
+/// is the stream's own socket when frames may be written to it directly (plain TCP: direct delivery,
+/// docs/hub.md).
 pub async fn serve<S>(
     mut stream: S,
     peer: SocketAddr,

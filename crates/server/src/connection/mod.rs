@@ -2,8 +2,8 @@
 //! publishers and players through the hub. Generic over the stream, so TCP, TLS and HTTP tunnels all use
 //! it unchanged.
 //!
-//! - [`driver`]: the connection's task, the only code that touches the stream ([`serve`]).
-//! - [`delivery`]: direct delivery, the waker that writes a player's frames from the flushing task.
+//! - `driver`: the connection's task, the only code that touches the stream ([`serve`]).
+//! - `delivery`: direct delivery, the waker that writes a player's frames from the flushing task.
 //! - [`crate::router`]: every decision about the connection, with no I/O.
 //! - [`crate::close_reason`]: why it ended, logged once per connection.
 
