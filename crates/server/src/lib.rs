@@ -7,13 +7,17 @@
 //! * [`limits`]: the open-file limit, raised so the configured connections fit.
 //! * [`connection`]: runs an `rtmp_session::ServerSession` over any `AsyncRead + AsyncWrite` and routes
 //!   publishers and players through the `rtmp_hub::Hub`.
+//! * [`router`]: every decision about a connection (connect, publish, play), with no I/O.
+//! * [`close_reason`]: why a connection ended.
 //! * [`Server`]: binds everything and shuts down gracefully.
 
+pub mod close_reason;
 pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod limits;
 pub mod listener;
+pub mod router;
 pub mod socket;
 
 use std::net::SocketAddr;

@@ -1,0 +1,147 @@
+//! Why a connection ended: one typed reason per connection, written once in its close log line
+//! ([`std::fmt::Display`]) and counted by a short stable label ([`CloseReason::as_str`]).
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use rtmp_session::SessionError;
+
+/// Why a connection ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer closed its side (an end of stream, or a TLS peer leaving without `close_notify`).
+    PeerClosed,
+    /// Reading from or writing to the stream failed.
+    Io {
+        direction: Direction,
+        kind: io::ErrorKind,
+        message: String,
+    },
+    /// The peer broke the protocol: the session's error.
+    Protocol(SessionError),
+    /// The peer did not finish the handshake in time, or went silent.
+    Timeout(Timeout),
+    /// The connection's publisher was replaced by a new connection publishing the same stream.
+    TakenOver,
+    /// The server refused the connection.
+    Refused(String),
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// Which way a failed I/O went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Read,
+    Write,
+}
+
+/// Which of the session's timers expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeout {
+    Handshake(Duration),
+    Idle(Duration),
+}
+
+impl CloseReason {
+    /// A failed read or write.
+    pub fn io(direction: Direction, error: &io::Error) -> Self {
+        Self::Io {
+            direction,
+            kind: error.kind(),
+            message: error.to_string(),
+        }
+    }
+
+    /// A short stable label, for metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::PeerClosed => "peer_closed",
+            Self::Io {
+                direction: Direction::Read,
+                ..
+            } => "read_error",
+            Self::Io {
+                direction: Direction::Write,
+                ..
+            } => "write_error",
+            Self::Protocol(_) => "protocol_error",
+            Self::Timeout(Timeout::Handshake(_)) => "handshake_timeout",
+            Self::Timeout(Timeout::Idle(_)) => "idle_timeout",
+            Self::TakenOver => "taken_over",
+            Self::Refused(_) => "refused",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// The session's timers become [`CloseReason::Timeout`]; everything else it reports is the peer's fault.
+impl From<SessionError> for CloseReason {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::HandshakeTimeout(after) => Self::Timeout(Timeout::Handshake(after)),
+            SessionError::IdleTimeout(after) => Self::Timeout(Timeout::Idle(after)),
+            other => Self::Protocol(other),
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PeerClosed => f.write_str("peer closed the connection"),
+            Self::Io {
+                direction: Direction::Read,
+                message,
+                ..
+            } => write!(f, "read failed: {message}"),
+            Self::Io {
+                direction: Direction::Write,
+                message,
+                ..
+            } => write!(f, "write failed: {message}"),
+            Self::Protocol(error) => write!(f, "protocol error: {error}"),
+            Self::Timeout(Timeout::Handshake(after)) => {
+                write!(f, "handshake did not complete within {after:?}")
+            }
+            Self::Timeout(Timeout::Idle(after)) => write!(f, "peer silent for {after:?}"),
+            Self::TakenOver => f.write_str("publisher taken over by a new connection"),
+            Self::Refused(why) => write!(f, "refused: {why}"),
+            Self::Shutdown => f.write_str("server shutting down"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_timeouts_are_timeouts_and_other_errors_the_peers_fault() {
+        let idle = CloseReason::from(SessionError::IdleTimeout(Duration::from_secs(30)));
+        assert_eq!(idle.as_str(), "idle_timeout");
+        assert_eq!(idle.to_string(), "peer silent for 30s");
+        let handshake = CloseReason::from(SessionError::HandshakeTimeout(Duration::from_secs(5)));
+        assert_eq!(handshake.as_str(), "handshake_timeout");
+        let closed = CloseReason::from(SessionError::Closed);
+        assert_eq!(closed.as_str(), "protocol_error");
+        assert_eq!(closed.to_string(), "protocol error: session already closed");
+    }
+
+    #[test]
+    fn io_errors_keep_their_kind_and_direction() {
+        let error = io::Error::new(io::ErrorKind::ConnectionReset, "reset by peer");
+        let reason = CloseReason::io(Direction::Write, &error);
+        assert!(matches!(
+            reason,
+            CloseReason::Io {
+                kind: io::ErrorKind::ConnectionReset,
+                ..
+            }
+        ));
+        assert_eq!(reason.as_str(), "write_error");
+        assert_eq!(reason.to_string(), "write failed: reset by peer");
+    }
+}

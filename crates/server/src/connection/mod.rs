@@ -1,0 +1,24 @@
+//! One connection: runs an [`rtmp_session::ServerSession`] over any duplex byte stream and routes its
+//! publishers and players through the hub. Generic over the stream, so TCP, TLS and HTTP tunnels all use
+//! it unchanged.
+//!
+//! - `driver`: the connection's task, the only code that touches the stream ([`serve`]).
+//! - `delivery`: direct delivery, the waker that writes a player's frames from the flushing task.
+//! - [`crate::router`]: every decision about the connection, with no I/O.
+//! - [`crate::close_reason`]: why it ended, logged once per connection.
+
+mod delivery;
+mod driver;
+
+pub use driver::serve;
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct ServerContext {
+    pub hub: rtmp_hub::Hub,
+    pub session: rtmp_session::SessionConfig,
+    /// The RTMPS acceptor (its certificate can be reloaded).
+    pub tls: Option<rtmp_rtmps::TlsAcceptor>,
+    /// The RTMPT tunnel endpoint.
+    pub rtmpt: Option<rtmp_rtmpt::server::RtmptServer>,
+}

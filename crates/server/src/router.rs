@@ -1,0 +1,741 @@
+//! The router: every decision about one connection, made from its session's events and its players'
+//! hub events, with no I/O, no clock and no runtime. It answers the session (`accept_*`, `reject_*`,
+//! `send_shared`) and holds the connection's publishers and players; the driver
+//! ([`crate::connection`]) owns the stream, feeds the session, and carries out what the router returns.
+//!
+//! **The shape.** The driver calls [`Router::route_session_events`] after every input it gave the
+//! session, and [`Router::handle_player_event`] for each event a player's subscriber yields. Media costs
+//! the same as a direct call: a session `Media` event goes to [`rtmp_hub::Publisher::send`], a
+//! subscriber's frame to `ServerSession::send_shared`; nothing is cloned or allocated for it here.
+//! `route_session_events` returns a [`Step`]:
+//!
+//! - [`Step::Done`]: every event was routed; wait for more input.
+//! - [`Step::Close`]: the connection must end (a refused `connect`) once what the session queued is
+//!   written.
+//! - [`Step::Ask`]: a `connect`, `publish` or `play` needs an answer the router cannot give alone (an
+//!   access rule answered by an HTTP hook). The router keeps the request pending and routes nothing more
+//!   until the driver, having got the answer asynchronously, calls [`Router::answer`]; then
+//!   `route_session_events` goes on where it stopped, with the events the session queued meanwhile, in
+//!   order. A driver waiting for an answer stops feeding the session input: the session answers some
+//!   commands itself (`createStream`, pings), which must not overtake the answer, and its event queue
+//!   stays bounded.
+//!
+//! Which requests are asked is the [`Admission`] given at construction: [`Admission::Open`] (today's
+//! server) answers everything at once and never returns `Ask`.
+
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use rtmp_hub::{FrameKind, Hub, Publisher, StreamKey, Subscriber, SubscriberEvent};
+use rtmp_session::{ConnectRequest, FourCc, ServerEvent, ServerSession, StatusCode};
+
+use crate::close_reason::CloseReason;
+
+/// Who answers a connection's `connect`, `publish` and `play`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The router accepts every request itself (a publish can still be refused by the hub).
+    Open,
+    /// Every request is asked ([`Step::Ask`]) and waits for [`Router::answer`].
+    AskFirst,
+}
+
+/// A request the router needs answered before it goes on. The `connect` itself is
+/// [`Router::connect_request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Question {
+    Connect,
+    Publish { stream_id: u32, key: StreamKey },
+    Play { stream_id: u32, key: StreamKey },
+}
+
+/// An answer to a [`Question`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    /// Refused, with the reason the peer is told.
+    Refuse(String),
+}
+
+/// What the driver does after [`Router::route_session_events`].
+#[derive(Debug)]
+pub enum Step {
+    /// The session has no event left; wait for input.
+    Done,
+    /// Get this question answered, then call [`Router::answer`] and route again.
+    Ask(Question),
+    /// Write what the session queued, then close with this reason.
+    Close(CloseReason),
+}
+
+/// A connection's publishers or players by message stream id. A connection has one or two (at most the
+/// session's `max_streams`), so a vector searched by id is cheaper per frame than a hashed map.
+#[derive(Debug)]
+struct ByStream<T>(Vec<(u32, T)>);
+
+impl<T> ByStream<T> {
+    fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    fn get(&self, stream_id: u32) -> Option<&T> {
+        self.0
+            .iter()
+            .find_map(|(id, value)| (*id == stream_id).then_some(value))
+    }
+
+    fn get_mut(&mut self, stream_id: u32) -> Option<&mut T> {
+        self.0
+            .iter_mut()
+            .find_map(|(id, value)| (*id == stream_id).then_some(value))
+    }
+
+    /// Adds or replaces the entry of `stream_id`.
+    fn insert(&mut self, stream_id: u32, value: T) {
+        match self.get_mut(stream_id) {
+            Some(slot) => *slot = value,
+            None => self.0.push((stream_id, value)),
+        }
+    }
+
+    fn remove(&mut self, stream_id: u32) -> Option<T> {
+        let at = self.0.iter().position(|(id, _)| *id == stream_id)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut T)> {
+        self.0.iter_mut().map(|(id, value)| (*id, value))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().map(|(_, value)| value)
+    }
+}
+
+#[derive(Debug)]
+struct Player {
+    subscriber: Subscriber,
+    paused: bool,
+}
+
+/// One connection's routing state.
+#[derive(Debug)]
+pub struct Router {
+    hub: Hub,
+    peer: SocketAddr,
+    transport: &'static str,
+    admission: Admission,
+    connect: Option<ConnectRequest>,
+    publishers: ByStream<Publisher>,
+    players: ByStream<Player>,
+    /// The stream last published or played, for the close log.
+    last_stream: Option<StreamKey>,
+    /// The request waiting for [`Router::answer`].
+    pending: Option<Question>,
+    /// Set by a decision that ends the connection.
+    closing: Option<CloseReason>,
+}
+
+impl Router {
+    /// `peer` and `transport` (rtmp, rtmps, rtmpt, rtmpts, rtmpe, rtmpte) are for the logs.
+    pub fn new(hub: Hub, peer: SocketAddr, transport: &'static str, admission: Admission) -> Self {
+        Self {
+            hub,
+            peer,
+            transport,
+            admission,
+            connect: None,
+            publishers: ByStream::new(),
+            players: ByStream::new(),
+            last_stream: None,
+            pending: None,
+            closing: None,
+        }
+    }
+
+    /// The `connect` request, once the client sent it (its command object dropped).
+    pub fn connect_request(&self) -> Option<&ConnectRequest> {
+        self.connect.as_ref()
+    }
+
+    /// The application the client connected to; empty before `connect`.
+    pub fn app(&self) -> &str {
+        self.connect.as_ref().map_or("", |c| c.app.as_str())
+    }
+
+    /// The stream this connection last published or played.
+    pub fn last_stream(&self) -> Option<&StreamKey> {
+        self.last_stream.as_ref()
+    }
+
+    /// Routes every event the session has, until one needs an answer or ends the connection.
+    pub fn route_session_events(&mut self, session: &mut ServerSession, now: Instant) -> Step {
+        if let Some(reason) = self.closing.take() {
+            return Step::Close(reason);
+        }
+        if self.pending.is_some() {
+            return Step::Done;
+        }
+        while let Some(event) = session.poll_event() {
+            let Some(question) = self.route(event, now) else {
+                continue;
+            };
+            if self.admission == Admission::AskFirst {
+                self.pending = Some(question.clone());
+                return Step::Ask(question);
+            }
+            self.carry_out(session, question, Verdict::Accept, now);
+            if let Some(reason) = self.closing.take() {
+                return Step::Close(reason);
+            }
+        }
+        Step::Done
+    }
+
+    /// Answers the pending question (see the module's doc); a stray answer is ignored.
+    pub fn answer(&mut self, session: &mut ServerSession, verdict: Verdict, now: Instant) {
+        if let Some(question) = self.pending.take() {
+            self.carry_out(session, question, verdict, now);
+        }
+    }
+
+    /// Routes one session event; a request is returned as the question to decide.
+    fn route(&mut self, event: ServerEvent, now: Instant) -> Option<Question> {
+        match event {
+            ServerEvent::Media { stream_id, message } => {
+                if let Some(publisher) = self.publishers.get(stream_id) {
+                    publisher.send(&message, now);
+                }
+            }
+            ServerEvent::HandshakeComplete { mode } => {
+                tracing::debug!(peer = %self.peer, ?mode, "handshake")
+            }
+            ServerEvent::Connect(request) => {
+                tracing::info!(peer = %self.peer, transport = self.transport, app = %request.app,
+                    tc_url = request.tc_url.as_deref().unwrap_or(""),
+                    flash_ver = request.flash_ver.as_deref().unwrap_or(""), "connect");
+                // Kept for the close log and codec checks; the whole command object is not needed.
+                self.connect = Some(ConnectRequest {
+                    properties: rtmp_amf::Amf0Value::Null,
+                    ..request
+                });
+                return Some(Question::Connect);
+            }
+            ServerEvent::Publish {
+                stream_id,
+                stream_name,
+                ..
+            } => {
+                let key = StreamKey::new(self.app(), stream_name);
+                return Some(Question::Publish { stream_id, key });
+            }
+            ServerEvent::Play {
+                stream_id,
+                stream_name,
+                ..
+            } => {
+                let key = StreamKey::new(self.app(), stream_name);
+                return Some(Question::Play { stream_id, key });
+            }
+            ServerEvent::Metadata { stream_id, message } => {
+                if let Some(publisher) = self.publishers.get(stream_id) {
+                    publisher.set_metadata(message.as_ref());
+                }
+            }
+            ServerEvent::Pause { stream_id, paused } => {
+                if let Some(player) = self.players.get_mut(stream_id) {
+                    player.paused = paused;
+                }
+            }
+            ServerEvent::Unpublish { stream_id } => {
+                if let Some(publisher) = self.publishers.remove(stream_id) {
+                    tracing::info!(peer = %self.peer, stream = %publisher.key(), "unpublish");
+                }
+            }
+            ServerEvent::StopPlay { stream_id } => {
+                if let Some(player) = self.players.remove(stream_id) {
+                    tracing::info!(peer = %self.peer, stream = %player.subscriber.key(), "stop");
+                }
+            }
+        }
+        None
+    }
+
+    fn carry_out(
+        &mut self,
+        session: &mut ServerSession,
+        question: Question,
+        verdict: Verdict,
+        now: Instant,
+    ) {
+        match (question, verdict) {
+            (Question::Connect, Verdict::Accept) => session.accept_connect(),
+            (Question::Connect, Verdict::Refuse(why)) => {
+                tracing::warn!(peer = %self.peer, app = self.app(), why = %why, "connect refused");
+                session.reject_connect(StatusCode::ConnectRejected, &why);
+                self.closing = Some(CloseReason::Refused(why));
+            }
+            (Question::Publish { stream_id, key }, Verdict::Accept) => {
+                match self.hub.publish(&key, now) {
+                    Ok(publisher) => {
+                        tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "publish");
+                        session.accept_publish(stream_id);
+                        self.publishers.insert(stream_id, publisher);
+                        self.last_stream = Some(key);
+                    }
+                    Err(error) => {
+                        tracing::warn!(peer = %self.peer, stream = %key, %error, "publish refused");
+                        session.reject_publish(
+                            stream_id,
+                            StatusCode::PublishBadName,
+                            &error.to_string(),
+                        );
+                    }
+                }
+            }
+            (Question::Publish { stream_id, key }, Verdict::Refuse(why)) => {
+                tracing::warn!(peer = %self.peer, stream = %key, why = %why, "publish refused");
+                session.reject_publish(stream_id, StatusCode::PublishBadName, &why);
+            }
+            (Question::Play { stream_id, key }, Verdict::Accept) => {
+                self.start_player(session, stream_id, key)
+            }
+            (Question::Play { stream_id, key }, Verdict::Refuse(why)) => {
+                tracing::warn!(peer = %self.peer, stream = %key, why = %why, "play refused");
+                session.reject_play(stream_id, StatusCode::PlayFailed, &why);
+            }
+        }
+    }
+
+    fn start_player(&mut self, session: &mut ServerSession, stream_id: u32, key: StreamKey) {
+        tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "play");
+        let mut subscriber = self.hub.subscribe(&key);
+        session.accept_play(stream_id, &key.name);
+        // A live stream announces itself first: that is the start, not a "publish notify".
+        let mut first = subscriber.try_recv();
+        if matches!(first, Some(SubscriberEvent::Published)) {
+            first = None;
+        }
+        self.players.insert(
+            stream_id,
+            Player {
+                subscriber,
+                paused: false,
+            },
+        );
+        self.last_stream = Some(key);
+        if let Some(event) = first {
+            self.handle_player_event(session, stream_id, event);
+        }
+        self.handle_ready_player_events(session, stream_id);
+    }
+
+    /// The next event of any player; registers `cx`'s waker with every subscriber otherwise.
+    pub fn poll_player_event(&mut self, cx: &mut Context<'_>) -> Poll<(u32, SubscriberEvent)> {
+        for (stream_id, player) in self.players.iter_mut() {
+            if let Poll::Ready(event) = player.subscriber.poll_recv(cx) {
+                return Poll::Ready((stream_id, event));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Hands every event the player of `stream_id` already has to the session, so that they go out in
+    /// one write.
+    pub fn handle_ready_player_events(&mut self, session: &mut ServerSession, stream_id: u32) {
+        while let Some(event) = self
+            .players
+            .get_mut(stream_id)
+            .and_then(|p| p.subscriber.try_recv())
+        {
+            self.handle_player_event(session, stream_id, event);
+        }
+    }
+
+    /// One event of the player of `stream_id`, as the session should send it.
+    pub fn handle_player_event(
+        &mut self,
+        session: &mut ServerSession,
+        stream_id: u32,
+        event: SubscriberEvent,
+    ) {
+        let Some(player) = self.players.get(stream_id) else {
+            return;
+        };
+        match event {
+            SubscriberEvent::Published => {
+                session.send_status(
+                    stream_id,
+                    StatusCode::PlayPublishNotify,
+                    "The stream is now published.",
+                );
+            }
+            SubscriberEvent::Unpublished => {
+                session.send_status(
+                    stream_id,
+                    StatusCode::PlayUnpublishNotify,
+                    "The stream is now unpublished.",
+                );
+            }
+            SubscriberEvent::Frame(frame) => {
+                if player.paused && frame.kind != FrameKind::Data {
+                    return;
+                }
+                if frame.info.enhanced {
+                    let allowed = match (&self.connect, frame.info.codec) {
+                        (Some(connect), Some(fourcc)) => connect.accepts_fourcc(FourCc(fourcc)),
+                        _ => false,
+                    };
+                    if !allowed {
+                        return;
+                    }
+                }
+                session.send_shared(stream_id, &frame.shared);
+            }
+        }
+    }
+
+    /// Resolves when a publisher of this connection was taken over by another connection.
+    pub fn poll_taken_over(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self
+            .publishers
+            .values()
+            .any(|p| p.poll_kicked(cx).is_ready())
+        {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// When the earliest publisher's batch window closes.
+    pub fn next_flush_deadline(&self) -> Option<Instant> {
+        self.publishers
+            .values()
+            .filter_map(Publisher::flush_deadline)
+            .min()
+    }
+
+    /// Flushes the publishers whose batch window has closed by `now`.
+    pub fn flush_due(&self, now: Instant) {
+        self.publishers.values().for_each(|p| p.flush_if_due(now));
+    }
+
+    /// Leaves every stream: the subscribers hold wakers that hold the connection, so leaving is what
+    /// frees it.
+    pub fn leave_streams(&mut self) {
+        self.players = ByStream::new();
+        self.publishers = ByStream::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bytes::Bytes;
+    use rtmp_chunk::{type_id, Message};
+    use rtmp_hub::{Hub, HubConfig, PublishPolicy, StreamKey, SubscriberEvent};
+    use rtmp_session::{ClientEvent, ClientOptions, ClientSession, ServerSession, SessionConfig};
+
+    use super::{Admission, ByStream, Question, Router, Step, Verdict};
+    use crate::close_reason::CloseReason;
+
+    /// A client and a server session in memory, the server's events going through a router.
+    struct Pair {
+        client: ClientSession,
+        server: ServerSession,
+        router: Router,
+        now: Instant,
+        client_events: Vec<ClientEvent>,
+        /// What routing returned other than [`Step::Done`].
+        steps: Vec<Step>,
+    }
+
+    impl Pair {
+        fn new(hub: &Hub, admission: Admission) -> Self {
+            let now = Instant::now();
+            let config = SessionConfig::default();
+            let options = ClientOptions::new("live", "rtmp://127.0.0.1/live");
+            let peer = "192.0.2.1:50000".parse().unwrap();
+            Self {
+                client: ClientSession::new(config.clone(), options, fixed_random(), now),
+                server: ServerSession::new(config, fixed_random(), now),
+                router: Router::new(hub.clone(), peer, "rtmp", admission),
+                now,
+                client_events: Vec::new(),
+                steps: Vec::new(),
+            }
+        }
+
+        /// Connected and one stream created (id 1), everything accepted.
+        fn connected(hub: &Hub) -> Self {
+            let mut pair = Self::new(hub, Admission::Open);
+            pair.pump();
+            pair.client.create_stream();
+            pair.pump();
+            assert!(pair
+                .client_events
+                .contains(&ClientEvent::StreamCreated { stream_id: 1 }));
+            pair
+        }
+
+        /// Moves bytes both ways until quiet, routing the server's events after each input.
+        fn pump(&mut self) {
+            for _ in 0..50 {
+                let mut out = Vec::new();
+                self.client.poll_transmit(&mut out);
+                let to_server: Vec<u8> = out.concat();
+                let mut out = Vec::new();
+                self.server.poll_transmit(&mut out);
+                let to_client: Vec<u8> = out.concat();
+                if to_server.is_empty() && to_client.is_empty() {
+                    return;
+                }
+                self.server.handle_input(&to_server, self.now).unwrap();
+                self.route();
+                self.client.handle_input(&to_client, self.now).unwrap();
+                while let Some(event) = self.client.poll_event() {
+                    self.client_events.push(event);
+                }
+            }
+            panic!("the pair never went quiet");
+        }
+
+        fn route(&mut self) {
+            loop {
+                match self.router.route_session_events(&mut self.server, self.now) {
+                    Step::Done => return,
+                    step => self.steps.push(step),
+                }
+            }
+        }
+
+        /// Gives the session every event the player of stream 1 has, as the driver does when woken.
+        fn take_player_events(&mut self) {
+            self.router.handle_ready_player_events(&mut self.server, 1);
+        }
+
+        fn statuses(&self) -> Vec<&str> {
+            self.client_events
+                .iter()
+                .filter_map(|e| match e {
+                    ClientEvent::Status { code, .. } => Some(code.as_str()),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
+    fn fixed_random() -> rtmp_session::RandomFill {
+        Box::new(|bytes: &mut [u8]| bytes.fill(7))
+    }
+
+    fn hub() -> Hub {
+        Hub::new(
+            HubConfig {
+                publish_policy: PublishPolicy::Reject,
+                ..HubConfig::default()
+            },
+            Instant::now(),
+        )
+    }
+
+    fn video(timestamp: u32) -> Message {
+        Message {
+            timestamp,
+            type_id: type_id::VIDEO,
+            stream_id: 1,
+            payload: Bytes::from_static(&[0x17, 1, 0, 0, 0, 9, 9, 9]),
+        }
+    }
+
+    #[test]
+    fn an_accepted_publisher_feeds_the_hub() {
+        let hub = hub();
+        let key = StreamKey::new("live", "cam");
+        let mut watcher = hub.subscribe(&key);
+        let mut publisher = Pair::connected(&hub);
+        publisher.client.publish(1, "cam");
+        publisher.pump();
+        assert!(publisher
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+        assert_eq!(publisher.router.last_stream(), Some(&key));
+        assert_eq!(publisher.router.app(), "live");
+        publisher.client.send_message(1, &video(40));
+        publisher.pump();
+        assert!(matches!(
+            watcher.try_recv(),
+            Some(SubscriberEvent::Published)
+        ));
+        let Some(SubscriberEvent::Frame(frame)) = watcher.try_recv() else {
+            panic!("the frame reached the hub");
+        };
+        assert_eq!(frame.message().payload, video(40).payload);
+        assert!(publisher.steps.is_empty());
+    }
+
+    #[test]
+    fn a_second_publisher_of_a_name_is_refused_with_bad_name() {
+        let hub = hub();
+        let mut first = Pair::connected(&hub);
+        first.client.publish(1, "cam");
+        first.pump();
+        let mut second = Pair::connected(&hub);
+        second.client.publish(1, "cam");
+        second.pump();
+        assert!(!second
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+        assert_eq!(second.statuses(), ["NetStream.Publish.BadName"]);
+        assert_eq!(second.router.last_stream(), None);
+    }
+
+    #[test]
+    fn a_player_gets_the_publishers_frames_and_notices() {
+        let hub = hub();
+        let mut player = Pair::connected(&hub);
+        player.client.play(1, "cam");
+        player.pump();
+        assert!(player
+            .client_events
+            .contains(&ClientEvent::PlayStarted { stream_id: 1 }));
+        let mut publisher = Pair::connected(&hub);
+        publisher.client.publish(1, "cam");
+        publisher.pump();
+        publisher.client.send_message(1, &video(40));
+        publisher.pump();
+        player.take_player_events();
+        player.pump();
+        assert!(player.client_events.contains(&ClientEvent::Media {
+            stream_id: 1,
+            message: video(40)
+        }));
+        publisher.client.delete_stream(1, Some("cam"));
+        publisher.pump();
+        player.take_player_events();
+        player.pump();
+        assert_eq!(
+            player.statuses(),
+            [
+                "NetStream.Play.Reset",
+                "NetStream.Play.PublishNotify",
+                "NetStream.Play.UnpublishNotify"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_asked_connect_waits_for_its_answer() {
+        let hub = hub();
+        let mut pair = Pair::new(&hub, Admission::AskFirst);
+        pair.pump();
+        assert!(matches!(pair.steps[..], [Step::Ask(Question::Connect)]));
+        assert!(!pair
+            .client_events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Connected { .. })));
+        // Nothing is routed while the question is pending, nor is it asked twice.
+        pair.route();
+        assert_eq!(pair.steps.len(), 1);
+        pair.router
+            .answer(&mut pair.server, Verdict::Accept, pair.now);
+        pair.route();
+        pair.pump();
+        pair.client.create_stream();
+        pair.pump();
+        assert!(pair
+            .client_events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Connected { .. })));
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::StreamCreated { stream_id: 1 }));
+    }
+
+    #[test]
+    fn a_refused_connect_is_answered_then_closes() {
+        let hub = hub();
+        let mut pair = Pair::new(&hub, Admission::AskFirst);
+        pair.pump();
+        pair.router.answer(
+            &mut pair.server,
+            Verdict::Refuse("not on the list".into()),
+            pair.now,
+        );
+        pair.route();
+        pair.pump();
+        assert!(matches!(
+            &pair.steps[..],
+            [Step::Ask(Question::Connect), Step::Close(CloseReason::Refused(why))] if why == "not on the list"
+        ));
+        assert!(pair.client_events.iter().any(|e| matches!(
+            e,
+            ClientEvent::CommandFailed { command: "connect", description } if description == "not on the list"
+        )));
+    }
+
+    #[test]
+    fn asked_publish_and_play_carry_their_stream_and_can_be_refused() {
+        let hub = hub();
+        let mut pair = Pair::new(&hub, Admission::AskFirst);
+        pair.pump();
+        pair.router
+            .answer(&mut pair.server, Verdict::Accept, pair.now);
+        pair.route();
+        pair.client.create_stream();
+        pair.pump();
+        pair.client.play(1, "cam");
+        pair.pump();
+        let key = StreamKey::new("live", "cam");
+        assert!(matches!(
+            &pair.steps[..],
+            [Step::Ask(Question::Connect), Step::Ask(Question::Play { stream_id: 1, key: asked })] if *asked == key
+        ));
+        pair.router.answer(
+            &mut pair.server,
+            Verdict::Refuse("no such show".into()),
+            pair.now,
+        );
+        pair.route();
+        pair.pump();
+        assert_eq!(pair.statuses(), ["NetStream.Play.Failed"]);
+        assert_eq!(pair.router.last_stream(), None);
+        assert_eq!(hub.players(), 0);
+
+        pair.client.publish(1, "cam");
+        pair.pump();
+        assert!(matches!(
+            pair.steps.last(),
+            Some(Step::Ask(Question::Publish { stream_id: 1, key: asked })) if *asked == key
+        ));
+        pair.router
+            .answer(&mut pair.server, Verdict::Accept, pair.now);
+        pair.route();
+        pair.pump();
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+    }
+
+    #[test]
+    fn by_stream_inserts_replaces_and_removes_by_id() {
+        let mut streams = ByStream::new();
+        assert_eq!(streams.values().count(), 0);
+        streams.insert(1, "first");
+        streams.insert(2, "second");
+        streams.insert(1, "replaced");
+        assert_eq!(streams.get(1), Some(&"replaced"));
+        assert_eq!(streams.values().count(), 2);
+        assert_eq!(streams.remove(1), Some("replaced"));
+        assert_eq!(streams.remove(1), None);
+        assert_eq!(streams.get(1), None);
+        if let Some(value) = streams.get_mut(2) {
+            *value = "changed";
+        }
+        let all: Vec<_> = streams.iter_mut().map(|(id, value)| (id, *value)).collect();
+        assert_eq!(all, [(2, "changed")]);
+    }
+}
