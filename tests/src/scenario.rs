@@ -523,3 +523,28 @@ fn only(packets: &[Packet], kept: &[usize]) -> Vec<Packet> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(stream: usize, md5: &str) -> Packet {
+        Packet {
+            stream,
+            size: 1,
+            md5: md5.into(),
+        }
+    }
+
+    #[test]
+    fn only_keeps_the_expected_streams_numbered_as_a_player_numbers_them() {
+        let sent = [
+            packet(0, "v1"),
+            packet(1, "a1"),
+            packet(0, "v2"),
+            packet(1, "a2"),
+        ];
+        assert_eq!(only(&sent, &[1]), [packet(0, "a1"), packet(0, "a2")]);
+        assert_eq!(only(&sent, &[0, 1]), sent);
+    }
+}

@@ -53,21 +53,18 @@ fn twenty_players_on_one_stream_all_bit_exact() {
 
 #[test]
 fn five_streams_at_once_stay_independent() {
-    (0..5)
-        .fold(
-            Scenario::new("five_streams_at_once_stay_independent"),
-            |scenario, i| {
-                scenario
-                    .stream(
-                        &format!("live/stream{i}"),
-                        H264Aac,
-                        Publisher::Ffmpeg,
-                        Via::Rtmp,
-                    )
-                    .play(Player::Ffmpeg.via(Via::Rtmp))
-            },
-        )
-        .run();
+    let mut scenario = Scenario::new("five_streams_at_once_stay_independent");
+    for i in 0..5 {
+        scenario = scenario
+            .stream(
+                &format!("live/stream{i}"),
+                H264Aac,
+                Publisher::Ffmpeg,
+                Via::Rtmp,
+            )
+            .play(Player::Ffmpeg.via(Via::Rtmp));
+    }
+    scenario.run();
 }
 
 #[test]
