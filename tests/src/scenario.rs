@@ -448,8 +448,15 @@ impl Scenario {
         for player in &mut players {
             player.client.finish(&mut player.process);
         }
+        self.check_packets(&players);
+        self.check_server_log(&server);
+        Some(Ran { server, dir })
+    }
+
+    /// Every player's packets: one contiguous run of each stream it expects, at least its fraction.
+    fn check_packets(&self, players: &[Running]) {
         let mut references: HashMap<Fixture, Vec<Packet>> = HashMap::new();
-        for player in &players {
+        for player in players {
             let fixture = self.streams[player.stream].fixture;
             let sent = references
                 .entry(fixture)
@@ -458,9 +465,15 @@ impl Scenario {
                 Some(kept) => only(sent, kept),
                 None => sent.clone(),
             };
+            // Names the player whose check panics, in the failed test's output.
+            eprintln!("checking {}", player.out.display());
             let got = framemd5(&fixture.judge(), &player.out);
             assert_contiguous_run(&expected, &got, player.min_fraction);
         }
+    }
+
+    /// The transport of every client, and the scenario's own texts.
+    fn check_server_log(&self, server: &RtmpxServer) {
         let log = server.log();
         let transports = self
             .streams
@@ -479,7 +492,6 @@ impl Scenario {
                 "no {text:?} in the server log:\n{log}"
             );
         }
-        Some(Ran { server, dir })
     }
 
     fn start_player(
