@@ -10,10 +10,12 @@ pub mod clients;
 pub mod compare;
 pub mod fixtures;
 pub mod process;
+pub mod scenario;
 pub mod server;
 
 pub use compare::{assert_contiguous_run, framemd5, runs_in_reference, Packet};
 pub use process::{run_with_timeout, Background};
+pub use scenario::{Fixture, Play, Player, Publisher, Ran, Scenario, Via};
 pub use server::RtmpxServer;
 
 /// True when the interop suite should run; prints why not otherwise.

@@ -4,57 +4,18 @@
 use std::process::Command;
 use std::time::Duration;
 
-use rtmpx_interop::clients::{ffmpeg, ffmpeg_player};
+use rtmpx_interop::scenario::LIMIT;
 use rtmpx_interop::{
-    assert_contiguous_run, enabled, fixtures, framemd5, run_with_timeout, scratch, Background,
-    RtmpxServer,
+    enabled, run_with_timeout, scratch, Fixture, Player, Publisher, RtmpxServer, Scenario, Via,
 };
-
-const LIMIT: Duration = Duration::from_secs(40);
 
 #[test]
 fn rtmpx_publish_over_rtmps_and_play_over_rtmpte_bit_exact() {
-    if !enabled("rtmpx_publish_over_rtmps_and_play_over_rtmpte_bit_exact") {
-        return;
-    }
-    let dir = scratch("cli");
-    let fixture = fixtures::h264_aac();
-    let server = RtmpxServer::start(&[]);
-    let binary = rtmpx_interop::server::binary();
-    let ours = dir.path().join("rtmpx-played.flv");
-    let theirs = dir.path().join("ffmpeg-played.flv");
-    let mut play = Command::new(&binary);
-    play.args(["play", &server.variant_url("rtmpte", "live/cli"), "-o"])
-        .arg(&ours);
-    let mut our_player = Background::spawn("rtmpx play", &mut play, &dir.path().join("play.log"));
-    let mut ffmpeg_player = ffmpeg_player(
-        &ffmpeg(),
-        &server.url("live/cli"),
-        &theirs,
-        &dir.path().join("ffmpeg.log"),
-        &[],
-    );
-    server.wait_for_players("live/cli", 2, LIMIT);
-    let mut publish = Command::new(&binary);
-    publish
-        .arg("publish")
-        .arg(&fixture)
-        .args([&server.rtmps_url("live/cli"), "--insecure"]);
-    let output = run_with_timeout(&mut publish, LIMIT);
-    assert!(
-        output.status.success(),
-        "rtmpx publish: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        our_player.wait(LIMIT).success(),
-        "rtmpx play: {}",
-        our_player.log()
-    );
-    ffmpeg_player.wait(LIMIT);
-    let sent = framemd5(&ffmpeg(), &fixture);
-    assert_contiguous_run(&sent, &framemd5(&ffmpeg(), &ours), 0.9);
-    assert_contiguous_run(&sent, &framemd5(&ffmpeg(), &theirs), 0.9);
+    Scenario::new("rtmpx_publish_over_rtmps_and_play_over_rtmpte_bit_exact")
+        .stream("live/cli", Fixture::H264Aac, Publisher::Rtmpx, Via::Rtmps)
+        .play(Player::Rtmpx.via(Via::Rtmpte))
+        .play(Player::Ffmpeg.via(Via::Rtmp))
+        .run();
 }
 
 #[test]
@@ -63,21 +24,15 @@ fn rtmpx_probe_reports_mode_server_and_codecs() {
         return;
     }
     let dir = scratch("probe");
-    let fixture = fixtures::h264_aac();
     let server = RtmpxServer::start(&[]);
-    let mut publisher = rtmpx_interop::clients::ffmpeg_publisher(
-        &ffmpeg(),
-        &fixture,
-        &server.url("live/p"),
+    let mut publisher = Publisher::Ffmpeg.spawn(
+        &Fixture::H264Aac.path(),
+        &Via::Rtmp.url(&server, "live/p"),
         &dir.path().join("pub.log"),
-        &[],
     );
     std::thread::sleep(Duration::from_millis(1500));
     let mut probe = Command::new(rtmpx_interop::server::binary());
-    probe.args([
-        "probe",
-        &server.url("live/p").replacen("rtmp://", "rtmpe://", 1),
-    ]);
+    probe.args(["probe", &Via::Rtmpe.url(&server, "live/p")]);
     let output = run_with_timeout(&mut probe, LIMIT);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -108,7 +63,7 @@ fn server_and_bench_raise_a_low_open_file_limit() {
         return;
     }
     const LOW_SOFT_LIMIT: &str = "--nofile=64:4096";
-    let fixture = fixtures::h264_aac();
+    let fixture = Fixture::H264Aac.path();
     let server = RtmpxServer::start_wrapped(&["prlimit", LOW_SOFT_LIMIT, "--"], &[]);
     let mut bench = Command::new("prlimit");
     bench

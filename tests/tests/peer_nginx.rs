@@ -4,13 +4,11 @@
 use std::process::Command;
 use std::time::Duration;
 
-use rtmpx_interop::clients::ffmpeg;
+use rtmpx_interop::scenario::LIMIT;
 use rtmpx_interop::server::NginxRtmp;
 use rtmpx_interop::{
-    assert_contiguous_run, enabled, fixtures, framemd5, run_with_timeout, scratch, Background,
+    assert_contiguous_run, enabled, framemd5, run_with_timeout, scratch, Fixture, Player, Publisher,
 };
-
-const LIMIT: Duration = Duration::from_secs(40);
 
 #[test]
 fn rtmpx_publish_and_play_through_nginx_rtmp_bit_exact() {
@@ -18,27 +16,17 @@ fn rtmpx_publish_and_play_through_nginx_rtmp_bit_exact() {
         return;
     }
     let dir = scratch("peer-nginx");
-    let fixture = fixtures::h264_aac();
     let nginx = NginxRtmp::start();
-    let binary = rtmpx_interop::server::binary();
+    let url = nginx.url("live/peer");
     let played = dir.path().join("played.flv");
-    let mut play = Command::new(&binary);
-    play.args(["play", &nginx.url("live/peer"), "-o"])
-        .arg(&played);
-    let mut player = Background::spawn("rtmpx play", &mut play, &dir.path().join("play.log"));
+    let mut player = Player::Rtmpx.spawn(&url, &played, &dir.path().join("play.log"));
     std::thread::sleep(Duration::from_millis(800));
-
-    let mut publisher = Command::new(&binary);
-    publisher
-        .arg("publish")
-        .arg(&fixture)
-        .arg(nginx.url("live/peer"));
     let mut publisher =
-        Background::spawn("rtmpx publish", &mut publisher, &dir.path().join("pub.log"));
+        Publisher::Rtmpx.spawn(&Fixture::H264Aac.path(), &url, &dir.path().join("pub.log"));
     // While the stream is live, probe it through nginx too.
     std::thread::sleep(Duration::from_millis(1500));
-    let mut probe = Command::new(&binary);
-    probe.args(["probe", &nginx.url("live/peer")]);
+    let mut probe = Command::new(rtmpx_interop::server::binary());
+    probe.args(["probe", &url]);
     let output = run_with_timeout(&mut probe, LIMIT);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -61,6 +49,6 @@ fn rtmpx_publish_and_play_through_nginx_rtmp_bit_exact() {
         player.log(),
         nginx.log()
     );
-    let sent = framemd5(&ffmpeg(), &fixture);
-    assert_contiguous_run(&sent, &framemd5(&ffmpeg(), &played), 0.9);
+    let played = framemd5(&Fixture::H264Aac.judge(), &played);
+    assert_contiguous_run(&Fixture::H264Aac.reference(), &played, 0.9);
 }

@@ -1,190 +1,81 @@
 //! Plain RTMP against real clients: FFmpeg publishes, FFmpeg, rtmpdump and GStreamer play (and publish),
 //! and what every player received must be a contiguous, bit-identical run of what was published.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rtmpx_interop::clients::{
-    ffmpeg, ffmpeg_player, ffmpeg_publisher as publisher, gst_player, gst_publisher,
-    rtmpdump_player,
-};
+use rtmpx_interop::scenario::LIMIT;
 use rtmpx_interop::{
-    assert_contiguous_run, enabled, fixtures, framemd5, scratch, Background, Packet, RtmpxServer,
+    enabled, scratch, Fixture, Packet, Player, Publisher, RtmpxServer, Scenario, Via,
 };
 
-const LIMIT: Duration = Duration::from_secs(40);
-
-fn reference(fixture: &Path) -> Vec<Packet> {
-    framemd5(&ffmpeg(), fixture)
-}
-
-fn settle() {
-    std::thread::sleep(Duration::from_millis(700));
-}
+use Fixture::H264Aac;
 
 #[test]
 fn ffmpeg_publishes_and_ffmpeg_plays_bit_exact() {
-    if !enabled("ffmpeg_publishes_and_ffmpeg_plays_bit_exact") {
-        return;
-    }
-    let dir = scratch("ffmpeg-ffmpeg");
-    let fixture = fixtures::h264_aac();
-    let server = RtmpxServer::start(&[]);
-    let url = server.url("live/stream");
-    let out = dir.path().join("played.flv");
-    let mut player = ffmpeg_player(&ffmpeg(), &url, &out, &dir.path().join("player.log"), &[]);
-    settle();
-    let mut publisher = publisher(
-        &ffmpeg(),
-        &fixture,
-        &url,
-        &dir.path().join("publisher.log"),
-        &[],
-    );
-    assert!(
-        publisher.wait(LIMIT).success(),
-        "publisher failed: {}",
-        publisher.log()
-    );
-    player.wait(LIMIT);
-    assert_contiguous_run(&reference(&fixture), &framemd5(&ffmpeg(), &out), 0.9);
-    let log = server.log();
-    assert!(
-        log.contains("publish") && log.contains("play") && log.contains("close"),
-        "server log:\n{log}"
-    );
+    Scenario::new("ffmpeg_publishes_and_ffmpeg_plays_bit_exact")
+        .stream("live/stream", H264Aac, Publisher::Ffmpeg, Via::Rtmp)
+        .play(Player::Ffmpeg.via(Via::Rtmp))
+        .server_log("publish")
+        .server_log("play")
+        .server_log("close")
+        .run();
 }
 
 #[test]
 fn late_ffmpeg_player_starts_from_the_gop_cache_on_a_keyframe() {
-    if !enabled("late_ffmpeg_player_starts_from_the_gop_cache_on_a_keyframe") {
-        return;
-    }
-    let dir = scratch("late-player");
-    let fixture = fixtures::h264_aac();
-    let server = RtmpxServer::start(&[]);
-    let url = server.url("live/late");
-    let mut publisher = publisher(
-        &ffmpeg(),
-        &fixture,
-        &url,
-        &dir.path().join("publisher.log"),
-        &[],
-    );
-    std::thread::sleep(Duration::from_millis(2500));
-    let out = dir.path().join("played.flv");
-    let mut player = ffmpeg_player(&ffmpeg(), &url, &out, &dir.path().join("player.log"), &[]);
-    assert!(publisher.wait(LIMIT).success());
-    player.wait(LIMIT);
     // Joined about 2.5 s into 6 s: at least the last ~40% (from the cached keyframe on), contiguous.
-    assert_contiguous_run(&reference(&fixture), &framemd5(&ffmpeg(), &out), 0.4);
+    Scenario::new("late_ffmpeg_player_starts_from_the_gop_cache_on_a_keyframe")
+        .stream("live/late", H264Aac, Publisher::Ffmpeg, Via::Rtmp)
+        .play(
+            Player::Ffmpeg
+                .via(Via::Rtmp)
+                .joining_after(Duration::from_millis(2500))
+                .at_least(0.4),
+        )
+        .run();
 }
 
 #[test]
 fn rtmpdump_plays_live_bit_exact() {
-    if !enabled("rtmpdump_plays_live_bit_exact") {
-        return;
-    }
-    let dir = scratch("rtmpdump");
-    let fixture = fixtures::h264_aac();
-    let server = RtmpxServer::start(&[]);
-    let url = server.url("live/dump");
-    let out = dir.path().join("dumped.flv");
-    let mut player = rtmpdump_player(&url, &out, &dir.path().join("rtmpdump.log"));
-    settle();
-    let mut publisher = publisher(
-        &ffmpeg(),
-        &fixture,
-        &url,
-        &dir.path().join("publisher.log"),
-        &[],
-    );
-    assert!(publisher.wait(LIMIT).success());
-    player.wait(LIMIT);
-    assert_contiguous_run(&reference(&fixture), &framemd5(&ffmpeg(), &out), 0.9);
+    Scenario::new("rtmpdump_plays_live_bit_exact")
+        .stream("live/dump", H264Aac, Publisher::Ffmpeg, Via::Rtmp)
+        .play(Player::Rtmpdump.via(Via::Rtmp))
+        .run();
 }
 
 #[test]
 fn twenty_players_on_one_stream_all_bit_exact() {
-    if !enabled("twenty_players_on_one_stream_all_bit_exact") {
-        return;
-    }
-    let dir = scratch("twenty");
-    let fixture = fixtures::h264_aac();
-    let server = RtmpxServer::start(&[]);
-    let url = server.url("live/many");
-    let mut players: Vec<(PathBuf, Background)> = (0..20)
-        .map(|i| {
-            let out = dir.path().join(format!("played-{i}.flv"));
-            let player = ffmpeg_player(
-                &ffmpeg(),
-                &url,
-                &out,
-                &dir.path().join(format!("player-{i}.log")),
-                &[],
-            );
-            (out, player)
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(1500));
-    let mut publisher = publisher(
-        &ffmpeg(),
-        &fixture,
-        &url,
-        &dir.path().join("publisher.log"),
-        &[],
-    );
-    assert!(publisher.wait(LIMIT).success());
-    let sent = reference(&fixture);
-    for (out, player) in &mut players {
-        player.wait(LIMIT);
-        assert_contiguous_run(&sent, &framemd5(&ffmpeg(), out), 0.9);
-    }
+    Scenario::new("twenty_players_on_one_stream_all_bit_exact")
+        .stream("live/many", H264Aac, Publisher::Ffmpeg, Via::Rtmp)
+        .play(Player::Ffmpeg.via(Via::Rtmp).times(20))
+        .run();
 }
 
 #[test]
 fn five_streams_at_once_stay_independent() {
-    if !enabled("five_streams_at_once_stay_independent") {
-        return;
-    }
-    let dir = scratch("five");
-    let fixture = fixtures::h264_aac();
-    let server = RtmpxServer::start(&[]);
-    let mut players = Vec::new();
+    let mut scenario = Scenario::new("five_streams_at_once_stay_independent");
     for i in 0..5 {
-        let out = dir.path().join(format!("played-{i}.flv"));
-        let url = server.url(&format!("live/stream{i}"));
-        players.push((
-            out.clone(),
-            ffmpeg_player(
-                &ffmpeg(),
-                &url,
-                &out,
-                &dir.path().join(format!("player-{i}.log")),
-                &[],
-            ),
-        ));
-    }
-    settle();
-    let mut publishers: Vec<Background> = (0..5)
-        .map(|i| {
-            publisher(
-                &ffmpeg(),
-                &fixture,
-                &server.url(&format!("live/stream{i}")),
-                &dir.path().join(format!("pub-{i}.log")),
-                &[],
+        scenario = scenario
+            .stream(
+                &format!("live/stream{i}"),
+                H264Aac,
+                Publisher::Ffmpeg,
+                Via::Rtmp,
             )
-        })
-        .collect();
-    for publisher in &mut publishers {
-        assert!(publisher.wait(LIMIT).success());
+            .play(Player::Ffmpeg.via(Via::Rtmp));
     }
-    let sent = reference(&fixture);
-    for (out, player) in &mut players {
-        player.wait(LIMIT);
-        assert_contiguous_run(&sent, &framemd5(&ffmpeg(), out), 0.9);
-    }
+    scenario.run();
+}
+
+#[test]
+fn gstreamer_publishes_with_rtmp2sink_and_plays_with_rtmp2src() {
+    // flvdemux ! parse ! flvmux re-muxes the file but passes the coded packets through untouched, so the
+    // player's packets must still be a run of the original file's.
+    Scenario::new("gstreamer_publishes_with_rtmp2sink_and_plays_with_rtmp2src")
+        .stream("live/gst", H264Aac, Publisher::GstRtmp2, Via::Rtmp)
+        .at_least(0.8)
+        .play(Player::Gst.via(Via::Rtmp))
+        .run();
 }
 
 #[test]
@@ -193,87 +84,43 @@ fn a_reconnecting_publisher_takes_over_and_players_continue() {
         return;
     }
     let dir = scratch("takeover");
-    let fixture = fixtures::h264_aac();
+    let fixture = H264Aac.path();
     let server = RtmpxServer::start(&[]);
-    let url = server.url("live/flaky");
+    let url = Via::Rtmp.url(&server, "live/flaky");
     let out = dir.path().join("played.flv");
-    let mut player = rtmpdump_player(&url, &out, &dir.path().join("player.log"));
-    settle();
+    let mut player = Player::Rtmpdump.spawn(&url, &out, &dir.path().join("player.log"));
+    server.wait_for_players("live/flaky", 1, LIMIT);
     // The first encoder freezes mid-stream (its TCP connection stays open, as after a network blip) ...
-    let first = publisher(
-        &ffmpeg(),
-        &fixture,
-        &url,
-        &dir.path().join("publisher-1.log"),
-        &[],
-    );
+    let first = Publisher::Ffmpeg.spawn(&fixture, &url, &dir.path().join("publisher-1.log"));
     std::thread::sleep(Duration::from_millis(2000));
     first.signal("STOP");
     std::thread::sleep(Duration::from_millis(1500));
     // ... and reconnects: the new connection takes the stream over.
-    let mut second = publisher(
-        &ffmpeg(),
-        &fixture,
-        &url,
-        &dir.path().join("publisher-2.log"),
-        &[],
-    );
+    let mut second = Publisher::Ffmpeg.spawn(&fixture, &url, &dir.path().join("publisher-2.log"));
     assert!(
         second.wait(LIMIT).success(),
         "second publisher: {}",
         second.log()
     );
-    player.wait(LIMIT);
+    Player::Rtmpdump.finish(&mut player);
     first.signal("KILL");
     let log = server.log();
     assert!(log.contains("publisher taken over"), "server log:\n{log}");
     // The player got the first publisher's frames, then the second one's from a keyframe to the end.
-    let sent = reference(&fixture);
-    let got = framemd5(&ffmpeg(), &out);
     let video = |p: &[Packet]| {
         p.iter()
             .filter(|p| p.stream == 0)
             .map(|p| (p.size, p.md5.clone()))
             .collect::<Vec<_>>()
     };
-    let runs = rtmpx_interop::runs_in_reference(&video(&sent), &video(&got))
-        .expect("every frame was published");
+    let sent = video(&H264Aac.reference());
+    let got = video(&rtmpx_interop::framemd5(&H264Aac.judge(), &out));
+    let runs = rtmpx_interop::runs_in_reference(&sent, &got).expect("every frame was published");
     assert!(runs.len() >= 2, "frames from both publishers: {runs:?}");
     let (start, len) = runs[runs.len() - 1];
     assert_eq!(
         start + len,
-        video(&sent).len(),
+        sent.len(),
         "the second publish played to its end: {runs:?}"
     );
-}
-
-#[test]
-fn gstreamer_publishes_with_rtmp2sink_and_plays_with_rtmp2src() {
-    if !enabled("gstreamer_publishes_with_rtmp2sink_and_plays_with_rtmp2src") {
-        return;
-    }
-    let dir = scratch("gstreamer");
-    let fixture = fixtures::h264_aac();
-    let server = RtmpxServer::start(&[]);
-    let url = server.url("live/gst");
-    let played = dir.path().join("played.flv");
-    let mut player = gst_player(&url, &[], &played, &dir.path().join("player.log"));
-    settle();
-    let mut publisher = gst_publisher(
-        &fixture,
-        &["rtmp2sink", &format!("location={url}")],
-        &dir.path().join("publisher.log"),
-    );
-    assert!(
-        publisher.wait(LIMIT).success(),
-        "rtmp2sink failed: {}",
-        publisher.log()
-    );
-    std::thread::sleep(Duration::from_millis(1000));
-    // rtmp2src keeps waiting for a new publisher after the stream ends: stop it with EOS.
-    player.signal("INT");
-    player.wait(LIMIT);
-    // flvdemux ! parse ! flvmux re-muxes the file but passes the coded packets through untouched, so the
-    // player's packets must still be a run of the original file's.
-    assert_contiguous_run(&reference(&fixture), &framemd5(&ffmpeg(), &played), 0.8);
 }

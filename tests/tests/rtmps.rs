@@ -6,102 +6,41 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use rtmpx_interop::clients::{
-    ffmpeg, ffmpeg_player, ffmpeg_publisher, gst_player, gst_publisher, rtmpdump_player,
-};
-use rtmpx_interop::{assert_contiguous_run, enabled, fixtures, framemd5, scratch, RtmpxServer};
-
-const LIMIT: Duration = Duration::from_secs(40);
+use rtmpx_interop::{enabled, scratch, Fixture, Player, Publisher, RtmpxServer, Scenario, Via};
 
 #[test]
 fn ffmpeg_and_rtmpdump_over_rtmps_bit_exact() {
-    if !enabled("ffmpeg_and_rtmpdump_over_rtmps_bit_exact") {
-        return;
-    }
-    let dir = scratch("rtmps");
-    let fixture = fixtures::h264_aac();
-    let server = RtmpxServer::start(&[]);
-    let played = dir.path().join("played.flv");
-    let dumped = dir.path().join("dumped.flv");
-    let mut player = ffmpeg_player(
-        &ffmpeg(),
-        &server.rtmps_url("live/tls"),
-        &played,
-        &dir.path().join("player.log"),
-        &[],
-    );
-    let mut dumper = rtmpdump_player(
-        &server.rtmps_shared_url("live/tls"),
-        &dumped,
-        &dir.path().join("rtmpdump.log"),
-    );
-    server.wait_for_players("live/tls", 2, LIMIT);
-    let url = server.rtmps_shared_url("live/tls");
-    let mut publisher = ffmpeg_publisher(
-        &ffmpeg(),
-        &fixture,
-        &url,
-        &dir.path().join("publisher.log"),
-        &[],
-    );
-    assert!(
-        publisher.wait(LIMIT).success(),
-        "publisher: {}",
-        publisher.log()
-    );
-    player.wait(LIMIT);
-    dumper.wait(LIMIT);
-    let sent = framemd5(&ffmpeg(), &fixture);
-    assert_contiguous_run(&sent, &framemd5(&ffmpeg(), &played), 0.9);
-    assert_contiguous_run(&sent, &framemd5(&ffmpeg(), &dumped), 0.9);
-    assert!(server.log().contains("transport=\"rtmps\""));
+    Scenario::new("ffmpeg_and_rtmpdump_over_rtmps_bit_exact")
+        .stream(
+            "live/tls",
+            Fixture::H264Aac,
+            Publisher::Ffmpeg,
+            Via::RtmpsShared,
+        )
+        .play(Player::Ffmpeg.via(Via::Rtmps))
+        .play(Player::Rtmpdump.via(Via::RtmpsShared))
+        .run();
 }
 
+/// GStreamer validates certificates; the runner passes tls-validation-flags=0 for the self-signed default.
 #[test]
 fn gstreamer_publishes_and_plays_over_rtmps() {
-    if !enabled("gstreamer_publishes_and_plays_over_rtmps") {
-        return;
-    }
-    let dir = scratch("rtmps-gst");
-    let fixture = fixtures::h264_aac();
-    let server = RtmpxServer::start(&[]);
-    let url = server.rtmps_url("live/gst");
-    let played = dir.path().join("played.flv");
-    // GStreamer validates certificates; tls-validation-flags=0 accepts the self-signed default.
-    let mut player = gst_player(
-        &url,
-        &["tls-validation-flags=0"],
-        &played,
-        &dir.path().join("player.log"),
-    );
-    std::thread::sleep(Duration::from_millis(700));
-    let mut publisher = gst_publisher(
-        &fixture,
-        &[
-            "rtmp2sink",
-            &format!("location={url}"),
-            "tls-validation-flags=0",
-        ],
-        &dir.path().join("publisher.log"),
-    );
-    assert!(
-        publisher.wait(LIMIT).success(),
-        "rtmp2sink: {}",
-        publisher.log()
-    );
-    std::thread::sleep(Duration::from_millis(1000));
-    player.signal("INT");
-    player.wait(LIMIT);
-    assert_contiguous_run(
-        &framemd5(&ffmpeg(), &fixture),
-        &framemd5(&ffmpeg(), &played),
-        0.8,
-    );
+    Scenario::new("gstreamer_publishes_and_plays_over_rtmps")
+        .stream(
+            "live/gst",
+            Fixture::H264Aac,
+            Publisher::GstRtmp2,
+            Via::Rtmps,
+        )
+        .at_least(0.8)
+        .play(Player::Gst.via(Via::Rtmps))
+        .run();
 }
 
 #[test]
 fn user_certificate_is_served_and_reloaded_on_sighup() {
-    if !enabled("user_certificate_is_served_and_reloaded_on_sighup") {
+    let name = "user_certificate_is_served_and_reloaded_on_sighup";
+    if !enabled(name) {
         return;
     }
     let dir = scratch("rtmps-cert");
@@ -117,42 +56,22 @@ fn user_certificate_is_served_and_reloaded_on_sighup() {
     write("server");
     let cert = dir.path().join("server.crt");
     let key = dir.path().join("server.key");
-    let server = RtmpxServer::start(&[
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]);
-    assert!(
-        server.log().contains("RTMPS certificate loaded"),
-        "log:\n{}",
-        server.log()
-    );
     // A real client gets through with the user's certificate.
-    let fixture = fixtures::h264_aac();
-    let played = dir.path().join("played.flv");
-    let mut player = ffmpeg_player(
-        &ffmpeg(),
-        &server.rtmps_url("live/c"),
-        &played,
-        &dir.path().join("player.log"),
-        &[],
-    );
-    std::thread::sleep(Duration::from_millis(700));
-    let mut publisher = ffmpeg_publisher(
-        &ffmpeg(),
-        &fixture,
-        &server.url("live/c"),
-        &dir.path().join("pub.log"),
-        &[],
-    );
-    assert!(publisher.wait(LIMIT).success());
-    player.wait(LIMIT);
-    assert_contiguous_run(
-        &framemd5(&ffmpeg(), &fixture),
-        &framemd5(&ffmpeg(), &played),
-        0.9,
-    );
+    let Some(ran) = Scenario::new(name)
+        .server_args(&[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ])
+        .stream("live/c", Fixture::H264Aac, Publisher::Ffmpeg, Via::Rtmp)
+        .play(Player::Ffmpeg.via(Via::Rtmps))
+        .server_log("RTMPS certificate loaded")
+        .run()
+    else {
+        return;
+    };
+    let server = ran.server;
     // SIGHUP reloads a replaced certificate.
     write("next");
     std::fs::rename(dir.path().join("next.crt"), &cert).unwrap();

@@ -20,16 +20,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-/// Crates below the sans-IO line: they must never pull in an async runtime, HTTP or TLS.
-const SANS_IO_CRATES: &[&str] = &[
-    "rtmp-amf",
-    "rtmp-chunk",
-    "rtmp-handshake",
-    "rtmp-rtmpe",
-    "rtmp-session",
-    "rtmp-hub",
-];
-const FORBIDDEN_BELOW_SANS_IO: &[&str] = &["tokio", "hyper", "rustls", "mio"];
 const FUZZ_TARGETS: &[&str] = &["amf0", "amf3", "chunk", "handshake"];
 
 type StepResult = Result<(), String>;
@@ -170,39 +160,10 @@ fn interop(filter: Option<&str>, extra_env: &[(String, String)]) -> StepResult {
     run(&mut command)
 }
 
-/// Fails when a sans-IO crate depends (normally, not just in tests) on a runtime, HTTP or TLS crate.
+/// The layering rule (sans-IO crates depend on no runtime, HTTP or TLS crate) is an ordinary test,
+/// `tests/tests/layering.rs`; the step runs it alone so a broken layer fails early.
 fn layering() -> StepResult {
-    for krate in SANS_IO_CRATES {
-        let output = Command::new(cargo_path())
-            .args([
-                "tree",
-                "--package",
-                krate,
-                "--edges",
-                "normal",
-                "--prefix",
-                "none",
-                "--format",
-                "{p}",
-            ])
-            .output()
-            .map_err(|e| format!("cannot run cargo tree: {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "cargo tree -p {krate} failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        let tree = String::from_utf8_lossy(&output.stdout);
-        for line in tree.lines() {
-            let name = line.split_whitespace().next().unwrap_or_default();
-            if FORBIDDEN_BELOW_SANS_IO.contains(&name) {
-                return Err(format!("{krate} is sans-IO but depends on {name} (see `cargo tree -p {krate} -i {name}`)"));
-            }
-        }
-        println!("  {krate}: no {}", FORBIDDEN_BELOW_SANS_IO.join("/"));
-    }
-    Ok(())
+    run(cargo().args(["test", "--package", "rtmpx-interop", "--test", "layering"]))
 }
 
 fn fuzz_command(args: &[String]) -> StepResult {
