@@ -255,12 +255,12 @@ impl RtmptServer {
             Some(Request::Open) => self.open(peer, secure).await,
             Some(Request::Send { session, seq }) => self.exchange(session, seq, &body).await,
             Some(Request::Idle { session, seq }) => self.exchange(session, seq, &[]).await,
-            Some(Request::Close { session, seq }) => {
+            // Whatever its sequence number: a client that closes is done either way.
+            Some(Request::Close { session, .. }) => {
                 let mut shared = self.shared();
-                if let Err(refusal) = shared.table.admit(Instant::now(), session, seq) {
-                    return refused(session, refusal);
+                if !shared.table.close(session) {
+                    return refused(session, Refusal::UnknownSession);
                 }
-                shared.table.close(session);
                 shared.forget(session);
                 ok(Bytes::from_static(&[0]))
             }
