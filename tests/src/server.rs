@@ -72,6 +72,8 @@ impl RtmpxServer {
                 .args([
                     "--listen-http",
                     &http_address.to_string(),
+                    "--listen-api",
+                    "127.0.0.1:0",
                     "--log-level",
                     "info",
                 ])

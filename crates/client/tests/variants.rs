@@ -68,6 +68,7 @@ async fn publish_and_play_over_all_six_variants() {
         listen: vec![any],
         listen_tls: vec![any],
         listen_http: vec![any],
+        listen_api: vec![],
         ..Config::default()
     };
     let server = Server::start(&config).await.unwrap();

@@ -2,7 +2,10 @@
 //! byte stream, as FFmpeg does it: `/open/1`, then a `/send` whenever there are bytes to send, an `/idle`
 //! poll otherwise (every 20 ms while nothing comes back), and `/close` when the stream is dropped.
 
+use std::future::poll_fn;
 use std::io;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 
 /// How long to wait before polling again after an exchange that moved no data.
 const IDLE_POLL: Duration = Duration::from_millis(20);
@@ -44,12 +47,11 @@ where
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
             // Whatever the RTMP side wrote goes in a /send; otherwise poll with /idle.
-            let outgoing =
-                match tokio::time::timeout(Duration::ZERO, tunnel.read(&mut buffer)).await {
-                    Ok(Ok(0)) | Ok(Err(_)) => break,
-                    Ok(Ok(n)) => Some(Bytes::copy_from_slice(buffer.get(..n).unwrap_or_default())),
-                    Err(_) => None,
-                };
+            let outgoing = match try_read(&mut tunnel, &mut buffer).await {
+                Some(Ok(0)) | Some(Err(_)) => break,
+                Some(Ok(n)) => Some(Bytes::copy_from_slice(buffer.get(..n).unwrap_or_default())),
+                None => None,
+            };
             let sent = outgoing.is_some();
             let (path, body) = match outgoing {
                 Some(bytes) => (format!("/send/{id}/{seq}"), bytes),
@@ -82,6 +84,19 @@ where
         .await;
     });
     Ok(rtmp_side)
+}
+
+/// Whatever the RTMP side has written so far, without waiting: `None` when it has written nothing yet.
+async fn try_read(tunnel: &mut DuplexStream, buffer: &mut [u8]) -> Option<io::Result<usize>> {
+    poll_fn(|cx| {
+        let mut read = ReadBuf::new(buffer);
+        Poll::Ready(match Pin::new(&mut *tunnel).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) => Some(Ok(read.filled().len())),
+            Poll::Ready(Err(error)) => Some(Err(error)),
+            Poll::Pending => None,
+        })
+    })
+    .await
 }
 
 async fn post(

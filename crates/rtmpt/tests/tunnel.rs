@@ -194,3 +194,56 @@ async fn megabytes_flow_both_ways() {
     assert_eq!(received.len(), total);
     assert!(received.chunks(chunk.len()).all(|c| c == &chunk[..c.len()]));
 }
+
+#[tokio::test]
+async fn a_full_queue_holds_the_rtmp_side_back_until_the_client_polls() {
+    let config = RtmptConfig {
+        max_queued: 4096,
+        ..RtmptConfig::default()
+    };
+    let (address, _server, mut tunnels) = start(config).await;
+    let mut socket = TcpStream::connect(address).await.unwrap();
+    socket.write_all(&request("/open/1", &[0])).await.unwrap();
+    let id = String::from_utf8(response(&mut socket).await.1[..16].to_vec()).unwrap();
+    let mut tunnel = tunnels.recv().await.unwrap().stream;
+    let total = 64 * 1024;
+    let written = tokio::spawn(async move {
+        let data: Vec<u8> = (0..total).map(|i| (i % 253) as u8).collect();
+        tunnel.write_all(&data).await.unwrap();
+        tunnel
+    });
+    let mut received = Vec::new();
+    for seq in 0u64.. {
+        socket
+            .write_all(&request(&format!("/idle/{id}/{seq}"), &[0]))
+            .await
+            .unwrap();
+        let (_, answer) = response(&mut socket).await;
+        assert!(
+            answer.len() <= 1 + 4096,
+            "an answer carries at most the queue"
+        );
+        received.extend_from_slice(&answer[1..]);
+        if received.len() == total {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let tunnel = written.await.unwrap();
+    assert!(received
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == (i % 253) as u8));
+    // The RTMP side closes: the next answer's polling byte is 0 and the session is gone.
+    drop(tunnel);
+    socket
+        .write_all(&request(&format!("/idle/{id}/100000"), &[0]))
+        .await
+        .unwrap();
+    assert_eq!(response(&mut socket).await.1, vec![0]);
+    socket
+        .write_all(&request(&format!("/idle/{id}/100001"), &[0]))
+        .await
+        .unwrap();
+    assert!(response(&mut socket).await.0.starts_with("HTTP/1.1 404"));
+}

@@ -27,6 +27,8 @@ pub struct Config {
     pub listen_tls: Vec<SocketAddr>,
     /// HTTP-only addresses (RTMPT; conventionally port 80). The shared listeners serve RTMPT too.
     pub listen_http: Vec<SocketAddr>,
+    /// API addresses (`GET /healthz`; plain HTTP, keep it private). An empty list disables the API.
+    pub listen_api: Vec<SocketAddr>,
     /// An RTMPT session with no request for this long is closed.
     pub rtmpt_idle_timeout_ms: u64,
     /// PEM certificate chain for RTMPS; without it (and `tls_key`) a self-signed certificate for
@@ -83,6 +85,7 @@ impl Default for Config {
             listen: vec![SocketAddr::from(([0, 0, 0, 0], 1935))],
             listen_tls: vec![SocketAddr::from(([0, 0, 0, 0], 4443))],
             listen_http: vec![SocketAddr::from(([0, 0, 0, 0], 8080))],
+            listen_api: vec![SocketAddr::from(([127, 0, 0, 1], 1985))],
             rtmpt_idle_timeout_ms: 30_000,
             tls_cert: None,
             tls_key: None,
@@ -198,6 +201,7 @@ impl Config {
     pub fn rtmpt_config(&self) -> rtmp_rtmpt::server::RtmptConfig {
         rtmp_rtmpt::server::RtmptConfig {
             idle_timeout: Duration::from_millis(self.rtmpt_idle_timeout_ms),
+            max_sessions: self.max_connections,
             ..rtmp_rtmpt::server::RtmptConfig::default()
         }
     }

@@ -3,6 +3,8 @@
 //!
 //! * [`config`]: one typed configuration with safe defaults (TOML + command line).
 //! * [`listener`]: accept, sniff the first byte, spawn the driver.
+//! * [`http`]: the HTTP front (one router for every HTTP listener: the RTMPT tunnel, then media routes).
+//! * [`api`]: the API listener's router (`/healthz`), apart from the media ports.
 //! * [`socket`]: the accepted TCP stream, written with `sendmsg(2)`.
 //! * [`limits`]: the open-file limit, raised so the configured connections fit.
 //! * [`connection`]: runs an `rtmp_session::ServerSession` over any `AsyncRead + AsyncWrite` and routes
@@ -11,10 +13,12 @@
 //! * [`close_reason`]: why a connection ended.
 //! * [`Server`]: binds everything and shuts down gracefully.
 
+pub mod api;
 pub mod close_reason;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod router;
@@ -34,6 +38,7 @@ use listener::ConnectionCount;
 #[derive(Debug)]
 pub struct Server {
     addresses: Vec<SocketAddr>,
+    api_addresses: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     connections: Arc<ConnectionCount>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -64,6 +69,7 @@ impl Server {
             tls: Some(tls.clone()),
             rtmpt: Some(rtmpt.clone()),
         });
+        let http = http::router(Some(rtmpt.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let connections = Arc::new(ConnectionCount::default());
         let mut addresses = Vec::new();
@@ -109,9 +115,11 @@ impl Server {
             })?;
             let local = listener.local_addr()?;
             let serves = match kind {
-                listener::ListenerKind::Shared => "rtmp, rtmpe, rtmps, rtmpt, rtmpts, rtmpte",
-                listener::ListenerKind::TlsOnly => "rtmps, rtmpts",
-                listener::ListenerKind::HttpOnly => "rtmpt, rtmpte",
+                listener::ListenerKind::Shared => {
+                    "rtmp, rtmpe, rtmps, rtmpt, rtmpts, rtmpte, http, https"
+                }
+                listener::ListenerKind::TlsOnly => "rtmps, rtmpts, https",
+                listener::ListenerKind::HttpOnly => "rtmpt, rtmpte, http",
             };
             tracing::info!(address = %local, serves, "listening");
             addresses.push(local);
@@ -119,13 +127,29 @@ impl Server {
                 listener,
                 kind,
                 context.clone(),
+                http.clone(),
                 connections.clone(),
                 config.max_connections,
                 shutdown_rx.clone(),
             )));
         }
+        let mut api_addresses = Vec::new();
+        for address in &config.listen_api {
+            let listener = listener::bind(*address, config.listen_backlog).map_err(|error| {
+                std::io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
+            })?;
+            let local = listener.local_addr()?;
+            tracing::info!(address = %local, serves = "api", "listening");
+            api_addresses.push(local);
+            tasks.push(tokio::spawn(api::run(
+                listener,
+                api::router(),
+                shutdown_rx.clone(),
+            )));
+        }
         Ok(Server {
             addresses,
+            api_addresses,
             shutdown,
             connections,
             tasks,
@@ -138,6 +162,11 @@ impl Server {
     /// The addresses actually bound (useful with port 0).
     pub fn local_addresses(&self) -> &[SocketAddr] {
         &self.addresses
+    }
+
+    /// The API listener's addresses actually bound (empty when `listen_api` is).
+    pub fn api_addresses(&self) -> &[SocketAddr] {
+        &self.api_addresses
     }
 
     pub fn hub(&self) -> &rtmp_hub::Hub {

@@ -2,7 +2,8 @@
 //!
 //! First byte: 0x03 RTMP, 0x06/0x08/0x09 RTMPE (served by the session when a key exchange is configured),
 //! 0x16 a TLS ClientHello (RTMPS: after the TLS handshake the first byte decides again), an ASCII letter
-//! an HTTP request (RTMPT; RTMPTS inside TLS). TLS-only and HTTP-only listeners close anything else.
+//! an HTTP request (RTMPT; RTMPTS inside TLS), served by the HTTP front ([`crate::http`]). TLS-only and
+//! HTTP-only listeners close anything else.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +14,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
+use axum::Router;
+
 use crate::connection::{self, ServerContext};
+use crate::http::Peer;
 use crate::socket::{SendNow, SendmsgStream};
 
 /// What the first byte of a connection says it is.
@@ -61,7 +65,7 @@ pub enum ListenerKind {
     Shared,
     /// RTMPS only.
     TlsOnly,
-    /// RTMPT only.
+    /// HTTP only (RTMPT and the other HTTP routes).
     HttpOnly,
 }
 
@@ -78,11 +82,12 @@ pub fn bind(address: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
-/// Accepts connections on `listener` until shutdown.
+/// Accepts connections on `listener` until shutdown; HTTP ones are served by `http` (the HTTP front).
 pub async fn run(
     listener: TcpListener,
     kind: ListenerKind,
     context: Arc<ServerContext>,
+    http: Router,
     connections: Arc<ConnectionCount>,
     max_connections: usize,
     mut shutdown: watch::Receiver<bool>,
@@ -108,10 +113,10 @@ pub async fn run(
         }
         let guard = ConnectionGuard(connections.clone());
         let context = context.clone();
-        let shutdown = shutdown.clone();
+        let (http, shutdown) = (http.clone(), shutdown.clone());
         tokio::spawn(async move {
             let _guard = guard;
-            handle(stream, peer, kind, context, shutdown).await;
+            handle(stream, peer, kind, context, http, shutdown).await;
         });
     }
 }
@@ -121,6 +126,7 @@ async fn handle(
     peer: SocketAddr,
     kind: ListenerKind,
     context: Arc<ServerContext>,
+    http: Router,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -144,7 +150,7 @@ async fn handle(
         // Each way of serving is boxed: a task's future is as large as its largest branch, and the TLS
         // and HTTP ones are several KiB a plain RTMP connection would otherwise carry for nothing.
         (ListenerKind::Shared | ListenerKind::TlsOnly, Sniffed::Tls) => {
-            Box::pin(serve_tls(stream, peer, context, shutdown)).await
+            Box::pin(serve_tls(stream, peer, context, http, shutdown)).await
         }
         (ListenerKind::TlsOnly, other) => {
             tracing::info!(%peer, first = ?other, "connection closed: this listener only speaks RTMPS (TLS)");
@@ -154,39 +160,50 @@ async fn handle(
                 stream,
                 Sniffed::Http,
                 peer,
-                "rtmp",
+                Carrier::Tcp(None),
                 context,
+                http,
                 shutdown,
-                None,
             ))
             .await
         }
         (ListenerKind::HttpOnly, other) => {
-            tracing::info!(%peer, first = ?other, "connection closed: this listener only speaks RTMPT (HTTP)");
+            tracing::info!(%peer, first = ?other, "connection closed: this listener only speaks HTTP (RTMPT)");
         }
         (ListenerKind::Shared, sniffed) => {
-            let socket = Some(stream.sender());
+            let carrier = Carrier::Tcp(Some(stream.sender()));
             Box::pin(serve_sniffed(
-                stream, sniffed, peer, "rtmp", context, shutdown, socket,
+                stream, sniffed, peer, carrier, context, http, shutdown,
             ))
             .await
         }
     }
 }
 
-/// Serves a stream whose first byte was `sniffed`; `outer` is "rtmp" on plain TCP or "rtmps" inside TLS,
-/// `socket` the TCP socket itself when the stream writes to it as it is (see `connection::serve`).
+/// What a sniffed stream runs on.
+enum Carrier {
+    /// Plain TCP; with the socket itself when the stream writes to it as it is (see `connection::serve`).
+    Tcp(Option<Arc<dyn SendNow>>),
+    /// Inside TLS.
+    Tls,
+}
+
+/// Serves a stream whose first byte was `sniffed`.
 async fn serve_sniffed<S>(
     stream: S,
     sniffed: Sniffed,
     peer: SocketAddr,
-    outer: &'static str,
+    carrier: Carrier,
     context: Arc<ServerContext>,
+    http: Router,
     shutdown: watch::Receiver<bool>,
-    socket: Option<Arc<dyn SendNow>>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let (outer, socket) = match carrier {
+        Carrier::Tcp(socket) => ("rtmp", socket),
+        Carrier::Tls => ("rtmps", None),
+    };
     match sniffed {
         Sniffed::Rtmp => {
             Box::pin(connection::serve(
@@ -207,12 +224,13 @@ async fn serve_sniffed<S>(
         }
         Sniffed::Rtmpe => tracing::info!(%peer, "connection closed: RTMPE is not enabled"),
         Sniffed::Tls => tracing::info!(%peer, "connection closed: TLS inside TLS"),
-        Sniffed::Http => match &context.rtmpt {
-            Some(rtmpt) => Box::pin(rtmpt.serve_connection(stream, peer, outer == "rtmps")).await,
-            None => {
-                tracing::info!(%peer, outer, "connection closed: RTMPT (HTTP tunnel) is not enabled")
-            }
-        },
+        Sniffed::Http => {
+            let peer = Peer {
+                address: peer,
+                secure: outer == "rtmps",
+            };
+            Box::pin(crate::http::serve_connection(stream, peer, http, shutdown)).await
+        }
         Sniffed::Unknown(byte) => {
             tracing::info!(%peer, first_byte = byte, "connection closed: not an RTMP connection")
         }
@@ -224,6 +242,7 @@ async fn serve_tls(
     stream: SendmsgStream,
     peer: SocketAddr,
     context: Arc<ServerContext>,
+    http: Router,
     shutdown: watch::Receiver<bool>,
 ) {
     let Some(acceptor) = context.tls.clone() else {
@@ -244,10 +263,10 @@ async fn serve_tls(
                 stream,
                 sniff(first[0]),
                 peer,
-                "rtmps",
+                Carrier::Tls,
                 context,
+                http,
                 shutdown,
-                None,
             )
             .await;
         }

@@ -68,6 +68,9 @@ struct ServeArgs {
     /// HTTP-only (RTMPT) address (repeatable). Default 0.0.0.0:8080.
     #[arg(long = "listen-http", value_name = "ADDR")]
     listen_http: Vec<SocketAddr>,
+    /// API address (`GET /healthz`) (repeatable). Default 127.0.0.1:1985.
+    #[arg(long = "listen-api", value_name = "ADDR")]
+    listen_api: Vec<SocketAddr>,
     /// PEM certificate chain for RTMPS (default: a generated self-signed certificate for localhost).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -107,6 +110,9 @@ fn load_config(args: ServeArgs) -> Result<Config, String> {
     }
     if !args.listen_http.is_empty() {
         config.listen_http = args.listen_http;
+    }
+    if !args.listen_api.is_empty() {
+        config.listen_api = args.listen_api;
     }
     if args.tls_cert.is_some() {
         config.tls_cert = args.tls_cert;

@@ -163,6 +163,7 @@ async fn own_client_publishes_and_plays_in_plain_rtmp_and_every_rtmpe_version() 
         listen: vec!["127.0.0.1:0".parse().unwrap()],
         listen_tls: vec![],
         listen_http: vec![],
+        listen_api: vec![],
         ..Config::default()
     };
     let server = Server::start(&config).await.unwrap();
@@ -184,6 +185,7 @@ async fn start_plain_server() -> Server {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
         listen_tls: vec![],
         listen_http: vec![],
+        listen_api: vec![],
         ..Config::default()
     };
     Server::start(&config).await.unwrap()
