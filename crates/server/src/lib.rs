@@ -9,7 +9,6 @@
 //!   publishers and players through the `rtmp_hub::Hub`.
 //! * [`Server`]: binds everything and shuts down gracefully.
 
-pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod limits;

@@ -1,4 +1,7 @@
-//! The `rtmpx` command: `rtmpx serve` (the default) runs the server.
+//! The `rtmpx` command: `rtmpx serve` (the default) runs the server; `publish`, `play`, `probe` and
+//! `bench` are its client tools, on `rtmp-client`.
+
+mod commands;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use rtmpx::commands::{self, ClientArgs};
+use commands::ClientArgs;
 use rtmpx::config::{Config, PublishPolicyName};
 use rtmpx::{limits, Server};
 
