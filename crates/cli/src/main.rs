@@ -2,6 +2,7 @@
 //! `bench` are its client tools, on `rtmp-client`.
 
 mod commands;
+mod logging;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -152,12 +153,7 @@ fn main() -> ExitCode {
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: log files and journald get plain text.
-    let colors = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colors)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(filter, std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let config = fit_open_file_limit(config);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = config.workers {
@@ -250,10 +246,7 @@ async fn wait_for_shutdown_signal(server: &Server) {
 fn run_client_command(command: Command) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(filter, std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
