@@ -61,7 +61,7 @@ enum Command {
     },
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Clone, Args, Default)]
 struct ServeArgs {
     /// Address to listen on for RTMP, RTMPE and RTMPS (repeatable). Default 0.0.0.0:1935.
     #[arg(long = "listen", value_name = "ADDR")]
@@ -98,7 +98,9 @@ struct ServeArgs {
     workers: Option<usize>,
 }
 
-fn load_config(args: ServeArgs) -> Result<Config, String> {
+/// The configuration file (if any) with the command line's options over it, validated.
+fn load_config(args: &ServeArgs) -> Result<Config, String> {
+    let args = args.clone();
     let mut config = match &args.config {
         Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
         None => Config::default(),
@@ -142,7 +144,7 @@ fn main() -> ExitCode {
         None => cli.serve,
         Some(client_command) => return run_client_command(client_command),
     };
-    let config = match load_config(args) {
+    let config = match load_config(&args) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("rtmpx: {error}");
@@ -174,7 +176,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_shutdown_signal(&server).await;
+        wait_for_shutdown_signal(&server, &args).await;
         tracing::info!("shutting down");
         server.shutdown(Duration::from_secs(3)).await;
         ExitCode::SUCCESS
@@ -214,8 +216,8 @@ fn fit_open_file_limit(mut config: Config) -> Config {
     config
 }
 
-/// Waits for SIGINT or SIGTERM; SIGHUP reloads the RTMPS certificate meanwhile.
-async fn wait_for_shutdown_signal(server: &Server) {
+/// Waits for SIGINT or SIGTERM; SIGHUP meanwhile re-reads the configuration and applies what it can.
+async fn wait_for_shutdown_signal(server: &Server, args: &ServeArgs) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -231,14 +233,39 @@ async fn wait_for_shutdown_signal(server: &Server) {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => return,
                 _ = terminate.recv() => return,
-                _ = hangup.recv() => server.reload_tls(),
+                _ = hangup.recv() => reload(server, args),
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = server;
+        let _ = (server, args);
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// On SIGHUP: the configuration file is read again (with the same command-line options over it) and
+/// what can change at run time is applied. A file that cannot be used leaves the configuration as it
+/// is; the certificate files are re-read all the same, so that a renewed certificate is never held up.
+fn reload(server: &Server, args: &ServeArgs) {
+    match load_config(args) {
+        Ok(config) => {
+            let config = fit_open_file_limit(config);
+            let plan = server.reload(&config);
+            let file = args
+                .config
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |path| path.display().to_string());
+            tracing::info!(
+                %file,
+                restart_needed = plan.needs_restart.len(),
+                "configuration reloaded"
+            );
+        }
+        Err(error) => {
+            tracing::error!(%error, "configuration not reloaded; keeping the current one");
+            server.reload_tls();
+        }
     }
 }
 
