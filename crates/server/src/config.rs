@@ -319,9 +319,10 @@ impl Apps {
         self.named.get(name).unwrap_or(&self.any).clone()
     }
 
-    /// The applications with a table of their own.
+    /// The tables in the configuration: each application's, then `*` when there is one.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.named.keys().map(String::as_str)
+        let any = self.any.table.as_deref();
+        self.named.keys().map(String::as_str).chain(any)
     }
 }
 
@@ -508,11 +509,12 @@ mod tests {
         assert_eq!(apps.app("live").table.as_deref(), Some("live"));
         assert_eq!(apps.app("vod").table.as_deref(), Some("*"));
         assert_eq!(apps.app("Live").table.as_deref(), Some("*"));
-        assert_eq!(apps.names().collect::<Vec<_>>(), ["live"]);
+        assert_eq!(apps.names().collect::<Vec<_>>(), ["live", "*"]);
 
         let without_wildcard = parse("[app.live]\n").unwrap().apps().unwrap();
         assert_eq!(without_wildcard.app("live").table.as_deref(), Some("live"));
         assert_eq!(without_wildcard.app("vod").table, None);
+        assert_eq!(without_wildcard.names().collect::<Vec<_>>(), ["live"]);
         assert_eq!(
             *Config::default().apps().unwrap().app("live"),
             AppConfig::default()

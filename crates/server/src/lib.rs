@@ -179,7 +179,16 @@ impl Server {
         if plan.apps_changed {
             match new.apps() {
                 Ok(apps) => {
-                    let tables = apps.names().collect::<Vec<_>>().join(", ");
+                    let tables = apps
+                        .names()
+                        .map(|name| format!("[app.{name:?}]"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let tables = if tables.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        tables
+                    };
                     self.apps.replace(apps);
                     current.app = new.app.clone();
                     tracing::info!(tables = %tables, "per-application settings reloaded");
