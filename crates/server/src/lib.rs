@@ -7,7 +7,7 @@
 //! * [`limits`]: the open-file limit, raised so the configured connections fit.
 //! * [`connection`]: runs an `rtmp_session::ServerSession` over any `AsyncRead + AsyncWrite` and routes
 //!   publishers and players through the `rtmp_hub::Hub`.
-//! * [`Server`]: binds everything and shuts down gracefully.
+//! * [`Server`]: binds everything, reloads what can change at run time, and shuts down gracefully.
 
 pub mod config;
 pub mod connection;
