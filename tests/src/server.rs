@@ -46,7 +46,7 @@ impl RtmpxServer {
         let binary = binary();
         assert!(
             binary.exists(),
-            "{} does not exist: run `cargo build -p rtmpx` or `cargo xtask interop`",
+            "{} does not exist: run `cargo build -p rtmpx-cli` or `cargo xtask interop`",
             binary.display()
         );
         for _ in 0..5 {

@@ -41,7 +41,7 @@ fn rtmpx_probe_reports_mode_server_and_codecs() {
         String::from_utf8_lossy(&output.stderr)
     );
     for expected in [
-        "Encrypted",
+        "handshake:  RTMPE (version 6,",
         "fmsVer",
         "width = 640",
         "video:      avc1",

@@ -406,7 +406,7 @@ pub fn bench(args: &[String]) -> StepResult {
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     if smoke {
-        run(cargo().args(["build", "--package", "rtmpx"]))?;
+        run(cargo().args(["build", "--package", "rtmpx-cli"]))?;
         let binary = target_dir().join("debug").join("rtmpx");
         let fixture = fixture(&dir, "640x360", 5, 800)?;
         let (server, port) = start_rtmpx(&binary, &dir, None)?;
@@ -425,7 +425,7 @@ pub fn bench(args: &[String]) -> StepResult {
     }
     crate::tools::ensure_packages(NGINX_PACKAGES, &["nginx", "iperf3"])?;
     crate::tools::ensure_packages(FLEET_PACKAGES, &["rtmpdump", "ss"])?;
-    run(cargo().args(["build", "--release", "--package", "rtmpx"]))?;
+    run(cargo().args(["build", "--release", "--package", "rtmpx-cli"]))?;
     let binary = target_dir().join("release").join("rtmpx");
     let fixture = fixture(&dir, "1280x720", 30, 2400)?;
     let seconds = 20;

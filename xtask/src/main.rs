@@ -146,7 +146,7 @@ fn unit_tests() -> StepResult {
 
 /// Runs the interop suite: builds the server binary once and hands its path to the tests.
 fn interop(filter: Option<&str>, extra_env: &[(String, String)]) -> StepResult {
-    run(cargo().args(["build", "--package", "rtmpx", "--bin", "rtmpx"]))?;
+    run(cargo().args(["build", "--package", "rtmpx-cli", "--bin", "rtmpx"]))?;
     let bin = target_dir().join("debug").join("rtmpx");
     let mut command = cargo();
     command.args(["test", "--package", "rtmpx-interop", "--"]);

@@ -36,6 +36,34 @@ pub enum ClientError {
     Timeout(Duration),
 }
 
+/// The AMF0 encoding of the string `@setDataFrame`, which begins a wrapped metadata message.
+const SET_DATA_FRAME: &[u8] = b"\x02\x00\x0d@setDataFrame";
+
+/// Metadata as a publisher sends it, `@setDataFrame("onMetaData", ...)`, relayed unchanged by some
+/// servers (node-media-server 4): the [`ClientEvent::Metadata`] a player expects, without the prefix, as
+/// the server side strips it too. Any other event is returned as it is.
+pub(crate) fn unwrap_set_data_frame(event: ClientEvent) -> ClientEvent {
+    let ClientEvent::Media { stream_id, message } = event else {
+        return event;
+    };
+    let wrapped = message.type_id == rtmp_chunk::type_id::DATA_AMF0
+        && message.payload.starts_with(SET_DATA_FRAME);
+    let values = match wrapped.then(|| rtmp_amf::decode_amf0(&message.payload)) {
+        Some(Ok(values)) => values,
+        _ => return ClientEvent::Media { stream_id, message },
+    };
+    match values.get(1..) {
+        Some(rest @ [name, ..]) if name.as_str() == Some("onMetaData") => ClientEvent::Metadata {
+            stream_id,
+            message: Message {
+                payload: rtmp_amf::encode_amf0_values(rest),
+                ..message
+            },
+        },
+        _ => ClientEvent::Media { stream_id, message },
+    }
+}
+
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -188,7 +216,7 @@ impl Client {
             }
             self.flush().await?;
             if let Some(event) = self.session.poll_event() {
-                return Ok(event);
+                return Ok(unwrap_set_data_frame(event));
             }
             let deadline = tokio::time::Instant::from_std(self.session.poll_timeout());
             tokio::select! {
@@ -300,5 +328,55 @@ impl Client {
     ) -> Result<(), ClientError> {
         self.session.delete_stream(stream_id, Some(stream_name));
         self.flush().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtmp_amf::Amf0Value;
+
+    fn data_message(values: &[Amf0Value]) -> Message {
+        Message {
+            timestamp: 0,
+            type_id: rtmp_chunk::type_id::DATA_AMF0,
+            stream_id: 1,
+            payload: rtmp_amf::encode_amf0_values(values),
+        }
+    }
+
+    fn metadata() -> Amf0Value {
+        Amf0Value::Object(vec![("width".into(), Amf0Value::Number(1280.0))])
+    }
+
+    #[test]
+    fn set_data_frame_metadata_is_metadata_without_the_prefix() {
+        let wrapped = data_message(&["@setDataFrame".into(), "onMetaData".into(), metadata()]);
+        let event = unwrap_set_data_frame(ClientEvent::Media {
+            stream_id: 1,
+            message: wrapped,
+        });
+        assert_eq!(
+            event,
+            ClientEvent::Metadata {
+                stream_id: 1,
+                message: data_message(&["onMetaData".into(), metadata()]),
+            }
+        );
+    }
+
+    #[test]
+    fn other_data_messages_and_broken_ones_pass_unchanged() {
+        let cue = data_message(&["onCuePoint".into(), metadata()]);
+        let other_frame = data_message(&["@setDataFrame".into(), "onTextData".into()]);
+        let mut cut = data_message(&["@setDataFrame".into(), "onMetaData".into(), metadata()]);
+        cut.payload = cut.payload.slice(..cut.payload.len() - 3);
+        for message in [cue, other_frame, cut] {
+            let event = ClientEvent::Media {
+                stream_id: 1,
+                message,
+            };
+            assert_eq!(unwrap_set_data_frame(event.clone()), event);
+        }
     }
 }

@@ -54,24 +54,42 @@ impl<R: Read> FlvReader<R> {
     }
 }
 
-/// Writes RTMP messages as an FLV file (audio and video flags set).
+/// Writes RTMP messages as an FLV file (audio and video flags set). Each tag goes to the output in one
+/// `write_all`, so an unbuffered output stopped between two messages holds whole tags only.
 #[derive(Debug)]
 pub struct FlvWriter<W> {
     output: W,
+    tag: Vec<u8>,
 }
+
+/// Bytes of a tag header (the back pointer after a tag counts them with the payload).
+const TAG_HEADER_LEN: usize = 11;
 
 impl<W: Write> FlvWriter<W> {
     pub fn new(mut output: W) -> io::Result<Self> {
         output.write_all(&[b'F', b'L', b'V', 1, 0x05, 0, 0, 0, 9, 0, 0, 0, 0])?;
-        Ok(Self { output })
+        Ok(Self {
+            output,
+            tag: Vec::new(),
+        })
     }
 
-    /// Appends one audio, video or script-data message as a tag.
+    /// Appends one audio, video or script-data message as a tag. A payload too large for FLV's 24-bit
+    /// size is refused.
     pub fn write_message(&mut self, message: &Message) -> io::Result<()> {
-        let size = message.payload.len() as u32;
+        let size = u32::try_from(message.payload.len())
+            .ok()
+            .filter(|size| *size < 1 << 24)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a message over 16 MiB does not fit an FLV tag",
+                )
+            })?;
         let ts = message.timestamp.to_be_bytes();
         let size_bytes = size.to_be_bytes();
-        let header = [
+        self.tag.clear();
+        self.tag.extend_from_slice(&[
             message.type_id,
             size_bytes[1],
             size_bytes[2],
@@ -83,10 +101,11 @@ impl<W: Write> FlvWriter<W> {
             0,
             0,
             0,
-        ];
-        self.output.write_all(&header)?;
-        self.output.write_all(&message.payload)?;
-        self.output.write_all(&(size + 11).to_be_bytes())
+        ]);
+        self.tag.extend_from_slice(&message.payload);
+        self.tag
+            .extend_from_slice(&(size + TAG_HEADER_LEN as u32).to_be_bytes());
+        self.output.write_all(&self.tag)
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

@@ -1,8 +1,11 @@
 //! The server's configuration: one typed struct with safe defaults, read from TOML and overridden by
-//! command-line options.
+//! command-line options; per-application tables (`[app.NAME]`, `[app."*"]`) resolved by name; and what a
+//! reload can apply to a running server.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -73,6 +76,10 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Accept RTMPE (handshake versions 6, 8, 9) on the RTMP listeners. It is obfuscation, not security.
     pub rtmpe: bool,
+    /// The per-application tables as written: `[app.live]` applies to connections to the application
+    /// `live`, `[app."*"]` to every application without a table of its own and to the keys a named table
+    /// leaves unset. Resolved with [`Config::apps`]; each table's keys are those of [`AppConfig`].
+    pub app: BTreeMap<String, toml::Table>,
 }
 
 /// Chosen from `cargo xtask bench` (docs/benchmarks.md): the window that keeps p99 latency in bounds
@@ -106,6 +113,7 @@ impl Default for Config {
             batch_full_players: 500,
             workers: None,
             rtmpe: true,
+            app: BTreeMap::new(),
         }
     }
 }
@@ -125,6 +133,11 @@ pub enum ConfigError {
     },
     #[error("invalid setting: {0}")]
     Invalid(String),
+    #[error("invalid [app.{app:?}] table: {source}")]
+    App {
+        app: String,
+        source: toml::de::Error,
+    },
 }
 
 impl Config {
@@ -133,10 +146,19 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        let parse_error = |source| ConfigError::Parse {
             path: path.display().to_string(),
             source,
-        })
+        };
+        let config: Config = toml::from_str(&text).map_err(parse_error)?;
+        // The app tables again, typed this time, so that an unknown key is reported at its line.
+        toml::from_str::<AppTablesAsWritten>(&text).map_err(parse_error)?;
+        Ok(config)
+    }
+
+    /// The per-application settings: each `[app.NAME]` table over `[app."*"]` over the defaults.
+    pub fn apps(&self) -> Result<Apps, ConfigError> {
+        Apps::resolve(&self.app)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -173,6 +195,7 @@ impl Config {
                 "max_connections must be at least 1".into(),
             ));
         }
+        self.apps()?;
         Ok(())
     }
 
@@ -220,5 +243,382 @@ impl Config {
                 PublishPolicyName::Reject => rtmp_hub::PublishPolicy::Reject,
             },
         }
+    }
+}
+
+/// The settings of one application, as resolved for it: the keys of its `[app.NAME]` table, then those
+/// of `[app."*"]`, then these defaults. Keys are added here as per-application features arrive (access
+/// rules, hooks, recording, HLS, relays); a new field with a serde default is all a key needs, the
+/// inheritance being done on the tables.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppConfig {
+    /// Which table the settings came from, for logs: the application's name, `*`, or `None` when no
+    /// table applies and every key has its default.
+    #[serde(skip)]
+    pub table: Option<String>,
+}
+
+/// The `app` tables of a configuration file, read only to report unknown keys at their line.
+#[derive(Deserialize)]
+struct AppTablesAsWritten {
+    #[serde(default)]
+    #[allow(dead_code)]
+    app: BTreeMap<String, AppConfig>,
+}
+
+/// The name of the table every application falls back to.
+pub const ANY_APP: &str = "*";
+
+/// The per-application settings of a configuration, resolved once: looking one up is a map lookup.
+///
+/// Inheritance, as in nginx-rtmp where directives outside an `application {}` block apply inside it
+/// unless the block sets them: a named table inherits every key it leaves unset from `[app."*"]`
+/// (sub-tables key by key), and `[app."*"]` every key it leaves unset from the defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Apps {
+    named: BTreeMap<String, Arc<AppConfig>>,
+    any: Arc<AppConfig>,
+}
+
+impl Default for Apps {
+    fn default() -> Self {
+        Self {
+            named: BTreeMap::new(),
+            any: Arc::new(AppConfig::default()),
+        }
+    }
+}
+
+impl Apps {
+    /// Resolves the tables of a configuration (`app` as written).
+    pub fn resolve(tables: &BTreeMap<String, toml::Table>) -> Result<Apps, ConfigError> {
+        let empty = toml::Table::new();
+        let any_table = tables.get(ANY_APP);
+        let settings = |name: &str, table: toml::Table| {
+            let mut config =
+                AppConfig::deserialize(toml::Value::Table(table)).map_err(|source| {
+                    ConfigError::App {
+                        app: name.to_owned(),
+                        source,
+                    }
+                })?;
+            config.table = Some(name.to_owned());
+            Ok::<_, ConfigError>(Arc::new(config))
+        };
+        let any = match any_table {
+            Some(table) => settings(ANY_APP, table.clone())?,
+            None => Arc::new(AppConfig::default()),
+        };
+        let mut named = BTreeMap::new();
+        for (name, table) in tables.iter().filter(|(name, _)| *name != ANY_APP) {
+            let inherited = inherit(table, any_table.unwrap_or(&empty));
+            named.insert(name.clone(), settings(name, inherited)?);
+        }
+        Ok(Apps { named, any })
+    }
+
+    /// The settings for the application `name` (as the client's `connect` names it, exactly).
+    pub fn app(&self, name: &str) -> Arc<AppConfig> {
+        self.named.get(name).unwrap_or(&self.any).clone()
+    }
+
+    /// The tables in the configuration: each application's, then `*` when there is one.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        let any = self.any.table.as_deref();
+        self.named.keys().map(String::as_str).chain(any)
+    }
+}
+
+/// `table` with every key it leaves unset taken from `base`; where both hold a table under one key, that
+/// table inherits the same way.
+fn inherit(table: &toml::Table, base: &toml::Table) -> toml::Table {
+    let mut merged = base.clone();
+    for (key, value) in table {
+        let value = match (value, base.get(key)) {
+            (toml::Value::Table(own), Some(toml::Value::Table(inherited))) => {
+                toml::Value::Table(inherit(own, inherited))
+            }
+            _ => value.clone(),
+        };
+        merged.insert(key.clone(), value);
+    }
+    merged
+}
+
+/// The per-application settings in force on a running server, replaced whole on reload. Readers take
+/// the current [`Apps`] (an `Arc` clone under a read lock) and keep it for as long as they like.
+#[derive(Debug, Default)]
+pub struct SharedApps {
+    current: RwLock<Arc<Apps>>,
+}
+
+impl SharedApps {
+    pub fn new(apps: Apps) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(apps)),
+        }
+    }
+
+    /// The settings in force now.
+    pub fn current(&self) -> Arc<Apps> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The settings in force now for the application `name`.
+    pub fn app(&self, name: &str) -> Arc<AppConfig> {
+        self.current().app(name)
+    }
+
+    /// Puts `apps` in force for what reads them from now on.
+    pub fn replace(&self, apps: Apps) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(apps);
+    }
+}
+
+/// What reloading a running server's configuration from `old` to `new` applies, and what it cannot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadPlan {
+    /// The per-application tables differ: they are replaced.
+    pub apps_changed: bool,
+    /// The certificate files are re-read (same paths, a real certificate: the files may have changed).
+    pub reread_certificate: bool,
+    /// Keys that differ and only take effect at the next start.
+    pub needs_restart: Vec<&'static str>,
+}
+
+impl ReloadPlan {
+    pub fn between(old: &Config, new: &Config) -> ReloadPlan {
+        // Destructured in full so that a new key cannot be left out of this decision.
+        let Config {
+            listen,
+            listen_tls,
+            listen_http,
+            listen_api,
+            rtmpt_idle_timeout_ms,
+            tls_cert,
+            tls_key,
+            log_level,
+            publish_policy,
+            takeover_after_ms,
+            chunk_size,
+            max_message_size,
+            max_chunk_streams,
+            max_connections,
+            listen_backlog,
+            handshake_timeout_ms,
+            idle_timeout_ms,
+            ping_interval_ms,
+            player_queue_frames,
+            gop_cache_bytes,
+            batch_window_ms,
+            batch_full_players,
+            workers,
+            rtmpe,
+            app,
+        } = new;
+        let mut needs_restart = Vec::new();
+        let mut restart_if_changed = |changed: bool, key: &'static str| {
+            if changed {
+                needs_restart.push(key);
+            }
+        };
+        restart_if_changed(*listen != old.listen, "listen");
+        restart_if_changed(*listen_tls != old.listen_tls, "listen_tls");
+        restart_if_changed(*listen_http != old.listen_http, "listen_http");
+        restart_if_changed(*listen_api != old.listen_api, "listen_api");
+        restart_if_changed(
+            *rtmpt_idle_timeout_ms != old.rtmpt_idle_timeout_ms,
+            "rtmpt_idle_timeout_ms",
+        );
+        restart_if_changed(*tls_cert != old.tls_cert, "tls_cert");
+        restart_if_changed(*tls_key != old.tls_key, "tls_key");
+        restart_if_changed(*log_level != old.log_level, "log_level");
+        restart_if_changed(*publish_policy != old.publish_policy, "publish_policy");
+        restart_if_changed(
+            *takeover_after_ms != old.takeover_after_ms,
+            "takeover_after_ms",
+        );
+        restart_if_changed(*chunk_size != old.chunk_size, "chunk_size");
+        restart_if_changed(
+            *max_message_size != old.max_message_size,
+            "max_message_size",
+        );
+        restart_if_changed(
+            *max_chunk_streams != old.max_chunk_streams,
+            "max_chunk_streams",
+        );
+        restart_if_changed(*max_connections != old.max_connections, "max_connections");
+        restart_if_changed(*listen_backlog != old.listen_backlog, "listen_backlog");
+        restart_if_changed(
+            *handshake_timeout_ms != old.handshake_timeout_ms,
+            "handshake_timeout_ms",
+        );
+        restart_if_changed(*idle_timeout_ms != old.idle_timeout_ms, "idle_timeout_ms");
+        restart_if_changed(
+            *ping_interval_ms != old.ping_interval_ms,
+            "ping_interval_ms",
+        );
+        restart_if_changed(
+            *player_queue_frames != old.player_queue_frames,
+            "player_queue_frames",
+        );
+        restart_if_changed(*gop_cache_bytes != old.gop_cache_bytes, "gop_cache_bytes");
+        restart_if_changed(*batch_window_ms != old.batch_window_ms, "batch_window_ms");
+        restart_if_changed(
+            *batch_full_players != old.batch_full_players,
+            "batch_full_players",
+        );
+        restart_if_changed(*workers != old.workers, "workers");
+        restart_if_changed(*rtmpe != old.rtmpe, "rtmpe");
+        let same_certificate_files = *tls_cert == old.tls_cert && *tls_key == old.tls_key;
+        ReloadPlan {
+            apps_changed: *app != old.app,
+            reread_certificate: same_certificate_files && tls_cert.is_some(),
+            needs_restart,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+        file
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_file(file_with(text).path())
+    }
+
+    fn tables(text: &str) -> BTreeMap<String, toml::Table> {
+        toml::from_str::<toml::Table>(text)
+            .unwrap()
+            .into_iter()
+            .map(|(name, value)| match value {
+                toml::Value::Table(table) => (name, table),
+                other => panic!("{name} is {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_application_gets_its_own_table_else_the_wildcard_else_the_defaults() {
+        let config = parse("chunk_size = 8192\n[app.live]\n[app.\"*\"]\n").unwrap();
+        let apps = config.apps().unwrap();
+        assert_eq!(apps.app("live").table.as_deref(), Some("live"));
+        assert_eq!(apps.app("vod").table.as_deref(), Some("*"));
+        assert_eq!(apps.app("Live").table.as_deref(), Some("*"));
+        assert_eq!(apps.names().collect::<Vec<_>>(), ["live", "*"]);
+
+        let without_wildcard = parse("[app.live]\n").unwrap().apps().unwrap();
+        assert_eq!(without_wildcard.app("live").table.as_deref(), Some("live"));
+        assert_eq!(without_wildcard.app("vod").table, None);
+        assert_eq!(without_wildcard.names().collect::<Vec<_>>(), ["live"]);
+        assert_eq!(
+            *Config::default().apps().unwrap().app("live"),
+            AppConfig::default()
+        );
+    }
+
+    #[test]
+    fn a_named_table_inherits_the_keys_it_leaves_unset_from_the_wildcard_table() {
+        let wildcard = tables("[any]\nrecord = true\nhooks = { on_publish = \"http://a\", on_play = \"http://b\" }\nallow = [\"10.0.0.0/8\"]\n")["any"].clone();
+        let named =
+            tables("[live]\nrecord = false\nhooks = { on_play = \"http://c\" }\nallow = []\n")
+                ["live"]
+                .clone();
+        let expected = tables("[x]\nrecord = false\nhooks = { on_publish = \"http://a\", on_play = \"http://c\" }\nallow = []\n")["x"].clone();
+        assert_eq!(inherit(&named, &wildcard), expected);
+        assert_eq!(inherit(&toml::Table::new(), &wildcard), wildcard);
+        assert_eq!(inherit(&named, &toml::Table::new()), named);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key_and_its_line() {
+        let top = parse("chunk_size = 4096\nchunk_sise = 4096\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            top.contains("chunk_sise") && top.contains("line 2"),
+            "{top}"
+        );
+
+        let in_app = parse("rtmpe = true\n\n[app.\"*\"]\n\n[app.live]\nrecrod = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            in_app.contains("recrod") && in_app.contains("line 6"),
+            "{in_app}"
+        );
+
+        let not_a_table = parse("app = 3\n").unwrap_err().to_string();
+        assert!(not_a_table.contains("line 1"), "{not_a_table}");
+
+        let built = Config {
+            app: tables("[live]\nrecrod = true\n"),
+            ..Config::default()
+        };
+        let invalid = built.validate().unwrap_err().to_string();
+        assert!(
+            invalid.contains("recrod") && invalid.contains("live"),
+            "{invalid}"
+        );
+    }
+
+    #[test]
+    fn a_reload_applies_the_app_tables_and_certificate_files_and_names_the_rest() {
+        let old = Config {
+            tls_cert: Some("cert.pem".into()),
+            tls_key: Some("key.pem".into()),
+            ..Config::default()
+        };
+        let same = ReloadPlan::between(&old, &old.clone());
+        assert_eq!(
+            same,
+            ReloadPlan {
+                apps_changed: false,
+                reread_certificate: true,
+                needs_restart: vec![],
+            }
+        );
+
+        let new = Config {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 1936))],
+            chunk_size: 8192,
+            workers: Some(2),
+            app: tables("[live]\n"),
+            ..old.clone()
+        };
+        let plan = ReloadPlan::between(&old, &new);
+        assert!(plan.apps_changed);
+        assert!(plan.reread_certificate);
+        assert_eq!(plan.needs_restart, ["listen", "chunk_size", "workers"]);
+
+        let moved = Config {
+            tls_cert: Some("other.pem".into()),
+            ..old.clone()
+        };
+        let plan = ReloadPlan::between(&old, &moved);
+        assert!(!plan.reread_certificate);
+        assert_eq!(plan.needs_restart, ["tls_cert"]);
+
+        let self_signed = Config::default();
+        assert!(!ReloadPlan::between(&self_signed, &self_signed).reread_certificate);
+    }
+
+    #[test]
+    fn shared_apps_are_replaced_whole_and_earlier_readers_keep_theirs() {
+        let shared = SharedApps::new(Apps::default());
+        let before = shared.current();
+        shared.replace(Apps::resolve(&tables("[live]\n")).unwrap());
+        assert_eq!(before.app("live").table, None);
+        assert_eq!(shared.app("live").table.as_deref(), Some("live"));
     }
 }

@@ -11,11 +11,10 @@
 //!   publishers and players through the `rtmp_hub::Hub`.
 //! * [`router`]: every decision about a connection (connect, publish, play), with no I/O.
 //! * [`close_reason`]: why a connection ended.
-//! * [`Server`]: binds everything and shuts down gracefully.
+//! * [`Server`]: binds everything, reloads what can change at run time, and shuts down gracefully.
 
 pub mod api;
 pub mod close_reason;
-pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod http;
@@ -25,12 +24,13 @@ pub mod router;
 pub mod socket;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 pub use config::Config;
+use config::{ReloadPlan, SharedApps};
 use connection::ServerContext;
 use listener::ConnectionCount;
 
@@ -45,11 +45,18 @@ pub struct Server {
     background: Vec<tokio::task::JoinHandle<()>>,
     hub: rtmp_hub::Hub,
     tls: rtmp_rtmps::TlsAcceptor,
+    /// The configuration in force: what `start` was given, with what reloads applied since.
+    config: Mutex<Config>,
+    apps: Arc<SharedApps>,
 }
 
 impl Server {
     /// Binds every listen address and starts accepting.
     pub async fn start(config: &Config) -> std::io::Result<Server> {
+        let apps = config.apps().map_err(|error| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string())
+        })?;
+        let apps = Arc::new(SharedApps::new(apps));
         let hub = rtmp_hub::Hub::new(config.hub_config(), std::time::Instant::now());
         let tls = rtmp_rtmps::TlsAcceptor::new(config.tls_settings()).map_err(|error| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string())
@@ -156,6 +163,8 @@ impl Server {
             background,
             hub,
             tls,
+            config: Mutex::new(config.clone()),
+            apps,
         })
     }
 
@@ -173,14 +182,64 @@ impl Server {
         &self.hub
     }
 
-    /// Re-reads the RTMPS certificate (on SIGHUP); open connections are not touched.
+    /// The per-application settings in force, swapped whole by [`Server::reload`]; connections read
+    /// them when they learn their application's name.
+    pub fn apps(&self) -> &Arc<SharedApps> {
+        &self.apps
+    }
+
+    /// Re-reads the RTMPS certificate files; open connections keep theirs. The generated self-signed
+    /// certificate is kept (there is no file to re-read).
     pub fn reload_tls(&self) {
+        if self.tls.is_self_signed() {
+            tracing::info!("RTMPS uses the generated self-signed certificate: nothing to reload");
+            return;
+        }
         match self.tls.reload() {
             Ok(fingerprint) => tracing::info!(%fingerprint, "RTMPS certificate reloaded"),
             Err(error) => {
                 tracing::error!(%error, "RTMPS certificate reload failed; keeping the current one")
             }
         }
+    }
+
+    /// Applies what a new configuration (re-read on SIGHUP) can change without dropping a connection:
+    /// the per-application tables, and the certificate files re-read. Every other changed key is logged
+    /// as needing a restart and stays as it was. Returns what was decided.
+    pub fn reload(&self, new: &Config) -> ReloadPlan {
+        let mut current = self.config.lock().unwrap_or_else(PoisonError::into_inner);
+        let plan = ReloadPlan::between(&current, new);
+        if plan.apps_changed {
+            match new.apps() {
+                Ok(apps) => {
+                    let tables = apps
+                        .names()
+                        .map(|name| format!("[app.{name:?}]"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let tables = if tables.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        tables
+                    };
+                    self.apps.replace(apps);
+                    current.app = new.app.clone();
+                    tracing::info!(tables = %tables, "per-application settings reloaded");
+                }
+                Err(error) => {
+                    tracing::error!(%error, "per-application settings not reloaded; keeping the current ones")
+                }
+            }
+        } else {
+            tracing::info!("per-application settings unchanged");
+        }
+        if plan.reread_certificate {
+            self.reload_tls();
+        }
+        for key in &plan.needs_restart {
+            tracing::warn!(key, "changed in the configuration: restart to apply");
+        }
+        plan
     }
 
     /// Stops accepting, tells every connection to close, and waits up to `grace` for them.

@@ -35,6 +35,8 @@ pub async fn publish(
     let started = tokio::time::Instant::now();
     let (mut offset, mut last) = (0u32, 0u32);
     let mut first: Option<u32> = None;
+    let stop = super::stop_signal();
+    tokio::pin!(stop);
     loop {
         let message = match reader
             .next_message()
@@ -54,7 +56,7 @@ pub async fn publish(
         let due = started + Duration::from_millis(u64::from(timestamp.wrapping_sub(base)));
         tokio::select! {
             _ = tokio::time::sleep_until(due) => {}
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut stop => break,
         }
         let message = rtmp_chunk::Message {
             timestamp,

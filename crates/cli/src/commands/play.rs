@@ -1,5 +1,6 @@
 //! `rtmpx play URL -o OUT.flv` (or `-o -` for standard output): writes what the server sends as FLV
-//! until the stream ends.
+//! until the stream ends, or until SIGINT or SIGTERM (Ctrl-C, `timeout`, systemd, `docker stop`), which
+//! end the file after the last whole tag.
 
 use std::io::Write;
 use std::path::Path;
@@ -20,21 +21,25 @@ pub async fn play(url: &str, output: &Path, args: &ClientArgs) -> Result<(), Str
                 .map_err(|e| format!("cannot create {}: {e}", output.display()))?,
         )
     };
-    let mut writer = FlvWriter::new(std::io::BufWriter::new(sink)).map_err(|e| e.to_string())?;
+    // Unbuffered: each tag is written whole as it arrives (a live pipe gets it at once).
+    let mut writer = FlvWriter::new(sink).map_err(|e| e.to_string())?;
     let mut client = Client::connect(&url, &args.options())
         .await
         .map_err(|e| e.to_string())?;
     client.play(&url.stream).await.map_err(|e| e.to_string())?;
     let mut progress = Progress::new("played");
+    let stop = super::stop_signal();
+    tokio::pin!(stop);
     loop {
         let event = tokio::select! {
             event = client.next_event() => event,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut stop => break,
         };
         match event {
             Ok(ClientEvent::Media { message, .. } | ClientEvent::Metadata { message, .. }) => {
                 progress.add(message.payload.len());
                 writer.write_message(&message).map_err(|e| e.to_string())?;
+                writer.flush().map_err(|e| e.to_string())?;
             }
             Ok(ClientEvent::Status { code, .. })
                 if matches!(

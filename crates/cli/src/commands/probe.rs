@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rtmp_amf::Amf0Value;
 use rtmp_client::{Client, ClientEvent};
+use rtmp_handshake::{HandshakeMode, Scheme};
 use rtmp_hub::media::{classify_audio, classify_video};
 
 use super::{parse_url, ClientArgs};
@@ -15,6 +16,24 @@ fn show(value: &Amf0Value) -> String {
         Amf0Value::Number(n) => format!("{n}"),
         Amf0Value::Boolean(b) => format!("{b}"),
         other => format!("{other:?}"),
+    }
+}
+
+/// The handshake as a user reads it, e.g. `digest (version 3, scheme 0)`.
+fn describe_handshake(mode: Option<HandshakeMode>) -> String {
+    let scheme = |scheme: Scheme| match scheme {
+        Scheme::Zero => 0,
+        Scheme::One => 1,
+    };
+    match mode {
+        Some(HandshakeMode::Simple) => "simple (version 3, no digest)".into(),
+        Some(HandshakeMode::Digest { scheme: s }) => {
+            format!("digest (version 3, scheme {})", scheme(s))
+        }
+        Some(HandshakeMode::Encrypted { version, scheme: s }) => {
+            format!("RTMPE (version {version}, digest scheme {})", scheme(s))
+        }
+        None => "not completed".into(),
     }
 }
 
@@ -31,7 +50,7 @@ pub async fn probe(url: &str, args: &ClientArgs) -> Result<(), String> {
         url.app,
         url.stream
     );
-    println!("handshake:  {:?}", client.mode());
+    println!("handshake:  {}", describe_handshake(client.mode()));
     for (key, value) in client.server_properties().properties().unwrap_or_default() {
         println!("server:     {key} = {}", show(value));
     }
@@ -81,4 +100,30 @@ pub async fn probe(url: &str, args: &ClientArgs) -> Result<(), String> {
     println!("video:      {}", codec(video));
     println!("audio:      {}", codec(audio));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handshake_reads_as_words_not_rust_debug_text() {
+        assert_eq!(
+            describe_handshake(Some(HandshakeMode::Digest {
+                scheme: Scheme::Zero
+            })),
+            "digest (version 3, scheme 0)"
+        );
+        assert_eq!(
+            describe_handshake(Some(HandshakeMode::Encrypted {
+                version: 9,
+                scheme: Scheme::One
+            })),
+            "RTMPE (version 9, digest scheme 1)"
+        );
+        assert_eq!(
+            describe_handshake(Some(HandshakeMode::Simple)),
+            "simple (version 3, no digest)"
+        );
+    }
 }

@@ -1,4 +1,8 @@
-//! The `rtmpx` command: `rtmpx serve` (the default) runs the server.
+//! The `rtmpx` command: `rtmpx serve` (the default) runs the server; `publish`, `play`, `probe` and
+//! `bench` are its client tools, on `rtmp-client`.
+
+mod commands;
+mod logging;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use rtmpx::commands::{self, ClientArgs};
+use commands::ClientArgs;
 use rtmpx::config::{Config, PublishPolicyName};
 use rtmpx::{limits, Server};
 
@@ -57,7 +61,7 @@ enum Command {
     },
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Clone, Args, Default)]
 struct ServeArgs {
     /// Address to listen on for RTMP, RTMPE and RTMPS (repeatable). Default 0.0.0.0:1935.
     #[arg(long = "listen", value_name = "ADDR")]
@@ -97,7 +101,9 @@ struct ServeArgs {
     workers: Option<usize>,
 }
 
-fn load_config(args: ServeArgs) -> Result<Config, String> {
+/// The configuration file (if any) with the command line's options over it, validated.
+fn load_config(args: &ServeArgs) -> Result<Config, String> {
+    let args = args.clone();
     let mut config = match &args.config {
         Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
         None => Config::default(),
@@ -144,7 +150,7 @@ fn main() -> ExitCode {
         None => cli.serve,
         Some(client_command) => return run_client_command(client_command),
     };
-    let config = match load_config(args) {
+    let config = match load_config(&args) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("rtmpx: {error}");
@@ -155,12 +161,7 @@ fn main() -> ExitCode {
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: log files and journald get plain text.
-    let colors = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colors)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(filter, std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let config = fit_open_file_limit(config);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = config.workers {
@@ -181,7 +182,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_shutdown_signal(&server).await;
+        wait_for_shutdown_signal(&server, &args).await;
         tracing::info!("shutting down");
         server.shutdown(Duration::from_secs(3)).await;
         ExitCode::SUCCESS
@@ -221,8 +222,8 @@ fn fit_open_file_limit(mut config: Config) -> Config {
     config
 }
 
-/// Waits for SIGINT or SIGTERM; SIGHUP reloads the RTMPS certificate meanwhile.
-async fn wait_for_shutdown_signal(server: &Server) {
+/// Waits for SIGINT or SIGTERM; SIGHUP meanwhile re-reads the configuration and applies what it can.
+async fn wait_for_shutdown_signal(server: &Server, args: &ServeArgs) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -238,14 +239,39 @@ async fn wait_for_shutdown_signal(server: &Server) {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => return,
                 _ = terminate.recv() => return,
-                _ = hangup.recv() => server.reload_tls(),
+                _ = hangup.recv() => reload(server, args),
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = server;
+        let _ = (server, args);
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// On SIGHUP: the configuration file is read again (with the same command-line options over it) and
+/// what can change at run time is applied. A file that cannot be used leaves the configuration as it
+/// is; the certificate files are re-read all the same, so that a renewed certificate is never held up.
+fn reload(server: &Server, args: &ServeArgs) {
+    match load_config(args) {
+        Ok(config) => {
+            let config = fit_open_file_limit(config);
+            let plan = server.reload(&config);
+            let file = args
+                .config
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |path| path.display().to_string());
+            tracing::info!(
+                %file,
+                restart_needed = plan.needs_restart.len(),
+                "configuration reloaded"
+            );
+        }
+        Err(error) => {
+            tracing::error!(%error, "configuration not reloaded; keeping the current one");
+            server.reload_tls();
+        }
     }
 }
 
@@ -253,10 +279,7 @@ async fn wait_for_shutdown_signal(server: &Server) {
 fn run_client_command(command: Command) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(filter, std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -51,3 +51,28 @@ fn parse_url(url: &str) -> Result<RtmpUrl, String> {
     }
     Ok(url)
 }
+
+/// Resolves on the first SIGINT or SIGTERM (elsewhere: Ctrl-C), so that a command stopped by `timeout`,
+/// systemd or `docker stop` ends as cleanly as one stopped with Ctrl-C.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; stop with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
