@@ -19,7 +19,10 @@ fn every_truncation_of_real_captures_is_an_error_not_a_panic() {
     let capture = &include_bytes!("fixtures/ffmpeg51_connect.bin")[..];
     {
         let values = decode_amf0(capture).unwrap();
-        let last_start = capture.len() - encode_amf0_values(&values[values.len() - 1..]).len();
+        let last_start = capture.len()
+            - encode_amf0_values(&values[values.len() - 1..])
+                .unwrap()
+                .len();
         for end in last_start + 1..capture.len() {
             assert!(decode_amf0(&capture[..end]).is_err(), "truncated at {end}");
         }
