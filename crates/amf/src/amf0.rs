@@ -7,52 +7,85 @@ use crate::amf3::{check_amf3, Amf3Context, Amf3Encoder, Amf3Value};
 use crate::reader::Reader;
 use crate::{AmfError, DecodeOptions, EncodeError, DEFAULT_MAX_DEPTH};
 
-/// AMF0 type markers.
+/// AMF0 type markers (AMF0 specification §2).
 pub mod marker {
+    /// `number`: a big-endian f64.
     pub const NUMBER: u8 = 0x00;
+    /// `boolean`: one byte, non-zero is true.
     pub const BOOLEAN: u8 = 0x01;
+    /// `string`: u16 length and UTF-8.
     pub const STRING: u8 = 0x02;
+    /// `object`: key/value pairs up to an empty key and `OBJECT_END`.
     pub const OBJECT: u8 = 0x03;
+    /// `movieclip`: reserved, not supported.
     pub const MOVIECLIP: u8 = 0x04;
+    /// `null`.
     pub const NULL: u8 = 0x05;
+    /// `undefined`.
     pub const UNDEFINED: u8 = 0x06;
+    /// `reference`: u16 index of an earlier complex value.
     pub const REFERENCE: u8 = 0x07;
+    /// `ecma-array`: a u32 count hint, then properties as in an object.
     pub const ECMA_ARRAY: u8 = 0x08;
+    /// `object-end`: closes an object after an empty key.
     pub const OBJECT_END: u8 = 0x09;
+    /// `strict-array`: u32 count and that many values.
     pub const STRICT_ARRAY: u8 = 0x0A;
+    /// `date`: f64 milliseconds and an i16 time zone.
     pub const DATE: u8 = 0x0B;
+    /// `long-string`: u32 length and UTF-8.
     pub const LONG_STRING: u8 = 0x0C;
+    /// `unsupported`.
     pub const UNSUPPORTED: u8 = 0x0D;
+    /// `recordset`: reserved, not supported.
     pub const RECORDSET: u8 = 0x0E;
+    /// `xml-document`: u32 length and UTF-8.
     pub const XML_DOCUMENT: u8 = 0x0F;
+    /// `typed-object`: a class name, then properties as in an object.
     pub const TYPED_OBJECT: u8 = 0x10;
+    /// `avmplus-object`: one AMF3 value follows.
     pub const AVMPLUS: u8 = 0x11;
 }
 
 /// One AMF0 value. Objects keep their properties in wire order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Amf0Value {
+    /// A double.
     Number(f64),
+    /// A boolean.
     Boolean(bool),
     /// A string; encoded as a long string when longer than 65535 bytes.
     String(String),
+    /// An anonymous object, properties in wire order.
     Object(Vec<(String, Amf0Value)>),
+    /// `null`.
     Null,
+    /// `undefined`.
     Undefined,
     /// A reference to the n-th complex value of the same message, kept as written (never expanded).
     Reference(u16),
+    /// An associative array, properties in wire order.
     EcmaArray(Vec<(String, Amf0Value)>),
+    /// A dense array.
     StrictArray(Vec<Amf0Value>),
     /// Milliseconds since the Unix epoch, and the (reserved, usually 0) time zone field.
     Date {
+        /// Milliseconds since the Unix epoch (UTC).
         millis: f64,
+        /// The reserved time zone field, in minutes (usually 0).
         time_zone: i16,
     },
+    /// A string written with a u32 length.
     LongString(String),
+    /// The `unsupported` marker.
     Unsupported,
+    /// An XML document, as text.
     XmlDocument(String),
+    /// An object of a named class.
     TypedObject {
+        /// The class name (u16 length on the wire).
         class_name: String,
+        /// Properties in wire order.
         properties: Vec<(String, Amf0Value)>,
     },
     /// The AVM+ switch: an AMF3 value embedded in an AMF0 stream.

@@ -46,6 +46,7 @@
 //! value itself has already filled past `n` is indistinguishable from a self-contained value; such bytes
 //! read as self-contained. Writers seen in practice refer back before defining new entries, which the
 //! fallback reads correctly.
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(

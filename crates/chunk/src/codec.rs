@@ -13,6 +13,7 @@ pub struct ChunkCodec {
 }
 
 impl ChunkCodec {
+    /// A codec whose decoder enforces `config`.
     pub fn new(config: DecoderConfig) -> Self {
         Self {
             decoder: ChunkDecoder::new(config),
@@ -20,10 +21,12 @@ impl ChunkCodec {
         }
     }
 
+    /// The chunk decoder, for its settings and counters.
     pub fn decoder_mut(&mut self) -> &mut ChunkDecoder {
         &mut self.decoder
     }
 
+    /// The chunk encoder, e.g. to change its chunk size.
     pub fn encoder_mut(&mut self) -> &mut ChunkEncoder {
         &mut self.encoder
     }
@@ -33,8 +36,10 @@ impl ChunkCodec {
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error(transparent)]
+    /// Reading or writing the transport failed.
     Io(#[from] std::io::Error),
     #[error(transparent)]
+    /// The chunk stream was malformed.
     Chunk(#[from] ChunkError),
 }
 

@@ -13,6 +13,7 @@
 //!   their AMF is the session's job.
 //!
 //! No async runtime here; the optional `tokio-codec` feature adds a `tokio_util::codec` adapter.
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(
@@ -48,10 +49,15 @@ pub const MAX_CHUNK_SIZE: u32 = 0x7FFF_FFFF;
 
 /// Chunk stream ids rtmpx writes on (any id 2..=65599 is accepted on input).
 pub mod csid {
+    /// Protocol control and user control messages (the only id the protocol fixes).
     pub const PROTOCOL_CONTROL: u32 = 2;
+    /// Connection-level commands (`connect`, `createStream`, replies).
     pub const COMMAND: u32 = 3;
+    /// Audio.
     pub const AUDIO: u32 = 4;
+    /// Data messages (metadata).
     pub const DATA: u32 = 5;
+    /// Video.
     pub const VIDEO: u32 = 6;
     /// Stream-level commands (`onStatus`, `play`, `publish`), as FFmpeg uses it.
     pub const STREAM_COMMAND: u32 = 8;
@@ -59,19 +65,34 @@ pub mod csid {
 
 /// RTMP message type ids.
 pub mod type_id {
+    /// Set Chunk Size.
     pub const SET_CHUNK_SIZE: u8 = 1;
+    /// Abort.
     pub const ABORT: u8 = 2;
+    /// Acknowledgement.
     pub const ACKNOWLEDGEMENT: u8 = 3;
+    /// User Control.
     pub const USER_CONTROL: u8 = 4;
+    /// Window Acknowledgement Size.
     pub const WINDOW_ACK_SIZE: u8 = 5;
+    /// Set Peer Bandwidth.
     pub const SET_PEER_BANDWIDTH: u8 = 6;
+    /// Audio.
     pub const AUDIO: u8 = 8;
+    /// Video.
     pub const VIDEO: u8 = 9;
+    /// Data, AMF3 framing.
     pub const DATA_AMF3: u8 = 15;
+    /// Shared object, AMF3 framing.
     pub const SHARED_OBJECT_AMF3: u8 = 16;
+    /// Command, AMF3 framing.
     pub const COMMAND_AMF3: u8 = 17;
+    /// Data, AMF0.
     pub const DATA_AMF0: u8 = 18;
+    /// Shared object, AMF0.
     pub const SHARED_OBJECT_AMF0: u8 = 19;
+    /// Command, AMF0.
     pub const COMMAND_AMF0: u8 = 20;
+    /// Aggregate.
     pub const AGGREGATE: u8 = 22;
 }

@@ -10,6 +10,7 @@
 //! [`HandshakeOutcome`]. Bytes after C2 (or after S0S1S2 on the client) are not consumed: they belong to the
 //! chunk stream (and are already encrypted in RTMPE). Randomness and the clock are inputs, so tests are
 //! deterministic. Wire facts: PROTOCOL.md §1 and §2.
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(
@@ -46,12 +47,21 @@ pub enum HandshakeMode {
     /// Version 3 without digests.
     Simple,
     /// Version 3 with HMAC digests; `scheme` is the client's.
-    Digest { scheme: Scheme },
+    Digest {
+        /// Where the client placed its digest.
+        scheme: Scheme,
+    },
     /// RTMPE (version 6, 8 or 9) with the client's digest scheme.
-    Encrypted { version: u8, scheme: Scheme },
+    Encrypted {
+        /// The C0 version byte: 6, 8 or 9.
+        version: u8,
+        /// Where the client placed its digest.
+        scheme: Scheme,
+    },
 }
 
 impl HandshakeMode {
+    /// True for RTMPE.
     pub fn is_encrypted(&self) -> bool {
         matches!(self, HandshakeMode::Encrypted { .. })
     }
@@ -60,6 +70,7 @@ impl HandshakeMode {
 /// The result of a completed handshake.
 #[derive(Debug)]
 pub struct HandshakeOutcome {
+    /// What was agreed.
     pub mode: HandshakeMode,
     /// RTMPE only: the keystreams for everything after the handshake.
     pub cipher: Option<CipherPair>,

@@ -11,6 +11,7 @@
 //! * RC4 keys: `K_cs = HMAC-SHA256(secret, server public key)[..16]`, `K_sc = HMAC-SHA256(secret, client
 //!   public key)[..16]`, each keystream advanced past 1536 bytes before use (PROTOCOL.md §2.4, §2.5).
 //! * [`transform_signature`]: the type 8 (XTEA) and type 9 (Blowfish) transforms of handshake signatures.
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(

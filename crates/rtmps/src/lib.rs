@@ -10,6 +10,7 @@
 //!   clients that send no SNI). ALPN: none needed; `http/1.1` is offered for RTMPTS.
 //! * [`connector`]: the client side, with a custom root store or, for tests, no verification at all.
 //! * [`Prefixed`]: a stream with bytes put back in front, for sniffing the first byte inside TLS.
+#![warn(missing_docs)]
 
 mod acceptor;
 pub mod connector;

@@ -342,10 +342,12 @@ pub struct Amf3Decoder<'a> {
 }
 
 impl<'a> Amf3Decoder<'a> {
+    /// A decoder with the default [`DecodeOptions`].
     pub fn new(input: &'a [u8]) -> Self {
         Self::with_options(input, DecodeOptions::default())
     }
 
+    /// A decoder with the given limits.
     pub fn with_options(input: &'a [u8], options: DecodeOptions) -> Self {
         Self {
             reader: Reader::new(input),
