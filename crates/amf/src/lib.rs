@@ -88,3 +88,8 @@ impl Default for DecodeOptions {
         }
     }
 }
+
+/// The README examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -5,7 +5,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::{ChunkDecoder, ChunkEncoder, ChunkError, DecoderConfig, Message};
 
-/// Decodes [`Message`]s and encodes `(csid, Message)` pairs.
+/// Decodes [`Message`]s and encodes `(csid, Message)` pairs. Needs the `tokio-codec` feature.
 #[derive(Debug, Default)]
 pub struct ChunkCodec {
     decoder: ChunkDecoder,
@@ -32,7 +32,7 @@ impl ChunkCodec {
     }
 }
 
-/// I/O failure or a chunk stream error.
+/// I/O failure or a chunk stream error. Needs the `tokio-codec` feature.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error(transparent)]

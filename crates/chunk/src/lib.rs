@@ -13,6 +13,40 @@
 //!   their AMF is the session's job.
 //!
 //! No async runtime here; the optional `tokio-codec` feature adds a `tokio_util::codec` adapter.
+//!
+//! # Example
+//!
+//! A message chunked at the default 128-byte chunk size and read back, fed to the decoder in pieces as
+//! a socket would deliver them:
+//!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//! use rtmp_chunk::{csid, ChunkDecoder, ChunkEncoder, RtmpMessage};
+//!
+//! let video = RtmpMessage::Video(Bytes::from(vec![0x17; 300])).into_message(40, 1);
+//! let mut wire = BytesMut::new();
+//! ChunkEncoder::new().encode(csid::VIDEO, &video, &mut wire);
+//! assert_eq!(wire.len(), 12 + 300 + 2); // a fmt 0 header, then two 1-byte fmt 3 headers
+//!
+//! let mut decoder = ChunkDecoder::default();
+//! let mut received = Vec::new();
+//! for piece in wire.chunks(100) {
+//!     decoder.push(piece);
+//!     while let Some(message) = decoder.next_message()? {
+//!         received.push(message);
+//!     }
+//! }
+//! assert_eq!(received, [video.clone()]);
+//! assert!(matches!(RtmpMessage::decode(&received[0])?, RtmpMessage::Video(body) if body.len() == 300));
+//! # Ok::<(), rtmp_chunk::ChunkError>(())
+//! ```
+//!
+//! # Features
+//!
+//! * `tokio-codec` (off by default): `ChunkCodec`, a `tokio_util::codec::{Decoder, Encoder}` for
+//!   `Framed`. Without it the crate depends on `bytes` and `thiserror` only.
+//!
+//! `examples/echo.rs` runs a chunk-stream echo over a blocking `std::net::TcpStream`.
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -96,3 +130,8 @@ pub mod type_id {
     /// Aggregate.
     pub const AGGREGATE: u8 = 22;
 }
+
+/// The README examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
