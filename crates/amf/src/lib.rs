@@ -10,8 +10,8 @@
 //!   multiple of its own size. A reference to an object still being decoded (a cycle) is an error.
 //! * Encoders refuse, with a typed [`EncodeError`] and before writing anything, the values the model can
 //!   hold but the wire cannot carry faithfully: AMF3 array keys and dynamic member names that are empty
-//!   (the empty string is the terminator), AMF0 keys and class names over 65535 bytes, strings over their
-//!   length field, and nesting deeper than the decoder's default [`DecodeOptions::max_depth`]. What the
+//!   (the empty string is the terminator), dynamic members on non-dynamic AMF3 traits, AMF0 keys and class
+//!   names over 65535 bytes, strings over their length field, and nesting deeper than the decoder's default [`DecodeOptions::max_depth`]. What the
 //!   crate writes, it reads back.
 //! * Reading a command needs no matching on nested enums:
 //!
@@ -33,8 +33,9 @@
 //!
 //! An AMF0 body switches to AMF3 for one value at each AVM+ marker (`0x11`). The specifications leave
 //! open whether AMF3 reference tables (strings, objects, traits) start fresh at each marker or last for
-//! the whole message: this crate, like Flash-era servers, has started fresh; Py3AMF keeps one set per
-//! message, so its second AVM+ value may refer to strings or traits of the first. The crate meets both:
+//! the whole message. Readers that start fresh (as this crate always has) and writers that keep one set
+//! per message (Py3AMF, whose second AVM+ value may refer to strings, traits or objects of the first)
+//! disagree. The crate meets both conventions:
 //!
 //! * **Encoding** writes every AVM+ value self-contained: its references point only into itself, so a
 //!   reader of either convention reads the same values.
@@ -42,10 +43,10 @@
 //!   of a fresh table, that value is decoded again with one context shared by all the message's AVM+
 //!   values so far (earlier values are replayed into it), which is how Py3AMF output reads.
 //!
-//! A writer of the shared convention whose later value refers back to index `n` of a table that the
-//! value itself has already filled past `n` is indistinguishable from a self-contained value; such bytes
-//! read as self-contained. Writers seen in practice refer back before defining new entries, which the
-//! fallback reads correctly.
+//! The fallback cannot tell the conventions apart when every reference of a later value is in range of
+//! its own fresh tables (say it defines a string, then refers to index 0 meaning the first value's
+//! string): such bytes read as self-contained, the convention this crate writes. Output whose later
+//! values refer back to earlier entries before defining their own reads as the shared convention meant.
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
