@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::amf3::{check_amf3, Amf3Context, Amf3Encoder, Amf3Value};
+use crate::amf3::{budget_for, check_amf3, Amf3Context, Amf3Encoder, Amf3Value};
 use crate::reader::Reader;
 use crate::{AmfError, DecodeOptions, EncodeError, DEFAULT_MAX_DEPTH};
 
@@ -106,6 +106,9 @@ pub struct Amf0Decoder<'a> {
     avmplus_pending: Vec<(usize, usize)>,
     /// The message-wide AMF3 context, built on the first reference a fresh context could not resolve.
     shared: Option<Amf3Context>,
+    /// What the AVM+ values decoded with fresh contexts may still spend, together: one budget for the
+    /// message, so many small values cannot each expand to a multiple of the whole input.
+    fresh_budget: usize,
 }
 
 impl<'a> Amf0Decoder<'a> {
@@ -121,6 +124,7 @@ impl<'a> Amf0Decoder<'a> {
             options,
             avmplus_pending: Vec::new(),
             shared: None,
+            fresh_budget: budget_for(options, input.len()),
         }
     }
 
@@ -208,10 +212,11 @@ impl<'a> Amf0Decoder<'a> {
     fn avmplus(&mut self, depth: usize) -> Result<Amf3Value, AmfError> {
         let start = self.reader.position();
         let mut attempt = self.reader.clone();
-        let mut fresh = Amf3Context::new(self.options, attempt.remaining());
+        let mut fresh = Amf3Context::with_budget(self.options, self.fresh_budget);
         match fresh.value(&mut attempt, depth) {
             Ok(value) => {
                 self.reader = attempt;
+                self.fresh_budget = self.fresh_budget.saturating_sub(fresh.spent());
                 self.avmplus_pending.push((start, depth));
                 Ok(value)
             }

@@ -161,3 +161,37 @@ fn avmplus_switch_consumes_exactly_one_amf3_value() {
         ]
     );
 }
+
+#[test]
+fn avmplus_values_share_one_expansion_budget_per_message() {
+    // One AVM+ value of 43 bytes whose references expand it to about 800 units: level k is an array of
+    // level k - 1 and a reference to it; level 0 holds a byte array and a reference to that.
+    const TOP: u8 = 7; // level k has object index TOP - k; the byte array comes last, TOP + 1
+    let mut value = vec![0x11];
+    for _ in 0..=TOP {
+        value.extend_from_slice(&[0x09, 0x05, 0x01]); // array, 2 dense items, no associative part
+    }
+    value.extend_from_slice(&[0x0C, 0x01, 0x0C, (TOP + 1) << 1]);
+    for k in 1..=TOP {
+        value.extend_from_slice(&[0x09, (TOP - (k - 1)) << 1]);
+    }
+    assert_eq!(
+        decode_amf0(&value).unwrap().len(),
+        1,
+        "one value is within the budget"
+    );
+    // Fifty of them: each alone is within a budget of the whole input, together they are not.
+    let message = value.repeat(50);
+    assert!(matches!(
+        decode_amf0(&message),
+        Err(AmfError::TooLarge { .. })
+    ));
+    let generous = rtmp_amf::DecodeOptions {
+        max_expansion: 64,
+        ..Default::default()
+    };
+    let values = rtmp_amf::Amf0Decoder::with_options(&message, generous)
+        .decode_all()
+        .unwrap();
+    assert_eq!(values.len(), 50);
+}

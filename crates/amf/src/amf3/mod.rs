@@ -3,7 +3,7 @@
 mod decode;
 mod encode;
 
-pub(crate) use decode::Amf3Context;
+pub(crate) use decode::{budget_for, Amf3Context};
 pub use decode::{decode_amf3, Amf3Decoder};
 pub(crate) use encode::check_amf3;
 pub use encode::{encode_amf3, Amf3Encoder};
