@@ -34,6 +34,7 @@ impl Amf0Value {
         }
     }
 
+    /// The boolean, also inside an AVM+ value.
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Amf0Value::Boolean(b) => Some(*b),
@@ -182,6 +183,7 @@ fn numbers(items: impl Iterator<Item = f64>) -> Amf0Value {
 }
 
 impl Amf3Value {
+    /// The text of a string.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Amf3Value::String(s) => Some(s),
@@ -189,6 +191,7 @@ impl Amf3Value {
         }
     }
 
+    /// The number of an integer or a double.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Amf3Value::Integer(i) => Some(f64::from(*i)),
@@ -197,6 +200,7 @@ impl Amf3Value {
         }
     }
 
+    /// The boolean.
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Amf3Value::Boolean(b) => Some(*b),
@@ -204,6 +208,7 @@ impl Amf3Value {
         }
     }
 
+    /// True for `null` and `undefined`.
     pub fn is_null(&self) -> bool {
         matches!(self, Amf3Value::Null | Amf3Value::Undefined)
     }

@@ -13,6 +13,18 @@ impl<'a> Reader<'a> {
         Self { input, pos: 0 }
     }
 
+    /// A reader over the same input, positioned at `offset`.
+    pub(crate) fn at(&self, offset: usize) -> Self {
+        Self {
+            input: self.input,
+            pos: offset.min(self.input.len()),
+        }
+    }
+
+    pub(crate) fn input_len(&self) -> usize {
+        self.input.len()
+    }
+
     pub(crate) fn position(&self) -> usize {
         self.pos
     }

@@ -19,7 +19,10 @@ fn every_truncation_of_real_captures_is_an_error_not_a_panic() {
     let capture = &include_bytes!("fixtures/ffmpeg51_connect.bin")[..];
     {
         let values = decode_amf0(capture).unwrap();
-        let last_start = capture.len() - encode_amf0_values(&values[values.len() - 1..]).len();
+        let last_start = capture.len()
+            - encode_amf0_values(&values[values.len() - 1..])
+                .unwrap()
+                .len();
         for end in last_start + 1..capture.len() {
             assert!(decode_amf0(&capture[..end]).is_err(), "truncated at {end}");
         }
@@ -157,4 +160,38 @@ fn avmplus_switch_consumes_exactly_one_amf3_value() {
             Amf0Value::Null
         ]
     );
+}
+
+#[test]
+fn avmplus_values_share_one_expansion_budget_per_message() {
+    // One AVM+ value of 43 bytes whose references expand it to about 800 units: level k is an array of
+    // level k - 1 and a reference to it; level 0 holds a byte array and a reference to that.
+    const TOP: u8 = 7; // level k has object index TOP - k; the byte array comes last, TOP + 1
+    let mut value = vec![0x11];
+    for _ in 0..=TOP {
+        value.extend_from_slice(&[0x09, 0x05, 0x01]); // array, 2 dense items, no associative part
+    }
+    value.extend_from_slice(&[0x0C, 0x01, 0x0C, (TOP + 1) << 1]);
+    for k in 1..=TOP {
+        value.extend_from_slice(&[0x09, (TOP - (k - 1)) << 1]);
+    }
+    assert_eq!(
+        decode_amf0(&value).unwrap().len(),
+        1,
+        "one value is within the budget"
+    );
+    // Fifty of them: each alone is within a budget of the whole input, together they are not.
+    let message = value.repeat(50);
+    assert!(matches!(
+        decode_amf0(&message),
+        Err(AmfError::TooLarge { .. })
+    ));
+    let generous = rtmp_amf::DecodeOptions {
+        max_expansion: 64,
+        ..Default::default()
+    };
+    let values = rtmp_amf::Amf0Decoder::with_options(&message, generous)
+        .decode_all()
+        .unwrap();
+    assert_eq!(values.len(), 50);
 }

@@ -5,7 +5,7 @@ use rtmp_amf::{decode_amf0, encode_amf0, encode_amf0_values, Amf0Value, Amf3Valu
 
 fn encoded(value: &Amf0Value) -> Vec<u8> {
     let mut out = BytesMut::new();
-    encode_amf0(value, &mut out);
+    encode_amf0(value, &mut out).unwrap();
     out.to_vec()
 }
 
@@ -93,7 +93,8 @@ fn long_strings_switch_marker_when_encoding() {
 #[test]
 fn create_stream_result_matches_the_protocol_reference() {
     // PROTOCOL.md appendix B: `_result` for createStream, transaction 4, stream 1.
-    let bytes = encode_amf0_values(&["_result".into(), 4.0.into(), Amf0Value::Null, 1.0.into()]);
+    let bytes =
+        encode_amf0_values(&["_result".into(), 4.0.into(), Amf0Value::Null, 1.0.into()]).unwrap();
     let expected: &[u8] = &[
         0x02, 0x00, 0x07, 0x5F, 0x72, 0x65, 0x73, 0x75, 0x6C, 0x74, 0x00, 0x40, 0x10, 0, 0, 0, 0,
         0, 0, 0x05, 0x00, 0x3F, 0xF0, 0, 0, 0, 0, 0, 0,
@@ -124,7 +125,7 @@ fn ffmpeg_connect_capture_decodes_and_reencodes_identically() {
         .and_then(Amf0Value::as_str)
         .unwrap()
         .starts_with("rtmp://127.0.0.1:"));
-    assert_eq!(&encode_amf0_values(&values)[..], &bytes[..]);
+    assert_eq!(&encode_amf0_values(&values).unwrap()[..], &bytes[..]);
 }
 
 #[test]
@@ -149,7 +150,7 @@ fn librtmp_connect_capture_decodes_and_reencodes_identically() {
         object.get("videoCodecs").and_then(Amf0Value::as_f64),
         Some(252.0)
     );
-    assert_eq!(&encode_amf0_values(&values)[..], &bytes[..]);
+    assert_eq!(&encode_amf0_values(&values).unwrap()[..], &bytes[..]);
 }
 
 #[test]
@@ -166,7 +167,7 @@ fn obs_style_connect_round_trips() {
             ("tcUrl", "rtmp://127.0.0.1/live".into()),
         ]),
     ];
-    let bytes = encode_amf0_values(&connect);
+    let bytes = encode_amf0_values(&connect).unwrap();
     assert_eq!(decode_amf0(&bytes).unwrap(), connect);
 }
 
@@ -192,7 +193,7 @@ fn ffmpeg_onmetadata_capture_decodes_and_reencodes_identically() {
         .and_then(Amf0Value::as_str)
         .unwrap()
         .starts_with("Lavf"));
-    assert_eq!(&encode_amf0_values(&values)[..], &bytes[..]);
+    assert_eq!(&encode_amf0_values(&values).unwrap()[..], &bytes[..]);
 }
 
 #[test]

@@ -8,7 +8,7 @@ fn encoded(values: &[Amf3Value]) -> Vec<u8> {
     let mut encoder = Amf3Encoder::new();
     let mut out = BytesMut::new();
     for value in values {
-        encoder.encode(value, &mut out);
+        encoder.encode(value, &mut out).unwrap();
     }
     out.to_vec()
 }

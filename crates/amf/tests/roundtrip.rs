@@ -102,7 +102,7 @@ proptest! {
     fn amf0_round_trips(values in prop::collection::vec(amf0_value(), 1..4)) {
         let mut out = BytesMut::new();
         for value in &values {
-            encode_amf0(value, &mut out);
+            encode_amf0(value, &mut out).unwrap();
         }
         prop_assert_eq!(decode_amf0(&out).unwrap(), values);
     }
@@ -112,7 +112,7 @@ proptest! {
         let mut encoder = Amf3Encoder::new();
         let mut out = BytesMut::new();
         for value in &values {
-            encoder.encode(value, &mut out);
+            encoder.encode(value, &mut out).unwrap();
         }
         prop_assert_eq!(decode_amf3(&out).unwrap(), values);
     }

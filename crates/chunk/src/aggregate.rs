@@ -21,6 +21,7 @@ pub struct SubMessages {
 }
 
 impl SubMessages {
+    /// The sub-messages of an aggregate message, read lazily.
     pub fn new(aggregate: &Message) -> Self {
         Self {
             rest: aggregate.payload.clone(),

@@ -5,7 +5,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::{ChunkDecoder, ChunkEncoder, ChunkError, DecoderConfig, Message};
 
-/// Decodes [`Message`]s and encodes `(csid, Message)` pairs.
+/// Decodes [`Message`]s and encodes `(csid, Message)` pairs. Needs the `tokio-codec` feature.
 #[derive(Debug, Default)]
 pub struct ChunkCodec {
     decoder: ChunkDecoder,
@@ -13,6 +13,7 @@ pub struct ChunkCodec {
 }
 
 impl ChunkCodec {
+    /// A codec whose decoder enforces `config`.
     pub fn new(config: DecoderConfig) -> Self {
         Self {
             decoder: ChunkDecoder::new(config),
@@ -20,21 +21,25 @@ impl ChunkCodec {
         }
     }
 
+    /// The chunk decoder, for its settings and counters.
     pub fn decoder_mut(&mut self) -> &mut ChunkDecoder {
         &mut self.decoder
     }
 
+    /// The chunk encoder, e.g. to change its chunk size.
     pub fn encoder_mut(&mut self) -> &mut ChunkEncoder {
         &mut self.encoder
     }
 }
 
-/// I/O failure or a chunk stream error.
+/// I/O failure or a chunk stream error. Needs the `tokio-codec` feature.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error(transparent)]
+    /// Reading or writing the transport failed.
     Io(#[from] std::io::Error),
     #[error(transparent)]
+    /// The chunk stream was malformed.
     Chunk(#[from] ChunkError),
 }
 

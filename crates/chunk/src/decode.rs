@@ -79,6 +79,7 @@ impl Default for ChunkDecoder {
 }
 
 impl ChunkDecoder {
+    /// A decoder with the given limits, at the default chunk size.
     pub fn new(config: DecoderConfig) -> Self {
         Self {
             config,

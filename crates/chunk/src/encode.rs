@@ -31,6 +31,7 @@ impl Default for ChunkEncoder {
 }
 
 impl ChunkEncoder {
+    /// An encoder at the default chunk size (128) with no header state.
     pub fn new() -> Self {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
@@ -38,6 +39,7 @@ impl ChunkEncoder {
         }
     }
 
+    /// The chunk size in use for outgoing chunks.
     pub fn chunk_size(&self) -> u32 {
         self.chunk_size
     }

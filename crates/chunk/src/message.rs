@@ -10,15 +10,18 @@ use crate::{type_id, ChunkError};
 pub struct Message {
     /// Absolute timestamp in milliseconds (wraps at 2^32).
     pub timestamp: u32,
+    /// Message type id (see [`crate::type_id`]).
     pub type_id: u8,
     /// Message stream id: 0 for the connection, otherwise a NetStream created by `createStream`.
     pub stream_id: u32,
+    /// The message body.
     pub payload: Bytes,
 }
 
 /// Which AMF version a data, command or shared object message uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AmfEncoding {
+    /// Plain AMF0 values.
     Amf0,
     /// The payload starts with a format selector byte (0 = AMF0 values follow, possibly with AVM+ switches).
     Amf3,
@@ -27,8 +30,11 @@ pub enum AmfEncoding {
 /// How a Set Peer Bandwidth limit applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitType {
+    /// Limit the output to the window size.
     Hard,
+    /// Limit to the window size or the current limit, whichever is smaller.
     Soft,
+    /// Hard if the previous limit was hard, else ignored.
     Dynamic,
     /// A value outside 0..=2, kept as sent.
     Other(u8),
@@ -59,19 +65,30 @@ impl From<LimitType> for u8 {
 /// User Control events (message type 4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserControlEvent {
+    /// A stream became functional (event 0); the stream id.
     StreamBegin(u32),
+    /// Playback of a stream ended (event 1); the stream id.
     StreamEof(u32),
+    /// No more data on a stream for now (event 2); the stream id.
     StreamDry(u32),
+    /// The client's buffer length for a stream (event 3).
     SetBufferLength {
+        /// The stream id.
         stream_id: u32,
+        /// Buffer length in milliseconds.
         buffer_ms: u32,
     },
+    /// The stream is a recording (event 4); the stream id.
     StreamIsRecorded(u32),
+    /// Ping request (event 6) with the sender's timestamp.
     PingRequest(u32),
+    /// Ping response (event 7) echoing the request's timestamp.
     PingResponse(u32),
     /// Any other event (SWF verification, BufferEmpty, BufferReady, ...), kept raw.
     Other {
+        /// The event type.
         event_type: u16,
+        /// The event data after the type.
         data: Bytes,
     },
 }
@@ -79,36 +96,61 @@ pub enum UserControlEvent {
 /// The typed view of a [`Message`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RtmpMessage {
+    /// Set Chunk Size (type 1): the sender's new maximum chunk size.
     SetChunkSize(u32),
+    /// Abort (type 2): drop the partial message of a chunk stream.
     Abort {
+        /// The chunk stream whose partial message is dropped.
         chunk_stream_id: u32,
     },
+    /// Acknowledgement (type 3).
     Acknowledgement {
+        /// Bytes received so far (wrapping).
         sequence_number: u32,
     },
+    /// User Control (type 4).
     UserControl(UserControlEvent),
+    /// Window Acknowledgement Size (type 5): bytes between acknowledgements.
     WindowAckSize(u32),
+    /// Set Peer Bandwidth (type 6).
     SetPeerBandwidth {
+        /// The acknowledgement window the peer should use.
         window_size: u32,
+        /// How the limit applies.
         limit_type: LimitType,
     },
+    /// Audio (type 8): one FLV audio tag body.
     Audio(Bytes),
+    /// Video (type 9): one FLV video tag body.
     Video(Bytes),
+    /// Data (types 15 and 18): metadata and other data messages.
     Data {
+        /// AMF0 or AMF3 framing.
         encoding: AmfEncoding,
+        /// The AMF body, still encoded.
         payload: Bytes,
     },
+    /// Shared object (types 16 and 19).
     SharedObject {
+        /// AMF0 or AMF3 framing.
         encoding: AmfEncoding,
+        /// The AMF body, still encoded.
         payload: Bytes,
     },
+    /// Command (types 17 and 20): `connect`, `play`, `_result`, ...
     Command {
+        /// AMF0 or AMF3 framing.
         encoding: AmfEncoding,
+        /// The AMF body, still encoded.
         payload: Bytes,
     },
+    /// Aggregate (type 22): FLV-tag-framed sub-messages (see [`crate::aggregate`]).
     Aggregate(Bytes),
+    /// Any other type, kept raw.
     Unknown {
+        /// The type id.
         type_id: u8,
+        /// The body.
         payload: Bytes,
     },
 }

@@ -61,14 +61,17 @@ impl SharedMessage {
         }
     }
 
+    /// The message timestamp.
     pub fn timestamp(&self) -> u32 {
         self.timestamp
     }
 
+    /// The message type id.
     pub fn type_id(&self) -> u8 {
         self.type_id
     }
 
+    /// The payload length in bytes.
     pub fn payload_len(&self) -> usize {
         self.payload_len
     }
@@ -100,14 +103,17 @@ impl SharedMessage {
         &self.wire
     }
 
+    /// The length of the chunked bytes.
     pub fn wire_len(&self) -> usize {
         self.wire.len()
     }
 
+    /// The chunk stream id the bytes were encoded on.
     pub fn csid(&self) -> u32 {
         self.csid
     }
 
+    /// The chunk size the bytes were encoded with.
     pub fn chunk_size(&self) -> u32 {
         self.chunk_size
     }

@@ -23,7 +23,9 @@ pub enum ClientConfig {
     Simple,
     /// RTMPE with the given version byte (6, 8 or 9), a scheme-1 C1 as FFmpeg and librtmp send.
     Encrypted {
+        /// The C0 version byte: 6, 8 or 9.
         version: u8,
+        /// The RTMPE implementation (e.g. `rtmp_rtmpe::Rtmpe::factory()`).
         key_exchange: Arc<dyn KeyExchangeFactory>,
     },
 }
@@ -58,6 +60,7 @@ impl std::fmt::Debug for ClientHandshake {
 }
 
 impl ClientHandshake {
+    /// A client handshake; C0+C1 are drawn from `random` and ready in [`ClientHandshake::take_output`].
     pub fn new(config: ClientConfig, mut random: RandomFill) -> Self {
         let mut c1 = [0u8; HANDSHAKE_SIZE];
         random(&mut c1);
@@ -119,14 +122,17 @@ impl ClientHandshake {
         Ok(take)
     }
 
+    /// Bytes to send to the server, if any.
     pub fn take_output(&mut self) -> Option<Bytes> {
         self.output.take()
     }
 
+    /// True once S0+S1+S2 have been read and C2 produced.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }
 
+    /// The outcome, once [`ClientHandshake::is_done`].
     pub fn into_outcome(self) -> HandshakeOutcome {
         HandshakeOutcome {
             mode: self.mode,

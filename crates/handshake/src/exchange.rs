@@ -9,6 +9,7 @@ use crate::{HandshakeError, PUBLIC_KEY_SIZE};
 
 /// A keystream cipher applied in place to every byte after the handshake, in order.
 pub trait StreamCipher: Send {
+    /// Encrypts or decrypts `data` in place, advancing the keystream.
     fn apply(&mut self, data: &mut [u8]);
 }
 
@@ -29,13 +30,17 @@ impl fmt::Debug for CipherPair {
 /// The server's half of a key exchange: its public key and the ciphers agreed with the client.
 #[derive(Debug)]
 pub struct ServerKeys {
+    /// The server's public key, for S1.
     pub public_key: [u8; PUBLIC_KEY_SIZE],
+    /// The keystreams for the rest of the connection.
     pub cipher: CipherPair,
 }
 
 /// The client's half: a public key to place in C1, finished when the server's key arrives in S1.
 pub trait ClientKeyExchange: Send {
+    /// The client's public key, for C1.
     fn public_key(&self) -> [u8; PUBLIC_KEY_SIZE];
+    /// Derives the keystreams from the server's public key in S1.
     fn finish(
         self: Box<Self>,
         server_public_key: &[u8; PUBLIC_KEY_SIZE],

@@ -10,6 +10,32 @@
 //! [`HandshakeOutcome`]. Bytes after C2 (or after S0S1S2 on the client) are not consumed: they belong to the
 //! chunk stream (and are already encrypted in RTMPE). Randomness and the clock are inputs, so tests are
 //! deterministic. Wire facts: PROTOCOL.md §1 and §2.
+//!
+//! # Example
+//!
+//! A client and a server wired in memory (a real endpoint passes its RNG instead of `fill`):
+//!
+//! ```
+//! use rtmp_handshake::{ClientConfig, ClientHandshake, HandshakeMode, ServerHandshake};
+//!
+//! let fill = || -> rtmp_handshake::RandomFill { Box::new(|buf: &mut [u8]| buf.fill(0x5A)) };
+//! let mut client = ClientHandshake::new(ClientConfig::Digest, fill());
+//! let mut server = ServerHandshake::new(None, fill());
+//!
+//! let c0c1 = client.take_output().unwrap_or_default();
+//! server.feed(&c0c1)?;
+//! let s0s1s2 = server.take_output().unwrap_or_default();
+//! let consumed = client.feed(&s0s1s2)?; // bytes past S2 would belong to the chunk stream
+//! assert_eq!(consumed, s0s1s2.len());
+//! server.feed(&client.take_output().unwrap_or_default())?;
+//!
+//! assert!(client.is_done() && server.is_done());
+//! assert!(matches!(server.into_outcome().mode, HandshakeMode::Digest { .. }));
+//! # Ok::<(), rtmp_handshake::HandshakeError>(())
+//! ```
+//!
+//! `examples/by_hand.rs` walks through each step with the sizes on the wire.
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(
@@ -46,12 +72,21 @@ pub enum HandshakeMode {
     /// Version 3 without digests.
     Simple,
     /// Version 3 with HMAC digests; `scheme` is the client's.
-    Digest { scheme: Scheme },
+    Digest {
+        /// Where the client placed its digest.
+        scheme: Scheme,
+    },
     /// RTMPE (version 6, 8 or 9) with the client's digest scheme.
-    Encrypted { version: u8, scheme: Scheme },
+    Encrypted {
+        /// The C0 version byte: 6, 8 or 9.
+        version: u8,
+        /// Where the client placed its digest.
+        scheme: Scheme,
+    },
 }
 
 impl HandshakeMode {
+    /// True for RTMPE.
     pub fn is_encrypted(&self) -> bool {
         matches!(self, HandshakeMode::Encrypted { .. })
     }
@@ -60,9 +95,15 @@ impl HandshakeMode {
 /// The result of a completed handshake.
 #[derive(Debug)]
 pub struct HandshakeOutcome {
+    /// What was agreed.
     pub mode: HandshakeMode,
     /// RTMPE only: the keystreams for everything after the handshake.
     pub cipher: Option<CipherPair>,
     /// Whether the peer's C2 (server side) carried a valid signature or an echo; logged, never required.
     pub peer_c2_valid: bool,
 }
+
+/// The README examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -108,6 +108,7 @@ impl ServerHandshake {
         self.output.take()
     }
 
+    /// True once C2 has been read.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }

@@ -37,6 +37,7 @@ fn to_fixed(value: &BigUint) -> [u8; PUBLIC_KEY_SIZE] {
 #[derive(Clone)]
 pub struct KeyPair {
     private: BigUint,
+    /// The public key `g^private mod p`, big-endian, left-padded to 128 bytes.
     pub public_key: [u8; PUBLIC_KEY_SIZE],
 }
 

@@ -11,6 +11,45 @@
 //! * RC4 keys: `K_cs = HMAC-SHA256(secret, server public key)[..16]`, `K_sc = HMAC-SHA256(secret, client
 //!   public key)[..16]`, each keystream advanced past 1536 bytes before use (PROTOCOL.md §2.4, §2.5).
 //! * [`transform_signature`]: the type 8 (XTEA) and type 9 (Blowfish) transforms of handshake signatures.
+//!
+//! # Example
+//!
+//! An RTMPE (version 9) handshake between a client and a server, then a message encrypted by one side
+//! and decrypted by the other:
+//!
+//! ```
+//! use rtmp_handshake::{ClientConfig, ClientHandshake, HandshakeMode, ServerHandshake};
+//! use rtmp_rtmpe::Rtmpe;
+//!
+//! // A real endpoint passes its RNG; a fixed generator keeps the example deterministic.
+//! let seeded = |mut state: u32| -> rtmp_handshake::RandomFill {
+//!     Box::new(move |buf: &mut [u8]| {
+//!         for byte in buf {
+//!             state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+//!             *byte = (state >> 16) as u8;
+//!         }
+//!     })
+//! };
+//! let config = ClientConfig::Encrypted { version: 9, key_exchange: Rtmpe::factory() };
+//! let mut client = ClientHandshake::new(config, seeded(1));
+//! let mut server = ServerHandshake::new(Some(Rtmpe::factory()), seeded(2));
+//!
+//! server.feed(&client.take_output().unwrap_or_default())?;
+//! client.feed(&server.take_output().unwrap_or_default())?;
+//! server.feed(&client.take_output().unwrap_or_default())?;
+//!
+//! let client = client.into_outcome();
+//! let server = server.into_outcome();
+//! assert!(matches!(server.mode, HandshakeMode::Encrypted { version: 9, .. }));
+//! let (mut client_cipher, mut server_cipher) = (client.cipher.unwrap(), server.cipher.unwrap());
+//! let mut bytes = *b"chunk stream bytes";
+//! client_cipher.encrypt.apply(&mut bytes);
+//! assert_ne!(&bytes, b"chunk stream bytes");
+//! server_cipher.decrypt.apply(&mut bytes);
+//! assert_eq!(&bytes, b"chunk stream bytes");
+//! # Ok::<(), rtmp_handshake::HandshakeError>(())
+//! ```
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(
@@ -151,3 +190,8 @@ impl ClientKeyExchange for ClientExchange {
         })
     }
 }
+
+/// The README examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -21,12 +21,26 @@ pub struct TlsSettings {
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// The certificate chain file could not be read or parsed.
     #[error("cannot read certificate chain {path}: {reason}")]
-    Certificate { path: PathBuf, reason: String },
+    Certificate {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The private key file could not be read or parsed.
     #[error("cannot read private key {path}: {reason}")]
-    PrivateKey { path: PathBuf, reason: String },
+    PrivateKey {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// rustls refused the certificate and key.
     #[error("certificate and key do not form a usable TLS configuration: {0}")]
     Config(#[from] rustls::Error),
+    /// The self-signed certificate could not be generated.
     #[error("cannot generate the self-signed certificate: {0}")]
     SelfSigned(#[from] rcgen::Error),
 }

@@ -16,6 +16,7 @@ pub struct Prefixed<S> {
 }
 
 impl<S> Prefixed<S> {
+    /// A stream that yields `prefix`, then whatever `inner` yields.
     pub fn new(prefix: Vec<u8>, inner: S) -> Self {
         Self {
             prefix,

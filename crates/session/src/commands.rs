@@ -358,12 +358,13 @@ impl Command {
     }
 }
 
-/// The payload of a data message that is `@setDataFrame` metadata, re-encoded without the prefix.
+/// The payload of a data message that is `@setDataFrame` metadata, re-encoded without the prefix (`None`
+/// for other data, and for metadata that cannot be re-encoded).
 pub(crate) fn strip_set_data_frame(values: &[Amf0Value]) -> Option<Bytes> {
     match values.first().and_then(Amf0Value::as_str) {
-        Some("@setDataFrame") => Some(rtmp_amf::encode_amf0_values(
-            values.get(1..).unwrap_or_default(),
-        )),
+        Some("@setDataFrame") => {
+            rtmp_amf::encode_amf0_values(values.get(1..).unwrap_or_default()).ok()
+        }
         _ => None,
     }
 }

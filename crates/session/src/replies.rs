@@ -13,8 +13,14 @@ pub(crate) fn command(stream_id: u32, values: &[Amf0Value]) -> Message {
         timestamp: 0,
         type_id: type_id::COMMAND_AMF0,
         stream_id,
-        payload: encode_amf0_values(values),
+        payload: encodable(values),
     }
+}
+
+/// The encoding of values the session built itself: constant keys, shallow nesting, no AMF3, which always
+/// encode; anything else would become an empty body rather than a panic.
+fn encodable(values: &[Amf0Value]) -> bytes::Bytes {
+    encode_amf0_values(values).unwrap_or_default()
 }
 
 /// An AMF0 data message (type 18).
@@ -23,7 +29,7 @@ pub(crate) fn data(stream_id: u32, values: &[Amf0Value]) -> Message {
         timestamp: 0,
         type_id: type_id::DATA_AMF0,
         stream_id,
-        payload: encode_amf0_values(values),
+        payload: encodable(values),
     }
 }
 

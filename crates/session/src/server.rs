@@ -568,7 +568,7 @@ impl ServerSession {
         let first = values.first().and_then(Amf0Value::as_str);
         let metadata = match first {
             Some("@setDataFrame") => strip_set_data_frame(&values),
-            Some("onMetaData") => Some(rtmp_amf::encode_amf0_values(&values)),
+            Some("onMetaData") => rtmp_amf::encode_amf0_values(&values).ok(),
             Some("@clearDataFrame") => {
                 self.events.push_back(ServerEvent::Metadata {
                     stream_id,

@@ -514,11 +514,14 @@ fn amf3_connect_is_understood_and_object_encoding_echoed() {
     client.feed(&out.concat()).unwrap();
     let c2 = client.take_output().unwrap();
     let mut payload = vec![0u8];
-    payload.extend_from_slice(&rtmp_amf::encode_amf0_values(&[
-        "connect".into(),
-        1.0.into(),
-        Amf0Value::object([("app", "live".into()), ("objectEncoding", 3.0.into())]),
-    ]));
+    payload.extend_from_slice(
+        &rtmp_amf::encode_amf0_values(&[
+            "connect".into(),
+            1.0.into(),
+            Amf0Value::object([("app", "live".into()), ("objectEncoding", 3.0.into())]),
+        ])
+        .unwrap(),
+    );
     let message = Message {
         timestamp: 0,
         type_id: type_id::COMMAND_AMF3,

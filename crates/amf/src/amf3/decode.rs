@@ -26,9 +26,11 @@ pub(crate) struct Amf3Context {
 
 impl Amf3Context {
     pub(crate) fn new(options: DecodeOptions, input_len: usize) -> Self {
-        let budget = input_len
-            .saturating_mul(options.max_expansion)
-            .saturating_add(1024);
+        Self::with_budget(options, budget_for(options, input_len))
+    }
+
+    /// A context that may spend at most `budget` units (see [`budget_for`]).
+    pub(crate) fn with_budget(options: DecodeOptions, budget: usize) -> Self {
         Self {
             options,
             strings: Vec::new(),
@@ -37,6 +39,11 @@ impl Amf3Context {
             budget,
             spent: 0,
         }
+    }
+
+    /// Units spent so far.
+    pub(crate) fn spent(&self) -> usize {
+        self.spent
     }
 
     fn charge(&mut self, units: usize) -> Result<(), AmfError> {
@@ -313,6 +320,13 @@ impl Amf3Context {
     }
 }
 
+/// What decoding `input_len` bytes may spend on values: a small multiple of the input, plus some slack.
+pub(crate) fn budget_for(options: DecodeOptions, input_len: usize) -> usize {
+    input_len
+        .saturating_mul(options.max_expansion)
+        .saturating_add(1024)
+}
+
 /// Reads a variable-length 29-bit unsigned integer.
 pub(crate) fn read_u29(reader: &mut Reader<'_>) -> Result<u32, AmfError> {
     let mut value: u32 = 0;
@@ -342,10 +356,12 @@ pub struct Amf3Decoder<'a> {
 }
 
 impl<'a> Amf3Decoder<'a> {
+    /// A decoder with the default [`DecodeOptions`].
     pub fn new(input: &'a [u8]) -> Self {
         Self::with_options(input, DecodeOptions::default())
     }
 
+    /// A decoder with the given limits.
     pub fn with_options(input: &'a [u8], options: DecodeOptions) -> Self {
         Self {
             reader: Reader::new(input),
