@@ -53,10 +53,11 @@ pub(crate) fn unwrap_set_data_frame(event: ClientEvent) -> ClientEvent {
         _ => return ClientEvent::Media { stream_id, message },
     };
     match values.get(1..) {
-        Some(rest @ [name, ..]) if name.as_str() == Some("onMetaData") => ClientEvent::Metadata {
+        Some([name, ..]) if name.as_str() == Some("onMetaData") => ClientEvent::Metadata {
             stream_id,
+            // The bytes after the prefix are the metadata as sent: sliced, not re-encoded.
             message: Message {
-                payload: rtmp_amf::encode_amf0_values(rest),
+                payload: message.payload.slice(SET_DATA_FRAME.len()..),
                 ..message
             },
         },
@@ -341,7 +342,7 @@ mod tests {
             timestamp: 0,
             type_id: rtmp_chunk::type_id::DATA_AMF0,
             stream_id: 1,
-            payload: rtmp_amf::encode_amf0_values(values),
+            payload: rtmp_amf::encode_amf0_values(values).unwrap(),
         }
     }
 

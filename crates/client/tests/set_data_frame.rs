@@ -41,7 +41,7 @@ async fn relaying_server(listener: TcpListener) {
                             timestamp: 0,
                             type_id: 18,
                             stream_id,
-                            payload: rtmp_amf::encode_amf0_values(&values),
+                            payload: rtmp_amf::encode_amf0_values(&values).unwrap(),
                         },
                     );
                 }

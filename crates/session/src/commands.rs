@@ -397,7 +397,9 @@ mod tests {
 
     #[test]
     fn a_transaction_id_is_read_from_a_body_that_does_not_decode_whole() {
-        let mut payload = rtmp_amf::encode_amf0_values(&["call".into(), 5.0.into()]).to_vec();
+        let mut payload = rtmp_amf::encode_amf0_values(&["call".into(), 5.0.into()])
+            .unwrap()
+            .to_vec();
         payload.push(0xff);
         let message = Message {
             timestamp: 0,
@@ -408,7 +410,7 @@ mod tests {
         assert!(decode_values(&message, "command").is_err());
         assert_eq!(readable_transaction_id(&message), Some(5.0));
         let unnamed = Message {
-            payload: rtmp_amf::encode_amf0_values(&[5.0.into(), 5.0.into()]),
+            payload: rtmp_amf::encode_amf0_values(&[5.0.into(), 5.0.into()]).unwrap(),
             ..message
         };
         assert_eq!(readable_transaction_id(&unnamed), None);

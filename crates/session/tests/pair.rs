@@ -289,7 +289,8 @@ fn unsupported_commands_get_an_error_once_connected() {
         timestamp: 0,
         type_id: type_id::COMMAND_AMF0,
         stream_id: 0,
-        payload: rtmp_amf::encode_amf0_values(&["nonsense".into(), 9.0.into(), Amf0Value::Null]),
+        payload: rtmp_amf::encode_amf0_values(&["nonsense".into(), 9.0.into(), Amf0Value::Null])
+            .unwrap(),
     };
     pair.client.send_message(0, &call);
     pair.pump(&mut accept_all);
@@ -302,11 +303,10 @@ fn unsupported_commands_get_an_error_once_connected() {
 /// A type 17 command (format byte 0, AMF0 values) whose last value switches to AMF3 and is cut short.
 fn undecodable_command(name: &str, transaction_id: f64) -> Message {
     let mut payload = vec![0u8];
-    payload.extend_from_slice(&rtmp_amf::encode_amf0_values(&[
-        name.into(),
-        transaction_id.into(),
-        Amf0Value::Null,
-    ]));
+    payload.extend_from_slice(
+        &rtmp_amf::encode_amf0_values(&[name.into(), transaction_id.into(), Amf0Value::Null])
+            .unwrap(),
+    );
     // AVM+ marker, then an AMF3 string claiming 7 bytes with none following.
     payload.extend_from_slice(&[0x11, 0x06, 0x0f]);
     Message {
