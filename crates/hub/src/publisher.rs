@@ -92,6 +92,7 @@ impl Publisher {
         }
     }
 
+    /// The stream this publisher publishes.
     pub fn key(&self) -> &StreamKey {
         &self.stream.key
     }

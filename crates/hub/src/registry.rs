@@ -18,11 +18,14 @@ use crate::subscriber::Subscriber;
 /// A stream's name within the server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StreamKey {
+    /// The application, as named by the RTMP `connect` command (e.g. `live`).
     pub app: String,
+    /// The stream name within the application (the publish or play name).
     pub name: String,
 }
 
 impl StreamKey {
+    /// The key of stream `name` in application `app`.
     pub fn new(app: impl Into<String>, name: impl Into<String>) -> Self {
         Self {
             app: app.into(),
@@ -40,6 +43,7 @@ impl std::fmt::Display for StreamKey {
 /// Why a publish was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HubError {
+    /// The stream has a publisher that the publish policy does not let the newcomer replace.
     #[error("stream {0} is already being published")]
     StreamTaken(StreamKey),
 }
@@ -47,9 +51,13 @@ pub enum HubError {
 /// Counters of one stream.
 #[derive(Debug, Clone, Default)]
 pub struct StreamStats {
+    /// Whether the stream has a publisher.
     pub publishing: bool,
+    /// Subscribers of the stream.
     pub players: usize,
+    /// Audio, video and data messages sent by its publishers.
     pub frames: u64,
+    /// Payload bytes of those messages.
     pub bytes: u64,
 }
 
@@ -117,6 +125,7 @@ impl Hub {
         }
     }
 
+    /// The settings the hub was created with.
     pub fn config(&self) -> &HubConfig {
         &self.inner.config
     }

@@ -47,6 +47,7 @@ impl Subscriber {
         }
     }
 
+    /// The stream this subscriber plays.
     pub fn key(&self) -> &StreamKey {
         &self.stream.key
     }
