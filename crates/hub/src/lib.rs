@@ -128,3 +128,8 @@ pub use frame::{Frame, FrameKind, SubscriberEvent};
 pub use publisher::Publisher;
 pub use registry::{Hub, HubError, StreamKey, StreamStats};
 pub use subscriber::Subscriber;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;
