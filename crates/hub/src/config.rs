@@ -9,12 +9,18 @@ pub enum PublishPolicy {
     /// Take the stream over when the current publisher has sent nothing for `quiet_after` (an encoder
     /// reconnecting after a network blip while its old TCP connection still looks alive); the old publisher
     /// is told to close. A publisher that is still sending keeps the stream and the newcomer is refused.
-    TakeOver { quiet_after: Duration },
+    TakeOver {
+        /// How long the current publisher must have sent no media before a newcomer may replace it.
+        quiet_after: Duration,
+    },
     /// Always refuse a second publisher.
     Reject,
 }
 
 /// Hub settings.
+///
+/// The defaults: 4096-byte chunks, a 256-frame ring, a 16 MiB GOP cache, take-over after 1 s of quiet,
+/// and no batch window (every frame is visible to players as soon as it is sent).
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// The chunk size every player connection uses, so one encoding serves them all.
@@ -23,6 +29,7 @@ pub struct HubConfig {
     pub player_queue_frames: usize,
     /// Most bytes of frames kept since the last keyframe for new players (0 disables the GOP cache).
     pub gop_cache_bytes: usize,
+    /// What a second publisher to a live stream gets (take-over of a quiet publisher, or refusal).
     pub publish_policy: PublishPolicy,
     /// Players are woken at most once per window, and then take every frame published since in one
     /// write: fewer, larger socket writes for less than this much added latency. The players of a stream
@@ -40,6 +47,20 @@ pub struct HubConfig {
 
 impl HubConfig {
     /// The batch window while `players` players are subscribed to the hub's streams.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rtmp_hub::HubConfig;
+    ///
+    /// let config = HubConfig {
+    ///     batch_window: Duration::from_millis(30),
+    ///     batch_full_players: 500,
+    ///     ..HubConfig::default()
+    /// };
+    /// assert_eq!(config.batch_window_for(100), Duration::ZERO); // under half: none
+    /// assert_eq!(config.batch_window_for(250), Duration::from_millis(15)); // in proportion
+    /// assert_eq!(config.batch_window_for(2000), Duration::from_millis(30)); // the whole window
+    /// ```
     pub fn batch_window_for(&self, players: usize) -> Duration {
         if self.batch_full_players == 0 || players >= self.batch_full_players {
             return self.batch_window;

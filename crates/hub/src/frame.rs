@@ -10,16 +10,23 @@ use crate::media::{classify_audio, classify_video, MediaInfo};
 /// The kind of a frame, which decides its chunk stream and how a lagging player treats it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {
+    /// An audio message (RTMP type 8): never skipped by a lagging player.
     Audio,
+    /// A video message (RTMP type 9): a lagging player skips it until the next keyframe.
     Video,
     /// `onMetaData` and other data messages.
     Data,
 }
 
 /// A published message, encoded once and shared by every player.
+///
+/// Players receive it as an `Arc<Frame>` in [`SubscriberEvent::Frame`]: the chunk-encoded bytes in
+/// [`Frame::shared`] are the same allocation for every player.
 #[derive(Debug)]
 pub struct Frame {
+    /// Audio, video or data.
     pub kind: FrameKind,
+    /// The classification of the payload (keyframe, sequence header, codec); default for data.
     pub info: MediaInfo,
     /// The message in its wire form (`shared.message()` rebuilds the original).
     pub shared: SharedMessage,
@@ -62,6 +69,7 @@ impl Frame {
 pub enum SubscriberEvent {
     /// A publisher started (or took over); metadata, sequence headers and cached frames follow.
     Published,
+    /// A frame of the stream: live, or from the GOP cache right after joining.
     Frame(Arc<Frame>),
     /// The publisher left; the subscriber stays and resumes when a publisher returns.
     Unpublished,

@@ -4,7 +4,11 @@
 /// What the hub needs to know about an audio or video message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MediaInfo {
+    /// A video key frame (legacy frame type 1, or an enhanced key or generated-key frame). Always false
+    /// for audio.
     pub keyframe: bool,
+    /// A codec sequence header (AVC/HEVC decoder configuration, AAC AudioSpecificConfig, or an enhanced
+    /// `SequenceStart`), which players need before any frame.
     pub sequence_header: bool,
     /// The FourCC (or legacy codec name) when known, e.g. `b"avc1"`, `b"hvc1"`, `b"mp4a"`.
     pub codec: Option<[u8; 4]>,

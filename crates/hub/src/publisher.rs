@@ -66,7 +66,12 @@ impl Kick {
     }
 }
 
-/// The right to publish one stream. Dropping it ends the publication.
+/// The right to publish one stream, from [`Hub::publish`]. Dropping it ends the publication: players
+/// read [`SubscriberEvent::Unpublished`] and stay subscribed.
+///
+/// The publishing connection calls [`Publisher::send`] for each media message, keeps a timer on
+/// [`Publisher::flush_deadline`] and calls [`Publisher::flush_if_due`] when it fires (only with a batch
+/// window), and closes when [`Publisher::kicked`] resolves.
 #[derive(Debug)]
 pub struct Publisher {
     hub: Hub,
@@ -92,6 +97,7 @@ impl Publisher {
         }
     }
 
+    /// The stream this publisher publishes.
     pub fn key(&self) -> &StreamKey {
         &self.stream.key
     }

@@ -18,11 +18,14 @@ use crate::subscriber::Subscriber;
 /// A stream's name within the server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StreamKey {
+    /// The application, as named by the RTMP `connect` command (e.g. `live`).
     pub app: String,
+    /// The stream name within the application (the publish or play name).
     pub name: String,
 }
 
 impl StreamKey {
+    /// The key of stream `name` in application `app`.
     pub fn new(app: impl Into<String>, name: impl Into<String>) -> Self {
         Self {
             app: app.into(),
@@ -40,6 +43,7 @@ impl std::fmt::Display for StreamKey {
 /// Why a publish was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HubError {
+    /// The stream has a publisher that the publish policy does not let the newcomer replace.
     #[error("stream {0} is already being published")]
     StreamTaken(StreamKey),
 }
@@ -47,9 +51,13 @@ pub enum HubError {
 /// Counters of one stream.
 #[derive(Debug, Clone, Default)]
 pub struct StreamStats {
+    /// Whether the stream has a publisher.
     pub publishing: bool,
+    /// Subscribers of the stream.
     pub players: usize,
+    /// Audio, video and data messages sent by its publishers.
     pub frames: u64,
+    /// Payload bytes of those messages.
     pub bytes: u64,
 }
 
@@ -97,7 +105,10 @@ struct HubInner {
     epoch: Instant,
 }
 
-/// The registry of streams. Cheap to clone.
+/// The registry of streams. Cheap to clone: clones share the streams.
+///
+/// A stream exists while it has a [`Publisher`] or a [`Subscriber`]; [`Hub::publish`] and
+/// [`Hub::subscribe`] create it on first use. See the [crate documentation](crate) for an example.
 #[derive(Debug, Clone)]
 pub struct Hub {
     inner: Arc<HubInner>,
@@ -117,6 +128,7 @@ impl Hub {
         }
     }
 
+    /// The settings the hub was created with.
     pub fn config(&self) -> &HubConfig {
         &self.inner.config
     }
@@ -170,6 +182,26 @@ impl Hub {
     /// Starts publishing `key` at `now`, or refuses per the publish policy: under
     /// [`PublishPolicy::TakeOver`] the current publisher is replaced if it has sent no media for
     /// `quiet_after` by `now`.
+    ///
+    /// ```
+    /// use std::task::{Context, Waker};
+    /// use std::time::{Duration, Instant};
+    /// use rtmp_hub::{Hub, HubConfig, HubError, StreamKey};
+    ///
+    /// let t0 = Instant::now();
+    /// let hub = Hub::new(HubConfig::default(), t0); // take-over after 1 s without media
+    /// let key = StreamKey::new("live", "cam");
+    /// let first = hub.publish(&key, t0)?;
+    /// // A second encoder while the first one is sending: refused.
+    /// let refused = hub.publish(&key, t0 + Duration::from_millis(500));
+    /// assert_eq!(refused.err(), Some(HubError::StreamTaken(key.clone())));
+    /// // The first has been quiet for a second (a stale connection): taken over, and told so.
+    /// let second = hub.publish(&key, t0 + Duration::from_secs(1))?;
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(first.poll_kicked(&mut cx).is_ready());
+    /// assert!(second.poll_kicked(&mut cx).is_pending());
+    /// # Ok::<(), HubError>(())
+    /// ```
     pub fn publish(&self, key: &StreamKey, now: Instant) -> Result<Publisher, HubError> {
         let mut streams = self.streams();
         let stream = self.stream_locked(&mut streams, key);
@@ -202,6 +234,9 @@ impl Hub {
     }
 
     /// Subscribes to `key`, published or not (yet).
+    ///
+    /// A live stream's subscriber first reads [`SubscriberEvent::Published`], then the GOP cache
+    /// (metadata, sequence headers, the frames since the last keyframe), then live frames.
     pub fn subscribe(&self, key: &StreamKey) -> Subscriber {
         let mut streams = self.streams();
         let stream = self.stream_locked(&mut streams, key);

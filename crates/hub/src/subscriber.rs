@@ -11,7 +11,13 @@ use crate::registry::{Hub, Stream, StreamKey};
 /// Room a subscriber keeps for events between reads (see `Subscriber::pending`).
 pub(crate) const RETAINED_PENDING_EVENTS: usize = 16;
 
-/// One player's view of a stream.
+/// One player's view of a stream, from [`Hub::subscribe`]: it reads the stream's events in order with
+/// [`Subscriber::try_recv`], [`Subscriber::poll_recv`] or [`Subscriber::recv`].
+///
+/// It starts on a video keyframe, and when it falls more than
+/// [`HubConfig::player_queue_frames`](crate::HubConfig::player_queue_frames) behind it skips video to
+/// the next keyframe ([`Subscriber::dropped`] counts what it lost and skipped); audio and data go on
+/// meanwhile.
 #[derive(Debug)]
 pub struct Subscriber {
     hub: Hub,
@@ -47,6 +53,7 @@ impl Subscriber {
         }
     }
 
+    /// The stream this subscriber plays.
     pub fn key(&self) -> &StreamKey {
         &self.stream.key
     }

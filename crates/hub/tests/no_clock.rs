@@ -1,5 +1,6 @@
 //! The hub is sans-IO: time is an input. Its code (test modules aside, which take one base instant)
-//! never reads a clock.
+//! never reads a clock. Comments are not code: the doc examples, compiled as doc tests, take their base
+//! instant from the clock as a caller would.
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +37,8 @@ fn the_hub_reads_no_clock() {
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
         for (number, line) in without_test_module(&text).lines().enumerate() {
-            if CLOCK_READS.iter().any(|read| line.contains(read)) {
+            let comment = line.trim_start().starts_with("//");
+            if !comment && CLOCK_READS.iter().any(|read| line.contains(read)) {
                 reads.push(format!(
                     "{}:{}: {}",
                     file.display(),
