@@ -74,7 +74,7 @@ impl Server {
             hub: hub.clone(),
             session: config.session_config(),
             tls: Some(tls.clone()),
-            rtmpt: Some(rtmpt.clone()),
+            apps: apps.clone(),
         });
         let http = http::router(Some(rtmpt.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -24,6 +24,7 @@
 //! server) answers everything at once and never returns `Ask`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -31,6 +32,7 @@ use rtmp_hub::{FrameKind, Hub, Publisher, StreamKey, Subscriber, SubscriberEvent
 use rtmp_session::{ConnectRequest, FourCc, ServerEvent, ServerSession, StatusCode};
 
 use crate::close_reason::CloseReason;
+use crate::config::{AppConfig, SharedApps};
 
 /// Who answers a connection's `connect`, `publish` and `play`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +125,9 @@ struct Player {
 #[derive(Debug)]
 pub struct Router {
     hub: Hub,
+    apps: Arc<SharedApps>,
+    /// The connection's application settings, resolved at `connect`.
+    app_config: Arc<AppConfig>,
     peer: SocketAddr,
     transport: &'static str,
     admission: Admission,
@@ -139,9 +144,17 @@ pub struct Router {
 
 impl Router {
     /// `peer` and `transport` (rtmp, rtmps, rtmpt, rtmpts, rtmpe, rtmpte) are for the logs.
-    pub fn new(hub: Hub, peer: SocketAddr, transport: &'static str, admission: Admission) -> Self {
+    pub fn new(
+        hub: Hub,
+        apps: Arc<SharedApps>,
+        peer: SocketAddr,
+        transport: &'static str,
+        admission: Admission,
+    ) -> Self {
         Self {
             hub,
+            app_config: apps.app(""),
+            apps,
             peer,
             transport,
             admission,
@@ -157,6 +170,12 @@ impl Router {
     /// The `connect` request, once the client sent it (its command object dropped).
     pub fn connect_request(&self) -> Option<&ConnectRequest> {
         self.connect.as_ref()
+    }
+
+    /// The settings of the application the client connected to (those of `[app."*"]` before
+    /// `connect`), read once at `connect`: a reload applies to the connections that come after it.
+    pub fn app_config(&self) -> &Arc<AppConfig> {
+        &self.app_config
     }
 
     /// The application the client connected to; empty before `connect`.
@@ -215,6 +234,7 @@ impl Router {
                 tracing::info!(peer = %self.peer, transport = self.transport, app = %request.app,
                     tc_url = request.tc_url.as_deref().unwrap_or(""),
                     flash_ver = request.flash_ver.as_deref().unwrap_or(""), "connect");
+                self.app_config = self.apps.app(&request.app);
                 // Kept for the close log and codec checks; the whole command object is not needed.
                 self.connect = Some(ConnectRequest {
                     properties: rtmp_amf::Amf0Value::Null,
@@ -441,6 +461,8 @@ mod tests {
 
     use super::{Admission, ByStream, Question, Router, Step, Verdict};
     use crate::close_reason::CloseReason;
+    use crate::config::{Apps, SharedApps};
+    use std::sync::Arc;
 
     /// A client and a server session in memory, the server's events going through a router.
     struct Pair {
@@ -462,7 +484,13 @@ mod tests {
             Self {
                 client: ClientSession::new(config.clone(), options, fixed_random(), now),
                 server: ServerSession::new(config, fixed_random(), now),
-                router: Router::new(hub.clone(), peer, "rtmp", admission),
+                router: Router::new(
+                    hub.clone(),
+                    Arc::new(SharedApps::new(Apps::default())),
+                    peer,
+                    "rtmp",
+                    admission,
+                ),
                 now,
                 client_events: Vec::new(),
                 steps: Vec::new(),

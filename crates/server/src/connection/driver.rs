@@ -117,7 +117,13 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
-    let router = Router::new(context.hub.clone(), peer, transport, Admission::Open);
+    let router = Router::new(
+        context.hub.clone(),
+        context.apps.clone(),
+        peer,
+        transport,
+        Admission::Open,
+    );
     let session = ServerSession::new(
         context.session.clone(),
         Box::new(|bytes: &mut [u8]| rand::fill(bytes)),

@@ -19,6 +19,7 @@ pub struct ServerContext {
     pub session: rtmp_session::SessionConfig,
     /// The RTMPS acceptor (its certificate can be reloaded).
     pub tls: Option<rtmp_rtmps::TlsAcceptor>,
-    /// The RTMPT tunnel endpoint.
-    pub rtmpt: Option<rtmp_rtmpt::server::RtmptServer>,
+    /// The per-application settings in force (a SIGHUP replaces them; a connection reads its
+    /// application's table once, at `connect`).
+    pub apps: std::sync::Arc<crate::config::SharedApps>,
 }
