@@ -70,6 +70,7 @@
 //! - `tokio` (off by default) adds the `io` module: small helpers to write a session's buffers to a
 //!   tokio `AsyncWrite` with vectored writes.
 
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
