@@ -39,7 +39,20 @@ fn serve(mut socket: TcpStream) -> Result<(), Box<dyn std::error::Error>> {
     loop {
         session.poll_transmit(&mut transmit);
         for bytes in transmit.drain(..) {
-            socket.write_all(&bytes)?;
+            match socket.write_all(&bytes) {
+                Ok(()) => {}
+                // The peer hung up (FFmpeg closes right after its last message).
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    println!("connection closed by the peer");
+                    return Ok(());
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
         if session.is_closed() {
             return Ok(());
@@ -49,7 +62,10 @@ fn serve(mut socket: TcpStream) -> Result<(), Box<dyn std::error::Error>> {
             .saturating_duration_since(Instant::now());
         socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
         match socket.read(&mut buffer) {
-            Ok(0) => return Ok(()),
+            Ok(0) => {
+                println!("connection closed by the peer");
+                return Ok(());
+            }
             Ok(read) => session.handle_input(&buffer[..read], Instant::now())?,
             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 session.handle_timeout(Instant::now())?;
