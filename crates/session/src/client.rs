@@ -16,15 +16,20 @@ use crate::{HandshakeMode, PublishType, RandomFill, SessionConfig, SessionError}
 /// What to connect to and how.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
+    /// The application name (`app` in `connect`).
     pub app: String,
+    /// The `tcUrl` property: the URL the client connected to.
     pub tc_url: String,
+    /// Which handshake to perform (digest by default; RTMPE when configured).
     pub handshake: rtmp_handshake::ClientConfig,
+    /// The `flashVer` property.
     pub flash_ver: String,
     /// Extra `connect` properties (e.g. `fourCcList` for Enhanced RTMP), appended after the usual ones.
     pub extra_properties: Vec<(String, Amf0Value)>,
 }
 
 impl ClientOptions {
+    /// Options to connect to `app` with `tcUrl` `tc_url`, a digest handshake and an FMLE-like `flashVer`.
     pub fn new(app: impl Into<String>, tc_url: impl Into<String>) -> Self {
         Self {
             app: app.into(),
@@ -39,41 +44,63 @@ impl ClientOptions {
 /// What happened on the client session, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientEvent {
+    /// The handshake completed; `connect` has been sent.
     HandshakeComplete {
+        /// The handshake variant agreed.
         mode: HandshakeMode,
     },
     /// The server accepted `connect`; its properties and info objects.
     Connected {
+        /// The server's properties object (`fmsVer`, `capabilities`, ...).
         properties: Amf0Value,
+        /// The info object (`level`, `code`, `description`, ...).
         info: Amf0Value,
     },
+    /// The server answered `createStream` with this stream id.
     StreamCreated {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
     },
+    /// The server answered `publish` with `NetStream.Publish.Start`.
     PublishStarted {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
     },
+    /// The server answered `play` with `NetStream.Play.Start`.
     PlayStarted {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
     },
     /// Any other `onStatus` (errors included).
     Status {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
+        /// The status level (`status`, `warning`, `error`).
         level: String,
+        /// The status code (`NetStream.Publish.Start`, ...).
         code: String,
+        /// The human-readable description.
         description: String,
     },
     /// An `_error` answer to one of our commands (`connect` rejected, ...).
     CommandFailed {
+        /// The command that failed.
         command: &'static str,
+        /// The human-readable description.
         description: String,
     },
+    /// Audio, video or data on a playing stream.
     Media {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
+        /// The message, as received.
         message: Message,
     },
+    /// Metadata (`onMetaData`) on a playing stream.
     Metadata {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
+        /// The message, as received.
         message: Message,
     },
 }
@@ -114,6 +141,7 @@ impl ClientSession {
         }
     }
 
+    /// Feeds bytes received from the peer, at `now`; new events and transmits follow.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) -> Result<(), SessionError> {
         if self.transport.handle_input(data, now)? {
             if let Some(mode) = self.transport.mode {
@@ -128,34 +156,42 @@ impl ClientSession {
         Ok(())
     }
 
+    /// Handles the deadline [`poll_timeout`](Self::poll_timeout) announced: pings, idle and handshake timeouts.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
         self.transport.handle_timeout(now)
     }
 
+    /// When [`handle_timeout`](Self::handle_timeout) wants to be called next.
     pub fn poll_timeout(&self) -> Instant {
         self.transport.poll_timeout()
     }
 
+    /// The next event, in order; `None` when there is none for now.
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         self.events.pop_front()
     }
 
+    /// Moves every queued wire buffer into `out`, in order.
     pub fn poll_transmit(&mut self, out: &mut Vec<bytes::Bytes>) {
         self.transport.poll_transmit(out);
     }
 
+    /// Bytes queued for sending that [`poll_transmit`](Self::poll_transmit) has not taken yet.
     pub fn pending_transmit_bytes(&self) -> usize {
         self.transport.pending_transmit_bytes()
     }
 
+    /// The handshake mode, once known.
     pub fn mode(&self) -> Option<HandshakeMode> {
         self.transport.mode
     }
 
+    /// Bytes received and sent so far (handshake included).
     pub fn byte_counts(&self) -> (u64, u64) {
         (self.transport.bytes_in, self.transport.bytes_out)
     }
 
+    /// The outgoing chunk size.
     pub fn chunk_size(&self) -> u32 {
         self.transport.chunk_size()
     }

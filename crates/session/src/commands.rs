@@ -10,86 +10,141 @@ use crate::SessionError;
 /// A command from the peer, by name. Anything not listed is kept as [`Command::Other`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// `connect`: opens the NetConnection.
     Connect {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The command object.
         properties: Amf0Value,
+        /// Optional arguments after the command object.
         extra: Vec<Amf0Value>,
     },
+    /// `createStream`: asks for a new NetStream.
     CreateStream {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
     },
+    /// `releaseStream`: FMLE's request to free a stream name before publishing.
     ReleaseStream {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The stream name as sent.
         stream_name: String,
     },
+    /// `FCPublish`: FMLE's announcement of a publish.
     FcPublish {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The stream name as sent.
         stream_name: String,
     },
+    /// `FCUnpublish`: FMLE's announcement that publishing stops.
     FcUnpublish {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The stream name as sent.
         stream_name: String,
     },
+    /// `FCSubscribe`: a CDN-style subscribe before `play`.
     FcSubscribe {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The stream name as sent.
         stream_name: String,
     },
+    /// `publish`: starts publishing on the message's stream.
     Publish {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The stream name as sent.
         stream_name: String,
+        /// How the publisher asked to publish.
         publish_type: PublishType,
     },
+    /// `play`: starts playing on the message's stream.
     Play {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The stream name as sent.
         stream_name: String,
+        /// The requested start (`-2` live or recorded, `-1` live only, `>= 0` recorded from there, ms).
         start: f64,
     },
+    /// `pause`: pauses or resumes playback.
     Pause {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// Whether the stream is now paused.
         paused: bool,
+        /// The position in milliseconds.
         position_ms: f64,
     },
+    /// `seek`: moves playback to a position.
     Seek {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The position in milliseconds.
         position_ms: f64,
     },
+    /// `deleteStream`: frees a NetStream.
     DeleteStream {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
     },
+    /// `closeStream`: stops what the message's stream does.
     CloseStream {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
     },
+    /// `getStreamLength`: asks a recorded stream's duration.
     GetStreamLength {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The stream name as sent.
         stream_name: String,
     },
+    /// `_checkbw`: a bandwidth check some clients send.
     CheckBandwidth {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
     },
     /// `receiveAudio` / `receiveVideo` (Flash players).
     Receive {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// `"audio"` or `"video"`.
         media: &'static str,
+        /// Whether the player wants that media.
         enabled: bool,
     },
     /// `_result` to one of our commands.
     Result {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The command's arguments after the command object.
         values: Vec<Amf0Value>,
     },
     /// `_error` to one of our commands.
     Error {
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The command's arguments after the command object.
         values: Vec<Amf0Value>,
     },
     /// `onStatus(0, null, info)`.
     OnStatus {
+        /// The info object (`level`, `code`, `description`, ...).
         info: Amf0Value,
     },
+    /// Any other command, undecoded beyond its name and transaction id.
     Other {
+        /// The command name.
         name: String,
+        /// The transaction id the answer echoes.
         transaction_id: f64,
+        /// The command's arguments after the command object.
         values: Vec<Amf0Value>,
     },
 }

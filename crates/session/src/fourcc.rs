@@ -11,6 +11,7 @@ impl FourCc {
         <[u8; 4]>::try_from(text.as_bytes()).ok().map(Self)
     }
 
+    /// The four bytes, as on the wire.
     pub const fn as_bytes(&self) -> &[u8; 4] {
         &self.0
     }

@@ -1,18 +1,76 @@
-//! The RTMP session core: one NetConnection with its NetStreams, server and client roles, shared by every
-//! RTMP variant (plain, TLS, HTTP tunnel, RTMPE). It never knows which transport it runs on.
+//! The RTMP session core: one NetConnection with its NetStreams, in the server role
+//! ([`ServerSession`]) and the client role ([`ClientSession`]), shared by every RTMP variant (plain, TLS,
+//! HTTP tunnel, RTMPE). It never knows which transport it runs on.
 //!
-//! Sans-IO in the quinn-proto manner: the caller feeds received bytes and the current time
-//! (`handle_input`, `handle_timeout`), drains wire bytes (`poll_transmit`) and events (`poll_event`), and
-//! answers decisions (`accept_publish`, `accept_play`, ...). Inside, bytes go through the handshake
-//! (`rtmp-handshake`, with the RTMPE hook), the RC4 keystream when RTMPE was negotiated, the chunk codec
-//! (`rtmp-chunk`) and AMF command decoding (`rtmp-amf`).
+//! # Design
 //!
-//! No randomness is drawn inside: the handshake's random bytes come from the source the caller passes
-//! ([`RandomFill`]), so tests can run with a fixed one.
+//! Sans-IO in the quinn-proto manner: bytes and `now` in, events and transmits out.
 //!
-//! The opt-in `tokio` feature adds the `io` module: small helpers to drive a session over any
-//! `AsyncRead + AsyncWrite` stream with vectored writes.
+//! - [`ServerSession::handle_input`] takes the bytes received from the peer and the current time;
+//! - [`ServerSession::poll_event`] yields what happened ([`ServerEvent`]), in order;
+//! - [`ServerSession::poll_transmit`] yields the bytes to write to the peer;
+//! - [`ServerSession::poll_timeout`] says when [`ServerSession::handle_timeout`] wants to be called
+//!   (pings, idle and handshake timeouts).
+//!
+//! [`ClientSession`] has the same cycle. The session opens no sockets, spawns no tasks, reads no clock and
+//! draws no randomness: the handshake's random bytes come from the [`RandomFill`] the caller passes, so
+//! tests can run with a fixed one. It keeps no registry of streams: every decision is the caller's. A
+//! [`ServerEvent::Connect`] is answered with [`ServerSession::accept_connect`] or
+//! [`ServerSession::reject_connect`], a [`ServerEvent::Publish`] with [`ServerSession::accept_publish`] or
+//! [`ServerSession::reject_publish`], a [`ServerEvent::Play`] with [`ServerSession::accept_play`] or
+//! [`ServerSession::reject_play`]. Inside, bytes go through the handshake (`rtmp-handshake`, with the
+//! RTMPE hook), the RC4 keystream when RTMPE was negotiated, the chunk codec (`rtmp-chunk`) and AMF
+//! command decoding (`rtmp-amf`).
+//!
+//! # Example
+//!
+//! A server and a client wired to each other in memory, with fixed random bytes and a synthetic `now`,
+//! through the handshake and `connect`:
+//!
+//! ```
+//! use std::time::Instant;
+//! use rtmp_session::{
+//!     ClientEvent, ClientOptions, ClientSession, RandomFill, ServerEvent, ServerSession,
+//!     SessionConfig,
+//! };
+//!
+//! fn fixed(byte: u8) -> RandomFill {
+//!     Box::new(move |bytes: &mut [u8]| bytes.fill(byte))
+//! }
+//!
+//! let now = Instant::now();
+//! let options = ClientOptions::new("live", "rtmp://127.0.0.1/live");
+//! let mut client = ClientSession::new(SessionConfig::default(), options, fixed(1), now);
+//! let mut server = ServerSession::new(SessionConfig::default(), fixed(2), now);
+//! let mut connected = false;
+//!
+//! for _ in 0..10 {
+//!     let mut out = Vec::new();
+//!     client.poll_transmit(&mut out);
+//!     server.handle_input(&out.concat(), now)?;
+//!     while let Some(event) = server.poll_event() {
+//!         if let ServerEvent::Connect(request) = event {
+//!             assert_eq!(request.app, "live");
+//!             server.accept_connect();
+//!         }
+//!     }
+//!     let mut out = Vec::new();
+//!     server.poll_transmit(&mut out);
+//!     client.handle_input(&out.concat(), now)?;
+//!     while let Some(event) = client.poll_event() {
+//!         connected |= matches!(event, ClientEvent::Connected { .. });
+//!     }
+//! }
+//! assert!(connected);
+//! # Ok::<(), rtmp_session::SessionError>(())
+//! ```
+//!
+//! # Features
+//!
+//! - `tokio` (off by default) adds the `io` module: small helpers to write a session's buffers to a
+//!   tokio `AsyncWrite` with vectored writes.
 
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)

@@ -26,8 +26,11 @@ const MAX_DEFERRED_COMMANDS: usize = 32;
 /// What a client asked for in `connect`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectRequest {
+    /// The application name (`app` in `connect`).
     pub app: String,
+    /// The `tcUrl` property: the URL the client connected to.
     pub tc_url: Option<String>,
+    /// The `flashVer` property.
     pub flash_ver: Option<String>,
     /// 0 (AMF0) or 3 (AMF3), echoed in the answer.
     pub object_encoding: f64,
@@ -50,47 +53,66 @@ impl ConnectRequest {
 /// What happened on the session, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerEvent {
+    /// The handshake completed; the chunk stream starts.
     HandshakeComplete {
+        /// The handshake variant agreed.
         mode: HandshakeMode,
     },
     /// Answer with [`ServerSession::accept_connect`] or [`ServerSession::reject_connect`].
     Connect(ConnectRequest),
     /// Answer with [`ServerSession::accept_publish`] or [`ServerSession::reject_publish`].
     Publish {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
+        /// The stream name, without its query.
         stream_name: String,
+        /// What followed `?` in the stream name (without the `?`).
         query: String,
+        /// How the publisher asked to publish.
         publish_type: PublishType,
     },
     /// Answer with [`ServerSession::accept_play`] or [`ServerSession::reject_play`].
     Play {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
+        /// The stream name, without its query.
         stream_name: String,
+        /// What followed `?` in the stream name (without the `?`).
         query: String,
+        /// The requested start (`-2` live or recorded, `-1` live only, `>= 0` recorded from there, ms).
         start: f64,
     },
     /// Audio, video or data (other than metadata) from a publishing stream, untouched but for its stream
     /// id: media a publisher sends on stream 0 is its publishing stream's when it publishes only one.
     Media {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
+        /// The message, as received.
         message: Message,
     },
     /// The publisher's metadata as players should get it (`onMetaData`, without `@setDataFrame`); `None`
     /// when the publisher cleared it.
     Metadata {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
+        /// The metadata message, `None` when cleared.
         message: Option<Message>,
     },
+    /// A player paused or resumed its stream.
     Pause {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
+        /// Whether the stream is now paused.
         paused: bool,
     },
     /// The publisher of this stream stopped (FCUnpublish, deleteStream, closeStream).
     Unpublish {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
     },
     /// The player of this stream stopped.
     StopPlay {
+        /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
     },
 }
@@ -176,6 +198,7 @@ impl ServerSession {
         self.transport.poll_timeout()
     }
 
+    /// The next event, in order; `None` when there is none for now.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
         self.events.pop_front()
     }
@@ -185,6 +208,7 @@ impl ServerSession {
         self.transport.poll_transmit(out);
     }
 
+    /// Bytes queued for sending that [`poll_transmit`](Self::poll_transmit) has not taken yet.
     pub fn pending_transmit_bytes(&self) -> usize {
         self.transport.pending_transmit_bytes()
     }
@@ -204,6 +228,7 @@ impl ServerSession {
         self.transport.chunk_size()
     }
 
+    /// Whether the session closed (an error, a timeout or [`close`](Self::close)); drop the connection then.
     pub fn is_closed(&self) -> bool {
         self.closed
     }

@@ -4,8 +4,11 @@
 /// The level of a status event, as the `level` field of its info object says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatusLevel {
+    /// A normal state change.
     Status,
+    /// Something the peer may want to know; the stream goes on.
     Warning,
+    /// A failure: the request was refused or the stream stopped.
     Error,
 }
 
