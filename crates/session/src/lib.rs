@@ -105,3 +105,8 @@ pub fn split_stream_name(raw: &str) -> (String, String) {
         None => (raw.to_owned(), String::new()),
     }
 }
+
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
