@@ -128,6 +128,86 @@ fn skip_mod_ex(payload: &[u8], mut packet_type: u8, mut pos: usize) -> Option<(u
     Some((packet_type, pos))
 }
 
+/// The default track (id 0) of a multitrack message, rebuilt as a single-track message for a player that
+/// did not declare multitrack: legacy FLV where the codec is AVC, AAC or MP3 (every player takes it), an
+/// E-RTMP single-track message otherwise. `None` when the payload is no multitrack message, carries no
+/// track 0, or is truncated. ModEx prefixes are dropped.
+pub fn default_track_payload(video: bool, payload: &[u8]) -> Option<Vec<u8>> {
+    let first = *payload.first()?;
+    let (multitrack, enhanced) = if video {
+        (6, first & 0x80 != 0)
+    } else {
+        (5, first >> 4 == 9)
+    };
+    if !enhanced {
+        return None;
+    }
+    let (packet_type, pos) = skip_mod_ex(payload, first & 0x0F, 1)?;
+    if packet_type != multitrack {
+        return None;
+    }
+    let byte = *payload.get(pos)?;
+    let (layout, inner_type) = (byte >> 4, byte & 0x0F);
+    let (codec, body) = default_track_body(payload, layout, pos + 1)?;
+    let frame_type = (first >> 4) & 0x07;
+    let mut out = Vec::with_capacity(body.len() + 5);
+    const SEQUENCE_START: u8 = 0;
+    const CODED_FRAMES: u8 = 1;
+    const SEQUENCE_END: u8 = 2;
+    const CODED_FRAMES_X: u8 = 3;
+    match (video, &codec, inner_type) {
+        (true, b"avc1", SEQUENCE_START) => out.extend([frame_type << 4 | 7, 0, 0, 0, 0]),
+        // CodedFrames carries the composition time first, as the legacy AVC packet does.
+        (true, b"avc1", CODED_FRAMES) => out.extend([frame_type << 4 | 7, 1]),
+        (true, b"avc1", CODED_FRAMES_X) => out.extend([frame_type << 4 | 7, 1, 0, 0, 0]),
+        (true, b"avc1", SEQUENCE_END) => out.extend([frame_type << 4 | 7, 2, 0, 0, 0]),
+        (false, b"mp4a", SEQUENCE_START) => out.extend([0xAF, 0]),
+        (false, b"mp4a", CODED_FRAMES) => out.extend([0xAF, 1]),
+        (false, b".mp3", CODED_FRAMES) => out.push(0x2F),
+        (true, _, _) => {
+            out.push(0x80 | frame_type << 4 | inner_type);
+            out.extend(codec);
+        }
+        (false, _, _) => {
+            out.push(0x90 | inner_type);
+            out.extend(codec);
+        }
+    }
+    out.extend_from_slice(body);
+    Some(out)
+}
+
+/// Finds track 0 in a multitrack body starting at `pos`: its FourCC and its bytes.
+fn default_track_body(payload: &[u8], layout: u8, mut pos: usize) -> Option<([u8; 4], &[u8])> {
+    let mut codec = [0; 4];
+    if layout != MANY_TRACKS_MANY_CODECS {
+        codec = fourcc(payload, pos)?;
+        pos += 4;
+    }
+    while pos < payload.len() {
+        if layout == MANY_TRACKS_MANY_CODECS {
+            codec = fourcc(payload, pos)?;
+            pos += 4;
+        }
+        let track = *payload.get(pos)?;
+        pos += 1;
+        if layout == ONE_TRACK {
+            return (track == 0).then(|| (codec, payload.get(pos..).unwrap_or_default()));
+        }
+        let &[high, middle, low] = payload.get(pos..pos + 3)? else {
+            return None;
+        };
+        let size = usize::from(high) << 16 | usize::from(middle) << 8 | usize::from(low);
+        pos += 3;
+        let body = payload.get(pos..pos + size)?;
+        if track == 0 {
+            return Some((codec, body));
+        }
+        pos += size;
+    }
+    None
+}
+
 /// Classifies a video message payload (type 9).
 pub fn classify_video(payload: &[u8]) -> MediaInfo {
     let Some(&first) = payload.first() else {
@@ -332,6 +412,45 @@ mod tests {
         let cut = classify_audio(b"\x95\x11Opus\x03\xFF\xFF\xFF\x00");
         assert_eq!(cut.tracks.iter().collect::<Vec<_>>(), vec![3]);
         assert_eq!(classify_video(b"\x17\x01").tracks, TrackSet::single(0));
+    }
+
+    #[test]
+    fn the_default_track_as_a_single_track_message() {
+        // Two AAC tracks: track 0 becomes a legacy AAC packet.
+        let many = b"\x95\x11mp4a\x01\x00\x00\x01\xB1\x00\x00\x00\x02\xA0\xA1";
+        assert_eq!(
+            default_track_payload(false, many),
+            Some(b"\xAF\x01\xA0\xA1".to_vec())
+        );
+        let start = b"\x95\x00mp4a\x00\x12\x10";
+        assert_eq!(
+            default_track_payload(false, start),
+            Some(b"\xAF\x00\x12\x10".to_vec())
+        );
+        // Opus stays enhanced, single-track.
+        let opus = b"\x95\x01Opus\x00\x55";
+        assert_eq!(
+            default_track_payload(false, opus),
+            Some(b"\x91Opus\x55".to_vec())
+        );
+        // AVC key frame (CodedFramesX) and HEVC with many codecs.
+        let avc = b"\x96\x03avc1\x00\x00\x00\x00\x05";
+        let legacy = default_track_payload(true, avc).expect("track 0");
+        assert_eq!(legacy, b"\x17\x01\x00\x00\x00\x00\x00\x00\x05".to_vec());
+        assert!(classify_video(&legacy).keyframe);
+        let mixed = b"\x96\x21av01\x01\x00\x00\x01\xAAhvc1\x00\x00\x00\x01\xBB";
+        assert_eq!(
+            default_track_payload(true, mixed),
+            Some(b"\x91hvc1\xBB".to_vec())
+        );
+        // No track 0, single-track and legacy messages, truncation.
+        assert_eq!(default_track_payload(false, b"\x95\x01Opus\x02\x55"), None);
+        assert_eq!(default_track_payload(true, b"\x91hvc1\x00"), None);
+        assert_eq!(default_track_payload(false, b"\xAF\x01"), None);
+        assert_eq!(
+            default_track_payload(false, b"\x95\x11mp4a\x00\x00\x00\x09\x01"),
+            None
+        );
     }
 
     #[test]
