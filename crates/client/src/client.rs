@@ -74,6 +74,10 @@ pub struct ConnectOptions {
     pub insecure: bool,
     /// Enhanced RTMP FourCCs to announce in `connect` (`fourCcList`).
     pub fourcc_list: Vec<String>,
+    /// E-RTMP v2 `capsEx` bits to declare in `connect` (none when 0). The default declares Multitrack:
+    /// the client passes every message through, multitrack ones included. Reconnect is not declared: a
+    /// `NetConnection.Connect.ReconnectRequest` reaches the caller as a status event.
+    pub caps_ex: u8,
     /// How long to wait for each answer.
     pub timeout: Duration,
 }
@@ -84,6 +88,7 @@ impl Default for ConnectOptions {
             ca_file: None,
             insecure: false,
             fourcc_list: Vec::new(),
+            caps_ex: rtmp_session::CAPS_EX_MULTITRACK,
             timeout: Duration::from_secs(10),
         }
     }
@@ -167,6 +172,11 @@ impl Client {
             session_options
                 .extra_properties
                 .push(("fourCcList".into(), rtmp_amf::Amf0Value::StrictArray(list)));
+        }
+        if options.caps_ex != 0 {
+            session_options
+                .extra_properties
+                .push(("capsEx".into(), f64::from(options.caps_ex).into()));
         }
         let session = ClientSession::new(
             SessionConfig::default(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rtmp_chunk::{csid, type_id, Message, SharedMessage};
 
-use crate::media::{classify_audio, classify_video, MediaInfo};
+use crate::media::{classify_audio, classify_video, default_track_payload, MediaInfo};
 
 /// The kind of a frame, which decides its chunk stream and how a lagging player treats it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,10 @@ pub struct Frame {
     pub info: MediaInfo,
     /// The message in its wire form (`shared.message()` rebuilds the original).
     pub shared: SharedMessage,
+    /// For an E-RTMP v2 multitrack message: its default track (id 0) as a single-track message (see
+    /// [`crate::media::default_track_payload`]), encoded once here for every player that did not declare
+    /// multitrack. `None` for other messages, and when the message carries no track 0.
+    pub default_track: Option<Box<Frame>>,
 }
 
 impl Frame {
@@ -47,10 +51,22 @@ impl Frame {
             ),
             _ => (FrameKind::Data, MediaInfo::default(), csid::DATA),
         };
+        let default_track = info
+            .multitrack
+            .then(|| default_track_payload(kind == FrameKind::Video, &message.payload))
+            .flatten()
+            .map(|payload| {
+                let single = Message {
+                    payload: payload.into(),
+                    ..message.clone()
+                };
+                Box::new(Self::new(&single, chunk_size))
+            });
         Self {
             kind,
             info,
             shared: SharedMessage::encode(chunk_stream, message, chunk_size),
+            default_track,
         }
     }
 

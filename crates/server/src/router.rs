@@ -402,6 +402,20 @@ impl Router {
                 if player.paused && frame.kind != FrameKind::Data {
                     return;
                 }
+                let declares_multitrack = self
+                    .connect
+                    .as_ref()
+                    .is_some_and(ConnectRequest::declares_multitrack);
+                // A player that did not declare multitrack gets the default track alone, in the form
+                // the hub built once for every such player.
+                let frame = match (
+                    frame.info.multitrack && !declares_multitrack,
+                    &frame.default_track,
+                ) {
+                    (false, _) => &*frame,
+                    (true, Some(single)) => &**single,
+                    (true, None) => return,
+                };
                 if frame.info.enhanced {
                     let allowed = match (&self.connect, frame.info.codec) {
                         (Some(connect), Some(fourcc)) => connect.accepts_fourcc(FourCc(fourcc)),

@@ -93,7 +93,10 @@ pub use commands::{Command, PublishType};
 pub use config::SessionConfig;
 pub use error::SessionError;
 pub use fourcc::{FourCc, FourCcList};
-pub use server::{ConnectRequest, ServerEvent, ServerSession};
+pub use server::{
+    ConnectRequest, ServerEvent, ServerSession, CAPS_EX_MOD_EX, CAPS_EX_MULTITRACK,
+    CAPS_EX_RECONNECT,
+};
 pub use status::{StatusCode, StatusLevel};
 
 pub use rtmp_handshake::{HandshakeMode, RandomFill};

@@ -37,6 +37,8 @@ pub struct ConnectRequest {
     /// Enhanced RTMP: the FourCCs the client accepts (`fourCcList`, or the keys of `videoFourCcInfoMap` /
     /// `audioFourCcInfoMap`); `None` when it announced nothing (a legacy client).
     pub fourcc_list: Option<FourCcList>,
+    /// The E-RTMP v2 `capsEx` bits the client declared (0 when it sent none or a value out of range).
+    pub caps_ex: u8,
     /// The whole command object.
     pub properties: Amf0Value,
 }
@@ -48,7 +50,25 @@ impl ConnectRequest {
             .as_ref()
             .is_some_and(|list| list.accepts(fourcc))
     }
+
+    /// Whether the client declared it takes E-RTMP v2 multitrack messages (`capsEx` Multitrack).
+    pub fn declares_multitrack(&self) -> bool {
+        self.caps_ex & CAPS_EX_MULTITRACK != 0
+    }
+
+    /// Whether the client declared it honours `NetConnection.Connect.ReconnectRequest` (`capsEx`
+    /// Reconnect).
+    pub fn declares_reconnect(&self) -> bool {
+        self.caps_ex & CAPS_EX_RECONNECT != 0
+    }
 }
+
+/// E-RTMP v2 `CapsExMask.Reconnect`: honours `NetConnection.Connect.ReconnectRequest`.
+pub const CAPS_EX_RECONNECT: u8 = 0x01;
+/// E-RTMP v2 `CapsExMask.Multitrack`: takes multitrack audio and video messages.
+pub const CAPS_EX_MULTITRACK: u8 = 0x02;
+/// E-RTMP v2 `CapsExMask.ModEx`: parses ModEx packet-type prefixes.
+pub const CAPS_EX_MOD_EX: u8 = 0x04;
 
 /// What happened on the session, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,7 +289,9 @@ impl ServerSession {
             ("mode".into(), 1.0.into()),
         ];
         if request.fourcc_list.is_some() {
-            // Enhanced RTMP: we forward every codec (CanForward) and support reconnect + multitrack.
+            // Enhanced RTMP: we forward every codec (CanForward) and multitrack messages (a player that
+            // did not declare Multitrack gets the default track alone). Reconnect is not advertised: this
+            // server sends no ReconnectRequest yet.
             properties.push((
                 "videoFourCcInfoMap".into(),
                 Amf0Value::object([("*", Amf0Value::Number(4.0))]),
@@ -278,7 +300,7 @@ impl ServerSession {
                 "audioFourCcInfoMap".into(),
                 Amf0Value::object([("*", Amf0Value::Number(4.0))]),
             ));
-            properties.push(("capsEx".into(), 3.0.into()));
+            properties.push(("capsEx".into(), f64::from(CAPS_EX_MULTITRACK).into()));
         }
         let mut info = info(StatusCode::ConnectSuccess, "Connection succeeded.", None);
         if let Amf0Value::Object(fields) = &mut info {
@@ -887,6 +909,10 @@ fn connect_request(properties: Amf0Value) -> ConnectRequest {
             .and_then(Amf0Value::as_f64)
             .unwrap_or(0.0),
         fourcc_list: fourccs,
+        caps_ex: match properties.get("capsEx").and_then(Amf0Value::as_f64) {
+            Some(value) if (0.0..=255.0).contains(&value) => value as u8,
+            _ => 0,
+        },
         properties,
     }
 }

@@ -7,7 +7,7 @@ use rtmp_amf::Amf0Value;
 use rtmp_chunk::{type_id, Message, SharedMessage};
 use rtmp_session::{
     ClientEvent, ClientOptions, ClientSession, FourCc, PublishType, RandomFill, ServerEvent,
-    ServerSession, SessionConfig, SessionError, StatusCode,
+    ServerSession, SessionConfig, SessionError, StatusCode, CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT,
 };
 
 /// A fixed "random" source: the exchange is the same on every run.
@@ -478,6 +478,34 @@ fn publish_carries_its_type_and_connect_its_enhanced_codecs() {
             ..
         }
     )));
+}
+
+#[test]
+fn caps_ex_is_read_from_connect_and_the_answer_advertises_multitrack_only() {
+    let mut options = ClientOptions::new("live", "rtmp://127.0.0.1/live");
+    options.extra_properties.extend([
+        (
+            "fourCcList".into(),
+            Amf0Value::StrictArray(vec!["avc1".into()]),
+        ),
+        ("capsEx".into(), Amf0Value::Number(3.0)),
+    ]);
+    let mut pair = Pair::with_options(options);
+    pair.pump(&mut accept_all);
+    let request = pair.server_events.iter().find_map(|e| match e {
+        ServerEvent::Connect(request) => Some(request.clone()),
+        _ => None,
+    });
+    let request = request.expect("connect");
+    assert_eq!(request.caps_ex, CAPS_EX_RECONNECT | CAPS_EX_MULTITRACK);
+    assert!(request.declares_multitrack() && request.declares_reconnect());
+    let answer = pair.client_events.iter().find_map(|e| match e {
+        ClientEvent::Connected { properties, .. } => {
+            properties.get("capsEx").and_then(Amf0Value::as_f64)
+        }
+        _ => None,
+    });
+    assert_eq!(answer, Some(f64::from(CAPS_EX_MULTITRACK)));
 }
 
 #[test]
