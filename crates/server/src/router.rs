@@ -20,8 +20,12 @@
 //!   commands itself (`createStream`, pings), which must not overtake the answer, and its event queue
 //!   stays bounded.
 //!
-//! Which requests are asked is the [`Admission`] given at construction: [`Admission::Open`] (today's
-//! server) answers everything at once and never returns `Ask`.
+//! Which requests are asked is the [`Admission`] given at construction: [`Admission::Open`] answers
+//! everything at once and never returns `Ask`; [`Admission::Hooks`] asks only the requests the
+//! application has an HTTP hook for (`on_connect`, `on_publish`, `on_play`).
+//!
+//! The told callbacks (`on_publish_done`, `on_play_done`) are queued as [`Notice`]s the driver takes
+//! with [`Router::take_notices`] and sends without waiting.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,7 +33,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use rtmp_hub::{FrameKind, Hub, Publisher, StreamKey, Subscriber, SubscriberEvent};
-use rtmp_session::{ConnectRequest, FourCc, ServerEvent, ServerSession, StatusCode};
+use rtmp_session::{ConnectRequest, FourCc, PublishType, ServerEvent, ServerSession, StatusCode};
 
 use crate::close_reason::CloseReason;
 use crate::config::{AppConfig, SharedApps};
@@ -41,6 +45,16 @@ pub enum Admission {
     Open,
     /// Every request is asked ([`Step::Ask`]) and waits for [`Router::answer`].
     AskFirst,
+    /// A request is asked when its application has the matching hook (`on_connect`, `on_publish`,
+    /// `on_play`); the others are accepted at once.
+    Hooks,
+}
+
+/// A stream this connection stopped publishing or playing, for the done callbacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub publishing: bool,
+    pub key: StreamKey,
 }
 
 /// A request the router needs answered before it goes on. The `connect` itself is
@@ -48,8 +62,15 @@ pub enum Admission {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Question {
     Connect,
-    Publish { stream_id: u32, key: StreamKey },
-    Play { stream_id: u32, key: StreamKey },
+    Publish {
+        stream_id: u32,
+        key: StreamKey,
+        publish_type: PublishType,
+    },
+    Play {
+        stream_id: u32,
+        key: StreamKey,
+    },
 }
 
 /// An answer to a [`Question`].
@@ -58,6 +79,8 @@ pub enum Verdict {
     Accept,
     /// Refused, with the reason the peer is told.
     Refuse(String),
+    /// Accepted under another stream name (an HTTP hook's 3xx); a `connect` is simply accepted.
+    Rename(String),
 }
 
 /// What the driver does after [`Router::route_session_events`].
@@ -140,6 +163,8 @@ pub struct Router {
     pending: Option<Question>,
     /// Set by a decision that ends the connection.
     closing: Option<CloseReason>,
+    /// Streams left, for the done callbacks.
+    notices: Vec<Notice>,
 }
 
 impl Router {
@@ -164,6 +189,7 @@ impl Router {
             last_stream: None,
             pending: None,
             closing: None,
+            notices: Vec::new(),
         }
     }
 
@@ -200,7 +226,7 @@ impl Router {
             let Some(question) = self.route(event, now) else {
                 continue;
             };
-            if self.admission == Admission::AskFirst {
+            if self.asks(&question) {
                 self.pending = Some(question.clone());
                 return Step::Ask(question);
             }
@@ -210,6 +236,39 @@ impl Router {
             }
         }
         Step::Done
+    }
+
+    /// Whether `question` waits for an answer, by the admission.
+    fn asks(&self, question: &Question) -> bool {
+        match self.admission {
+            Admission::Open => false,
+            Admission::AskFirst => true,
+            Admission::Hooks => match question {
+                Question::Connect => self.app_config.on_connect.is_some(),
+                Question::Publish { .. } => self.app_config.on_publish.is_some(),
+                Question::Play { .. } => self.app_config.on_play.is_some(),
+            },
+        }
+    }
+
+    /// The streams this connection left since the last call (for the done callbacks).
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Whether the connection publishes or plays anything now.
+    pub fn has_streams(&self) -> bool {
+        !self.publishers.0.is_empty() || !self.players.0.is_empty()
+    }
+
+    /// The streams this connection publishes (`true`) and plays (`false`) now.
+    pub fn streams(&self) -> Vec<(bool, StreamKey)> {
+        let publishing = self.publishers.values().map(|p| (true, p.key().clone()));
+        let playing = self
+            .players
+            .values()
+            .map(|p| (false, p.subscriber.key().clone()));
+        publishing.chain(playing).collect()
     }
 
     /// Answers the pending question (see the module's doc); a stray answer is ignored.
@@ -245,10 +304,15 @@ impl Router {
             ServerEvent::Publish {
                 stream_id,
                 stream_name,
+                publish_type,
                 ..
             } => {
                 let key = StreamKey::new(self.app(), stream_name);
-                return Some(Question::Publish { stream_id, key });
+                return Some(Question::Publish {
+                    stream_id,
+                    key,
+                    publish_type,
+                });
             }
             ServerEvent::Play {
                 stream_id,
@@ -271,11 +335,19 @@ impl Router {
             ServerEvent::Unpublish { stream_id } => {
                 if let Some(publisher) = self.publishers.remove(stream_id) {
                     tracing::info!(peer = %self.peer, stream = %publisher.key(), "unpublish");
+                    self.notices.push(Notice {
+                        publishing: true,
+                        key: publisher.key().clone(),
+                    });
                 }
             }
             ServerEvent::StopPlay { stream_id } => {
                 if let Some(player) = self.players.remove(stream_id) {
                     tracing::info!(peer = %self.peer, stream = %player.subscriber.key(), "stop");
+                    self.notices.push(Notice {
+                        publishing: false,
+                        key: player.subscriber.key().clone(),
+                    });
                 }
             }
         }
@@ -289,14 +361,41 @@ impl Router {
         verdict: Verdict,
         now: Instant,
     ) {
+        let (question, verdict) = match (question, verdict) {
+            (Question::Connect, Verdict::Rename(_)) => (Question::Connect, Verdict::Accept),
+            (
+                Question::Publish {
+                    stream_id,
+                    publish_type,
+                    key,
+                },
+                Verdict::Rename(name),
+            ) => {
+                tracing::info!(peer = %self.peer, stream = %key, to = %name, "publish renamed");
+                let key = StreamKey::new(self.app(), name);
+                let question = Question::Publish {
+                    stream_id,
+                    key,
+                    publish_type,
+                };
+                (question, Verdict::Accept)
+            }
+            (Question::Play { stream_id, key }, Verdict::Rename(name)) => {
+                tracing::info!(peer = %self.peer, stream = %key, to = %name, "play renamed");
+                let key = StreamKey::new(self.app(), name);
+                (Question::Play { stream_id, key }, Verdict::Accept)
+            }
+            other => other,
+        };
         match (question, verdict) {
+            (_, Verdict::Rename(_)) => {}
             (Question::Connect, Verdict::Accept) => session.accept_connect(),
             (Question::Connect, Verdict::Refuse(why)) => {
                 tracing::warn!(peer = %self.peer, app = self.app(), why = %why, "connect refused");
                 session.reject_connect(StatusCode::ConnectRejected, &why);
                 self.closing = Some(CloseReason::Refused(why));
             }
-            (Question::Publish { stream_id, key }, Verdict::Accept) => {
+            (Question::Publish { stream_id, key, .. }, Verdict::Accept) => {
                 match self.hub.publish(&key, now) {
                     Ok(publisher) => {
                         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "publish");
@@ -314,7 +413,7 @@ impl Router {
                     }
                 }
             }
-            (Question::Publish { stream_id, key }, Verdict::Refuse(why)) => {
+            (Question::Publish { stream_id, key, .. }, Verdict::Refuse(why)) => {
                 tracing::warn!(peer = %self.peer, stream = %key, why = %why, "publish refused");
                 session.reject_publish(stream_id, StatusCode::PublishBadName, &why);
             }
@@ -737,7 +836,7 @@ mod tests {
         pair.pump();
         assert!(matches!(
             pair.steps.last(),
-            Some(Step::Ask(Question::Publish { stream_id: 1, key: asked })) if *asked == key
+            Some(Step::Ask(Question::Publish { stream_id: 1, key: asked, .. })) if *asked == key
         ));
         pair.router
             .answer(&mut pair.server, Verdict::Accept, pair.now);
