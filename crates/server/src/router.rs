@@ -66,10 +66,13 @@ pub enum Question {
         stream_id: u32,
         key: StreamKey,
         publish_type: PublishType,
+        /// The stream URL's query (`a=1&b=2`), for the hooks.
+        query: String,
     },
     Play {
         stream_id: u32,
         key: StreamKey,
+        query: String,
     },
 }
 
@@ -305,6 +308,7 @@ impl Router {
                 stream_id,
                 stream_name,
                 publish_type,
+                query,
                 ..
             } => {
                 let key = StreamKey::new(self.app(), stream_name);
@@ -312,15 +316,21 @@ impl Router {
                     stream_id,
                     key,
                     publish_type,
+                    query,
                 });
             }
             ServerEvent::Play {
                 stream_id,
                 stream_name,
+                query,
                 ..
             } => {
                 let key = StreamKey::new(self.app(), stream_name);
-                return Some(Question::Play { stream_id, key });
+                return Some(Question::Play {
+                    stream_id,
+                    key,
+                    query,
+                });
             }
             ServerEvent::Metadata { stream_id, message } => {
                 if let Some(publisher) = self.publishers.get(stream_id) {
@@ -368,6 +378,7 @@ impl Router {
                     stream_id,
                     publish_type,
                     key,
+                    query,
                 },
                 Verdict::Rename(name),
             ) => {
@@ -377,13 +388,26 @@ impl Router {
                     stream_id,
                     key,
                     publish_type,
+                    query,
                 };
                 (question, Verdict::Accept)
             }
-            (Question::Play { stream_id, key }, Verdict::Rename(name)) => {
+            (
+                Question::Play {
+                    stream_id,
+                    key,
+                    query,
+                },
+                Verdict::Rename(name),
+            ) => {
                 tracing::info!(peer = %self.peer, stream = %key, to = %name, "play renamed");
                 let key = StreamKey::new(self.app(), name);
-                (Question::Play { stream_id, key }, Verdict::Accept)
+                let question = Question::Play {
+                    stream_id,
+                    key,
+                    query,
+                };
+                (question, Verdict::Accept)
             }
             other => other,
         };
@@ -417,10 +441,10 @@ impl Router {
                 tracing::warn!(peer = %self.peer, stream = %key, why = %why, "publish refused");
                 session.reject_publish(stream_id, StatusCode::PublishBadName, &why);
             }
-            (Question::Play { stream_id, key }, Verdict::Accept) => {
+            (Question::Play { stream_id, key, .. }, Verdict::Accept) => {
                 self.start_player(session, stream_id, key)
             }
-            (Question::Play { stream_id, key }, Verdict::Refuse(why)) => {
+            (Question::Play { stream_id, key, .. }, Verdict::Refuse(why)) => {
                 tracing::warn!(peer = %self.peer, stream = %key, why = %why, "play refused");
                 session.reject_play(stream_id, StatusCode::PlayFailed, &why);
             }
@@ -819,7 +843,7 @@ mod tests {
         let key = StreamKey::new("live", "cam");
         assert!(matches!(
             &pair.steps[..],
-            [Step::Ask(Question::Connect), Step::Ask(Question::Play { stream_id: 1, key: asked })] if *asked == key
+            [Step::Ask(Question::Connect), Step::Ask(Question::Play { stream_id: 1, key: asked, .. })] if *asked == key
         ));
         pair.router.answer(
             &mut pair.server,

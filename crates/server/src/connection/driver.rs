@@ -165,7 +165,10 @@ fn ask_hook(
             hooks.form(Call::Connect, router, encrypted),
         ),
         Question::Publish {
-            key, publish_type, ..
+            key,
+            publish_type,
+            query,
+            ..
         } => {
             let mut form = hooks.form(Call::Publish, router, encrypted);
             form.publish_type = Some(match publish_type {
@@ -174,11 +177,13 @@ fn ask_hook(
                 rtmp_session::PublishType::Append => "append",
             });
             form.set_stream(&key.name);
+            form.args = query.clone();
             (config.on_publish.clone()?, form)
         }
-        Question::Play { key, .. } => {
+        Question::Play { key, query, .. } => {
             let mut form = hooks.form(Call::Play, router, encrypted);
             form.set_stream(&key.name);
+            form.args = query.clone();
             (config.on_play.clone()?, form)
         }
     };
