@@ -168,6 +168,9 @@ pub struct Router {
     closing: Option<CloseReason>,
     /// Streams left, for the done callbacks.
     notices: Vec<Notice>,
+    /// `connect`'s `swfUrl` and `pageUrl`, for the hooks.
+    swf_url: String,
+    page_url: String,
 }
 
 impl Router {
@@ -193,6 +196,8 @@ impl Router {
             pending: None,
             closing: None,
             notices: Vec::new(),
+            swf_url: String::new(),
+            page_url: String::new(),
         }
     }
 
@@ -210,6 +215,11 @@ impl Router {
     /// The application the client connected to; empty before `connect`.
     pub fn app(&self) -> &str {
         self.connect.as_ref().map_or("", |c| c.app.as_str())
+    }
+
+    /// `connect`'s `swfUrl` and `pageUrl` (empty when the client sent none).
+    pub fn swf_and_page_url(&self) -> (&str, &str) {
+        (&self.swf_url, &self.page_url)
     }
 
     /// The stream this connection last published or played.
@@ -297,6 +307,12 @@ impl Router {
                     tc_url = request.tc_url.as_deref().unwrap_or(""),
                     flash_ver = request.flash_ver.as_deref().unwrap_or(""), "connect");
                 self.app_config = self.apps.app(&request.app);
+                let text = |key: &str| {
+                    let value = request.properties.get(key).and_then(|v| v.as_str());
+                    value.unwrap_or_default().to_owned()
+                };
+                self.swf_url = text("swfUrl");
+                self.page_url = text("pageUrl");
                 // Kept for the close log and codec checks; the whole command object is not needed.
                 self.connect = Some(ConnectRequest {
                     properties: rtmp_amf::Amf0Value::Null,
