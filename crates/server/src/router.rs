@@ -888,6 +888,50 @@ mod tests {
     }
 
     #[test]
+    fn a_renamed_publish_goes_on_under_the_new_name_with_its_query_asked() {
+        let hub = hub();
+        let mut pair = Pair::new(&hub, Admission::AskFirst);
+        pair.pump();
+        pair.router
+            .answer(&mut pair.server, Verdict::Accept, pair.now);
+        pair.route();
+        pair.client.create_stream();
+        pair.pump();
+        pair.client.publish(1, "cam?token=abc");
+        pair.pump();
+        assert!(matches!(
+            pair.steps.last(),
+            Some(Step::Ask(Question::Publish { query, .. })) if query == "token=abc"
+        ));
+        pair.router
+            .answer(&mut pair.server, Verdict::Rename("other".into()), pair.now);
+        pair.route();
+        pair.pump();
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+        assert_eq!(
+            pair.router.last_stream(),
+            Some(&StreamKey::new("live", "other"))
+        );
+    }
+
+    #[test]
+    fn hooks_admission_asks_nothing_when_the_app_has_no_hooks() {
+        let hub = hub();
+        let mut pair = Pair::new(&hub, Admission::Hooks);
+        pair.pump();
+        pair.client.create_stream();
+        pair.pump();
+        pair.client.publish(1, "cam");
+        pair.pump();
+        assert!(pair.steps.iter().all(|step| matches!(step, Step::Done)));
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+    }
+
+    #[test]
     fn by_stream_inserts_replaces_and_removes_by_id() {
         let mut streams = ByStream::new();
         assert_eq!(streams.values().count(), 0);
