@@ -33,8 +33,8 @@ pub fn verdict_for(
         200..=299 => Verdict::Accept,
         300..=399 => match answer.location.as_deref().map(str::trim) {
             _ if call == Call::Connect => Verdict::Accept,
-            Some(location) if !location.is_empty() && !location.contains("://") => {
-                Verdict::Rename(location.trim_start_matches('/').to_owned())
+            Some(location) if !bare_name(location).is_empty() && !location.contains("://") => {
+                Verdict::Rename(bare_name(location).to_owned())
             }
             Some(location) if location.contains("://") => {
                 tracing::warn!(
@@ -55,6 +55,12 @@ pub fn verdict_for(
         },
         status => Verdict::Refuse(format!("refused by {} (HTTP {status})", call.key())),
     }
+}
+
+/// The stream name a `Location` names: without leading slashes or a query.
+fn bare_name(location: &str) -> &str {
+    let name = location.trim_start_matches('/');
+    name.split_once('?').map_or(name, |(name, _)| name)
 }
 
 #[cfg(test)]
