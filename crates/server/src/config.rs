@@ -257,6 +257,43 @@ pub struct AppConfig {
     /// table applies and every key has its default.
     #[serde(skip)]
     pub table: Option<String>,
+
+    // HTTP callbacks, nginx-rtmp compatible (crate::hooks). Each is an `http://` URL that gets a form
+    // POST. `on_connect`, `on_publish` and `on_play` decide: 2xx allows, 3xx with a bare name in
+    // `Location` renames the stream, anything else refuses. The others are told and never wait.
+    pub on_connect: Option<String>,
+    pub on_publish: Option<String>,
+    pub on_play: Option<String>,
+    pub on_publish_done: Option<String>,
+    pub on_play_done: Option<String>,
+    pub on_done: Option<String>,
+    pub on_update: Option<String>,
+    /// Seconds between two `on_update` calls of a publishing or playing stream (default 30).
+    pub on_update_interval: Option<u64>,
+    pub on_record_done: Option<String>,
+    /// How long a hook may take, connect to answer, in milliseconds (default 3000).
+    pub hook_timeout_ms: Option<u64>,
+    /// What a hook that times out, is down or answers garbage means: `deny` (default) or `allow`.
+    pub hook_failure: crate::hooks::HookFailure,
+}
+
+impl AppConfig {
+    /// `hook_timeout_ms`, defaulted.
+    pub fn hook_timeout(&self) -> Duration {
+        Duration::from_millis(
+            self.hook_timeout_ms
+                .unwrap_or(crate::hooks::DEFAULT_TIMEOUT_MS),
+        )
+    }
+
+    /// `on_update_interval`, defaulted (never below one second).
+    pub fn update_interval(&self) -> Duration {
+        Duration::from_secs(
+            self.on_update_interval
+                .unwrap_or(crate::hooks::DEFAULT_UPDATE_INTERVAL_SECS)
+                .max(1),
+        )
+    }
 }
 
 /// The `app` tables of a configuration file, read only to report unknown keys at their line.

@@ -17,6 +17,7 @@ pub mod api;
 pub mod close_reason;
 pub mod config;
 pub mod connection;
+pub mod hooks;
 pub mod http;
 pub mod limits;
 pub mod listener;

@@ -20,8 +20,12 @@
 //!   commands itself (`createStream`, pings), which must not overtake the answer, and its event queue
 //!   stays bounded.
 //!
-//! Which requests are asked is the [`Admission`] given at construction: [`Admission::Open`] (today's
-//! server) answers everything at once and never returns `Ask`.
+//! Which requests are asked is the [`Admission`] given at construction: [`Admission::Open`] answers
+//! everything at once and never returns `Ask`; [`Admission::Hooks`] asks only the requests the
+//! application has an HTTP hook for (`on_connect`, `on_publish`, `on_play`).
+//!
+//! The told callbacks (`on_publish_done`, `on_play_done`) are queued as [`Notice`]s the driver takes
+//! with [`Router::take_notices`] and sends without waiting.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,7 +33,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use rtmp_hub::{FrameKind, Hub, Publisher, StreamKey, Subscriber, SubscriberEvent};
-use rtmp_session::{ConnectRequest, FourCc, ServerEvent, ServerSession, StatusCode};
+use rtmp_session::{ConnectRequest, FourCc, PublishType, ServerEvent, ServerSession, StatusCode};
 
 use crate::close_reason::CloseReason;
 use crate::config::{AppConfig, SharedApps};
@@ -41,6 +45,16 @@ pub enum Admission {
     Open,
     /// Every request is asked ([`Step::Ask`]) and waits for [`Router::answer`].
     AskFirst,
+    /// A request is asked when its application has the matching hook (`on_connect`, `on_publish`,
+    /// `on_play`); the others are accepted at once.
+    Hooks,
+}
+
+/// A stream this connection stopped publishing or playing, for the done callbacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub publishing: bool,
+    pub key: StreamKey,
 }
 
 /// A request the router needs answered before it goes on. The `connect` itself is
@@ -48,8 +62,18 @@ pub enum Admission {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Question {
     Connect,
-    Publish { stream_id: u32, key: StreamKey },
-    Play { stream_id: u32, key: StreamKey },
+    Publish {
+        stream_id: u32,
+        key: StreamKey,
+        publish_type: PublishType,
+        /// The stream URL's query (`a=1&b=2`), for the hooks.
+        query: String,
+    },
+    Play {
+        stream_id: u32,
+        key: StreamKey,
+        query: String,
+    },
 }
 
 /// An answer to a [`Question`].
@@ -58,6 +82,8 @@ pub enum Verdict {
     Accept,
     /// Refused, with the reason the peer is told.
     Refuse(String),
+    /// Accepted under another stream name (an HTTP hook's 3xx); a `connect` is simply accepted.
+    Rename(String),
 }
 
 /// What the driver does after [`Router::route_session_events`].
@@ -140,6 +166,11 @@ pub struct Router {
     pending: Option<Question>,
     /// Set by a decision that ends the connection.
     closing: Option<CloseReason>,
+    /// Streams left, for the done callbacks.
+    notices: Vec<Notice>,
+    /// `connect`'s `swfUrl` and `pageUrl`, for the hooks.
+    swf_url: String,
+    page_url: String,
 }
 
 impl Router {
@@ -164,6 +195,9 @@ impl Router {
             last_stream: None,
             pending: None,
             closing: None,
+            notices: Vec::new(),
+            swf_url: String::new(),
+            page_url: String::new(),
         }
     }
 
@@ -183,6 +217,11 @@ impl Router {
         self.connect.as_ref().map_or("", |c| c.app.as_str())
     }
 
+    /// `connect`'s `swfUrl` and `pageUrl` (empty when the client sent none).
+    pub fn swf_and_page_url(&self) -> (&str, &str) {
+        (&self.swf_url, &self.page_url)
+    }
+
     /// The stream this connection last published or played.
     pub fn last_stream(&self) -> Option<&StreamKey> {
         self.last_stream.as_ref()
@@ -200,7 +239,7 @@ impl Router {
             let Some(question) = self.route(event, now) else {
                 continue;
             };
-            if self.admission == Admission::AskFirst {
+            if self.asks(&question) {
                 self.pending = Some(question.clone());
                 return Step::Ask(question);
             }
@@ -210,6 +249,39 @@ impl Router {
             }
         }
         Step::Done
+    }
+
+    /// Whether `question` waits for an answer, by the admission.
+    fn asks(&self, question: &Question) -> bool {
+        match self.admission {
+            Admission::Open => false,
+            Admission::AskFirst => true,
+            Admission::Hooks => match question {
+                Question::Connect => self.app_config.on_connect.is_some(),
+                Question::Publish { .. } => self.app_config.on_publish.is_some(),
+                Question::Play { .. } => self.app_config.on_play.is_some(),
+            },
+        }
+    }
+
+    /// The streams this connection left since the last call (for the done callbacks).
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Whether the connection publishes or plays anything now.
+    pub fn has_streams(&self) -> bool {
+        !self.publishers.0.is_empty() || !self.players.0.is_empty()
+    }
+
+    /// The streams this connection publishes (`true`) and plays (`false`) now.
+    pub fn streams(&self) -> Vec<(bool, StreamKey)> {
+        let publishing = self.publishers.values().map(|p| (true, p.key().clone()));
+        let playing = self
+            .players
+            .values()
+            .map(|p| (false, p.subscriber.key().clone()));
+        publishing.chain(playing).collect()
     }
 
     /// Answers the pending question (see the module's doc); a stray answer is ignored.
@@ -235,6 +307,12 @@ impl Router {
                     tc_url = request.tc_url.as_deref().unwrap_or(""),
                     flash_ver = request.flash_ver.as_deref().unwrap_or(""), "connect");
                 self.app_config = self.apps.app(&request.app);
+                let text = |key: &str| {
+                    let value = request.properties.get(key).and_then(|v| v.as_str());
+                    value.unwrap_or_default().to_owned()
+                };
+                self.swf_url = text("swfUrl");
+                self.page_url = text("pageUrl");
                 // Kept for the close log and codec checks; the whole command object is not needed.
                 self.connect = Some(ConnectRequest {
                     properties: rtmp_amf::Amf0Value::Null,
@@ -245,18 +323,30 @@ impl Router {
             ServerEvent::Publish {
                 stream_id,
                 stream_name,
+                publish_type,
+                query,
                 ..
             } => {
                 let key = StreamKey::new(self.app(), stream_name);
-                return Some(Question::Publish { stream_id, key });
+                return Some(Question::Publish {
+                    stream_id,
+                    key,
+                    publish_type,
+                    query,
+                });
             }
             ServerEvent::Play {
                 stream_id,
                 stream_name,
+                query,
                 ..
             } => {
                 let key = StreamKey::new(self.app(), stream_name);
-                return Some(Question::Play { stream_id, key });
+                return Some(Question::Play {
+                    stream_id,
+                    key,
+                    query,
+                });
             }
             ServerEvent::Metadata { stream_id, message } => {
                 if let Some(publisher) = self.publishers.get(stream_id) {
@@ -271,11 +361,19 @@ impl Router {
             ServerEvent::Unpublish { stream_id } => {
                 if let Some(publisher) = self.publishers.remove(stream_id) {
                     tracing::info!(peer = %self.peer, stream = %publisher.key(), "unpublish");
+                    self.notices.push(Notice {
+                        publishing: true,
+                        key: publisher.key().clone(),
+                    });
                 }
             }
             ServerEvent::StopPlay { stream_id } => {
                 if let Some(player) = self.players.remove(stream_id) {
                     tracing::info!(peer = %self.peer, stream = %player.subscriber.key(), "stop");
+                    self.notices.push(Notice {
+                        publishing: false,
+                        key: player.subscriber.key().clone(),
+                    });
                 }
             }
         }
@@ -289,14 +387,55 @@ impl Router {
         verdict: Verdict,
         now: Instant,
     ) {
+        let (question, verdict) = match (question, verdict) {
+            (Question::Connect, Verdict::Rename(_)) => (Question::Connect, Verdict::Accept),
+            (
+                Question::Publish {
+                    stream_id,
+                    publish_type,
+                    key,
+                    query,
+                },
+                Verdict::Rename(name),
+            ) => {
+                tracing::info!(peer = %self.peer, stream = %key, to = %name, "publish renamed");
+                let key = StreamKey::new(self.app(), name);
+                let question = Question::Publish {
+                    stream_id,
+                    key,
+                    publish_type,
+                    query,
+                };
+                (question, Verdict::Accept)
+            }
+            (
+                Question::Play {
+                    stream_id,
+                    key,
+                    query,
+                },
+                Verdict::Rename(name),
+            ) => {
+                tracing::info!(peer = %self.peer, stream = %key, to = %name, "play renamed");
+                let key = StreamKey::new(self.app(), name);
+                let question = Question::Play {
+                    stream_id,
+                    key,
+                    query,
+                };
+                (question, Verdict::Accept)
+            }
+            other => other,
+        };
         match (question, verdict) {
+            (_, Verdict::Rename(_)) => {}
             (Question::Connect, Verdict::Accept) => session.accept_connect(),
             (Question::Connect, Verdict::Refuse(why)) => {
                 tracing::warn!(peer = %self.peer, app = self.app(), why = %why, "connect refused");
                 session.reject_connect(StatusCode::ConnectRejected, &why);
                 self.closing = Some(CloseReason::Refused(why));
             }
-            (Question::Publish { stream_id, key }, Verdict::Accept) => {
+            (Question::Publish { stream_id, key, .. }, Verdict::Accept) => {
                 match self.hub.publish(&key, now) {
                     Ok(publisher) => {
                         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "publish");
@@ -314,14 +453,14 @@ impl Router {
                     }
                 }
             }
-            (Question::Publish { stream_id, key }, Verdict::Refuse(why)) => {
+            (Question::Publish { stream_id, key, .. }, Verdict::Refuse(why)) => {
                 tracing::warn!(peer = %self.peer, stream = %key, why = %why, "publish refused");
                 session.reject_publish(stream_id, StatusCode::PublishBadName, &why);
             }
-            (Question::Play { stream_id, key }, Verdict::Accept) => {
+            (Question::Play { stream_id, key, .. }, Verdict::Accept) => {
                 self.start_player(session, stream_id, key)
             }
-            (Question::Play { stream_id, key }, Verdict::Refuse(why)) => {
+            (Question::Play { stream_id, key, .. }, Verdict::Refuse(why)) => {
                 tracing::warn!(peer = %self.peer, stream = %key, why = %why, "play refused");
                 session.reject_play(stream_id, StatusCode::PlayFailed, &why);
             }
@@ -734,7 +873,7 @@ mod tests {
         let key = StreamKey::new("live", "cam");
         assert!(matches!(
             &pair.steps[..],
-            [Step::Ask(Question::Connect), Step::Ask(Question::Play { stream_id: 1, key: asked })] if *asked == key
+            [Step::Ask(Question::Connect), Step::Ask(Question::Play { stream_id: 1, key: asked, .. })] if *asked == key
         ));
         pair.router.answer(
             &mut pair.server,
@@ -751,12 +890,56 @@ mod tests {
         pair.pump();
         assert!(matches!(
             pair.steps.last(),
-            Some(Step::Ask(Question::Publish { stream_id: 1, key: asked })) if *asked == key
+            Some(Step::Ask(Question::Publish { stream_id: 1, key: asked, .. })) if *asked == key
         ));
         pair.router
             .answer(&mut pair.server, Verdict::Accept, pair.now);
         pair.route();
         pair.pump();
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+    }
+
+    #[test]
+    fn a_renamed_publish_goes_on_under_the_new_name_with_its_query_asked() {
+        let hub = hub();
+        let mut pair = Pair::new(&hub, Admission::AskFirst);
+        pair.pump();
+        pair.router
+            .answer(&mut pair.server, Verdict::Accept, pair.now);
+        pair.route();
+        pair.client.create_stream();
+        pair.pump();
+        pair.client.publish(1, "cam?token=abc");
+        pair.pump();
+        assert!(matches!(
+            pair.steps.last(),
+            Some(Step::Ask(Question::Publish { query, .. })) if query == "token=abc"
+        ));
+        pair.router
+            .answer(&mut pair.server, Verdict::Rename("other".into()), pair.now);
+        pair.route();
+        pair.pump();
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+        assert_eq!(
+            pair.router.last_stream(),
+            Some(&StreamKey::new("live", "other"))
+        );
+    }
+
+    #[test]
+    fn hooks_admission_asks_nothing_when_the_app_has_no_hooks() {
+        let hub = hub();
+        let mut pair = Pair::new(&hub, Admission::Hooks);
+        pair.pump();
+        pair.client.create_stream();
+        pair.pump();
+        pair.client.publish(1, "cam");
+        pair.pump();
+        assert!(pair.steps.iter().all(|step| matches!(step, Step::Done)));
         assert!(pair
             .client_events
             .contains(&ClientEvent::PublishStarted { stream_id: 1 }));

@@ -3,6 +3,7 @@
 //! queued, and carries out what the router returns. It decides nothing itself.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use tokio::sync::watch;
 use super::delivery::{Connection, DirectWriteTurn, Shared};
 use super::ServerContext;
 use crate::close_reason::{CloseReason, Direction};
-use crate::router::{Admission, Router, Step, Verdict};
+use crate::hooks::{self, Call, HookForm};
+use crate::router::{Admission, Question, Router, Step, Verdict};
 use crate::socket::SendNow;
 
 const READ_BUFFER_LEN: usize = 64 * 1024;
@@ -82,24 +84,150 @@ impl Connection {
             .map_or(session, |flush| flush.min(session))
     }
 
-    /// Routes what the session reported; `Some` when the connection must end.
-    fn route_session_events(&mut self, now: Instant) -> Option<CloseReason> {
+    /// Routes what the session reported, until a question needs a hook's answer or the connection
+    /// must end.
+    fn route_session_events(&mut self, now: Instant, hooks: &HookContext) -> Routed {
         let Connection {
             session, router, ..
         } = self;
         loop {
             match router.route_session_events(session, now) {
-                Step::Done => return None,
-                Step::Close(reason) => return Some(reason),
-                // `Admission::Open` asks nothing; a question this driver has no one to ask is refused
-                // rather than granted.
-                Step::Ask(_) => router.answer(
-                    session,
-                    Verdict::Refuse("no access rule is configured".into()),
-                    now,
-                ),
+                Step::Done => return Routed::Done,
+                Step::Close(reason) => return Routed::Close(reason),
+                Step::Ask(question) => match ask_hook(router, &question, hooks, session) {
+                    Some(asking) => return Routed::Asking(asking),
+                    // The router asks only what the application has a hook for; anything else has
+                    // no one to answer it and is refused rather than granted.
+                    None => router.answer(
+                        session,
+                        Verdict::Refuse("no access rule is configured".into()),
+                        now,
+                    ),
+                },
             }
         }
+    }
+}
+
+/// What routing left the driver to do.
+enum Routed {
+    Done,
+    Close(CloseReason),
+    /// A hook was asked: stop feeding the session until this resolves, then `Router::answer`.
+    Asking(PendingAnswer),
+}
+
+type PendingAnswer = Pin<Box<dyn Future<Output = Verdict> + Send>>;
+
+/// What a connection's hook calls carry about it.
+#[derive(Debug)]
+struct HookContext {
+    client_id: u64,
+    peer: SocketAddr,
+    transport: &'static str,
+}
+
+impl HookContext {
+    /// The fields every call of this connection has.
+    fn form(&self, call: Call, router: &Router, encrypted: bool) -> HookForm {
+        let connect = router.connect_request();
+        let text = |value: Option<&String>| value.cloned().unwrap_or_default();
+        HookForm {
+            call,
+            addr: self.peer.ip().to_string(),
+            client_id: self.client_id,
+            app: router.app().to_owned(),
+            flashver: text(connect.and_then(|c| c.flash_ver.as_ref())),
+            swfurl: router.swf_and_page_url().0.to_owned(),
+            tcurl: text(connect.and_then(|c| c.tc_url.as_ref())),
+            pageurl: router.swf_and_page_url().1.to_owned(),
+            variant: variant(self.transport, encrypted).to_owned(),
+            name: None,
+            publish_type: None,
+            path: None,
+            args: String::new(),
+        }
+    }
+}
+
+/// The asynchronous answer to `question` from the application's hook; `None` when it has none.
+fn ask_hook(
+    router: &Router,
+    question: &Question,
+    hooks: &HookContext,
+    session: &ServerSession,
+) -> Option<PendingAnswer> {
+    let config = router.app_config().clone();
+    let encrypted = session.mode().is_some_and(|mode| mode.is_encrypted());
+    let (url, form) = match question {
+        Question::Connect => (
+            config.on_connect.clone()?,
+            hooks.form(Call::Connect, router, encrypted),
+        ),
+        Question::Publish {
+            key,
+            publish_type,
+            query,
+            ..
+        } => {
+            let mut form = hooks.form(Call::Publish, router, encrypted);
+            form.publish_type = Some(match publish_type {
+                rtmp_session::PublishType::Live => "live",
+                rtmp_session::PublishType::Record => "record",
+                rtmp_session::PublishType::Append => "append",
+            });
+            form.set_stream(&key.name);
+            form.args = query.clone();
+            (config.on_publish.clone()?, form)
+        }
+        Question::Play { key, query, .. } => {
+            let mut form = hooks.form(Call::Play, router, encrypted);
+            form.set_stream(&key.name);
+            form.args = query.clone();
+            (config.on_play.clone()?, form)
+        }
+    };
+    Some(Box::pin(async move {
+        hooks::ask(&url, &form, config.hook_timeout(), config.hook_failure).await
+    }))
+}
+
+/// Sends the done callbacks for the streams the router reports left.
+fn notify_done(router: &mut Router, hooks: &HookContext, encrypted: bool) {
+    let notices = router.take_notices();
+    if notices.is_empty() {
+        return;
+    }
+    let config = router.app_config().clone();
+    for notice in notices {
+        let (call, url) = if notice.publishing {
+            (Call::PublishDone, &config.on_publish_done)
+        } else {
+            (Call::PlayDone, &config.on_play_done)
+        };
+        if let Some(url) = url {
+            let mut form = hooks.form(call, router, encrypted);
+            form.set_stream(&notice.key.name);
+            hooks::notify(url.as_str().into(), form, config.hook_timeout());
+        }
+    }
+}
+
+/// Sends `on_update` for each stream the connection has (or once for the connection).
+fn notify_update(router: &Router, hooks: &HookContext, encrypted: bool) {
+    let config = router.app_config();
+    let Some(url) = &config.on_update else {
+        return;
+    };
+    let streams = router.streams();
+    if streams.is_empty() {
+        let form = hooks.form(Call::Update, router, encrypted);
+        hooks::notify(url.as_str().into(), form, config.hook_timeout());
+    }
+    for (_, key) in streams {
+        let mut form = hooks.form(Call::Update, router, encrypted);
+        form.set_stream(&key.name);
+        hooks::notify(url.as_str().into(), form, config.hook_timeout());
     }
 }
 
@@ -117,12 +245,18 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
+    let hook_context = HookContext {
+        client_id: hooks::next_client_id(),
+        peer,
+        transport,
+    };
+    tracing::debug!(peer = %peer, transport, clientid = hook_context.client_id, "accepted");
     let router = Router::new(
         context.hub.clone(),
         context.apps.clone(),
         peer,
         transport,
-        Admission::Open,
+        Admission::Hooks,
     );
     let session = ServerSession::new(
         context.session.clone(),
@@ -140,6 +274,12 @@ pub async fn serve<S>(
     let timer = tokio::time::sleep_until(deadline.into());
     tokio::pin!(timer);
     let mut closing: Option<CloseReason> = None;
+    // A hook's answer the session waits for: while it is pending, no input is fed to the session.
+    let mut pending: Option<PendingAnswer> = None;
+    // `on_update`'s timer, armed once the application is known to have the hook.
+    let mut updates_armed = false;
+    let update_timer = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(update_timer);
     let reason: CloseReason = loop {
         {
             let mut connection = shared.lock();
@@ -163,15 +303,58 @@ pub async fn serve<S>(
             deadline = next;
             timer.as_mut().reset(deadline.into());
         }
+        if !updates_armed {
+            let connection = shared.lock();
+            if connection.router.connect_request().is_some()
+                && connection.router.app_config().on_update.is_some()
+            {
+                updates_armed = true;
+                let interval = connection.router.app_config().update_interval();
+                update_timer
+                    .as_mut()
+                    .reset((Instant::now() + interval).into());
+            }
+        }
+        let asking = pending.is_some();
         tokio::select! {
             _ = &mut shutdown_signal => break CloseReason::Shutdown,
-            read = std::future::poll_fn(|cx| poll_read_into(&mut stream, &mut shared.lock().session, cx)) => match read {
+            read = std::future::poll_fn(|cx| poll_read_into(&mut stream, &mut shared.lock().session, cx)), if !asking => match read {
                 Ok(()) => {
                     let _turn = DirectWriteTurn::start();
-                    closing = shared.lock().route_session_events(Instant::now());
+                    let mut connection = shared.lock();
+                    match connection.route_session_events(Instant::now(), &hook_context) {
+                        Routed::Done => {}
+                        Routed::Close(reason) => closing = Some(reason),
+                        Routed::Asking(answer) => pending = Some(answer),
+                    }
+                    let encrypted = connection.session.mode().is_some_and(|m| m.is_encrypted());
+                    notify_done(&mut connection.router, &hook_context, encrypted);
                 }
                 Err(reason) => break reason,
             },
+            verdict = std::future::poll_fn(|cx| match pending.as_mut() {
+                Some(answer) => answer.as_mut().poll(cx),
+                None => Poll::Pending,
+            }) => {
+                pending = None;
+                let now = Instant::now();
+                let _turn = DirectWriteTurn::start();
+                let mut connection = shared.lock();
+                let Connection { session, router, .. } = &mut *connection;
+                router.answer(session, verdict, now);
+                match connection.route_session_events(now, &hook_context) {
+                    Routed::Done => {}
+                    Routed::Close(reason) => closing = Some(reason),
+                    Routed::Asking(answer) => pending = Some(answer),
+                }
+            }
+            _ = &mut update_timer, if updates_armed => {
+                let connection = shared.lock();
+                let encrypted = connection.session.mode().is_some_and(|m| m.is_encrypted());
+                notify_update(&connection.router, &hook_context, encrypted);
+                let interval = connection.router.app_config().update_interval();
+                update_timer.as_mut().reset((Instant::now() + interval).into());
+            }
             (stream_id, event) = shared.next_player_event(delivery.as_ref()) => {
                 // Everything already waiting goes into the same vectored write.
                 shared.lock().handle_player_events(stream_id, event);
@@ -192,15 +375,17 @@ pub async fn serve<S>(
             }
         }
     };
-    let connection = shared.lock();
-    let (bytes_in, bytes_out) = connection.session.byte_counts();
-    let stream_key = connection.router.last_stream();
+    let mut connection = shared.lock();
     let encrypted = connection
         .session
         .mode()
         .is_some_and(|mode| mode.is_encrypted());
+    notify_close(&mut connection.router, &hook_context, encrypted);
+    let (bytes_in, bytes_out) = connection.session.byte_counts();
+    let stream_key = connection.router.last_stream();
     tracing::info!(
         peer = %peer,
+        clientid = hook_context.client_id,
         transport = variant(transport, encrypted),
         app = connection.router.app(),
         stream = stream_key.map_or("", |key| key.name.as_str()),
@@ -211,6 +396,28 @@ pub async fn serve<S>(
         cause = reason.as_str(),
         "close"
     );
+}
+
+/// At the end of a connection: the done callbacks of the streams it still had, then `on_done`.
+fn notify_close(router: &mut Router, hooks: &HookContext, encrypted: bool) {
+    let config = router.app_config().clone();
+    for (publishing, key) in router.streams() {
+        let (call, url) = if publishing {
+            (Call::PublishDone, &config.on_publish_done)
+        } else {
+            (Call::PlayDone, &config.on_play_done)
+        };
+        if let Some(url) = url {
+            let mut form = hooks.form(call, router, encrypted);
+            form.set_stream(&key.name);
+            hooks::notify(url.as_str().into(), form, config.hook_timeout());
+        }
+    }
+    notify_done(router, hooks, encrypted);
+    if let (Some(url), Some(_)) = (&config.on_done, router.connect_request()) {
+        let form = hooks.form(Call::Done, router, encrypted);
+        hooks::notify(url.as_str().into(), form, config.hook_timeout());
+    }
 }
 
 /// The variant a connection turned out to be: the listener's label, with RTMPE added when the handshake
