@@ -347,9 +347,10 @@ impl Recorder {
 }
 
 impl Drop for Recorder {
-    /// A recorder dropped without [`stop`](Self::stop) ends at once; the writer still closes the file.
+    /// A dropped recorder stops in the background: what the hub already delivered is written, then the
+    /// file is closed.
     fn drop(&mut self) {
-        self.task.abort();
+        self.stop.notify_one();
     }
 }
 
