@@ -7,8 +7,41 @@ use rtmp_amf::{encode_amf0_values, Amf0Value};
 use crate::error::FlvError;
 use crate::tag::{Tag, TAG_SCRIPT};
 
-/// The property holding the padding that keeps a rewritten `onMetaData` the size of the one it replaces.
-const PADDING_KEY: &str = "padding";
+/// The prefix of the properties holding the padding that keeps a rewritten `onMetaData` the size of the
+/// one it replaces (`pad000`, `pad001`...): short strings, as FFmpeg reads strings of under 256 bytes only.
+const PADDING_PREFIX: &str = "pad";
+/// Characters in one padding string.
+const PADDING_CHUNK: usize = 200;
+/// Bytes of one padding property besides its characters: key length, `padNNN`, marker, string length.
+const PADDING_OVERHEAD: usize = 2 + 6 + 1 + 2;
+
+/// Whether a property is padding written by this builder.
+fn is_padding(key: &str) -> bool {
+    key.strip_prefix(PADDING_PREFIX)
+        .is_some_and(|digits| digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Padding properties taking exactly `room` bytes, `None` if no such split exists (under 11 bytes).
+fn padding(room: usize) -> Option<Vec<(String, Amf0Value)>> {
+    if room == 0 {
+        return Some(Vec::new());
+    }
+    let count = room.div_ceil(PADDING_OVERHEAD + PADDING_CHUNK);
+    let mut chars = room.checked_sub(count * PADDING_OVERHEAD)?;
+    if count > 1000 {
+        return None;
+    }
+    let mut properties = Vec::with_capacity(count);
+    for index in 0..count {
+        let take = chars.min(PADDING_CHUNK);
+        chars -= take;
+        properties.push((
+            format!("{PADDING_PREFIX}{index:03}"),
+            Amf0Value::String(" ".repeat(take)),
+        ));
+    }
+    Some(properties)
+}
 
 /// Builds an `onMetaData` tag from the stream's own metadata (codec, size, rate...) plus a duration and a
 /// keyframe index.
@@ -42,10 +75,7 @@ impl MetadataBuilder {
             .unwrap_or_default()
             .into_iter()
             .filter(|(key, _)| {
-                !matches!(
-                    key.as_str(),
-                    "duration" | "keyframes" | "filesize" | PADDING_KEY
-                )
+                !matches!(key.as_str(), "duration" | "keyframes" | "filesize") && !is_padding(key)
             })
             .collect();
         Self {
@@ -72,7 +102,7 @@ impl MetadataBuilder {
         self.keyframe_times_s.len()
     }
 
-    fn values(&self, padding: Option<usize>) -> Vec<Amf0Value> {
+    fn values(&self, padding: Vec<(String, Amf0Value)>) -> Vec<Amf0Value> {
         let mut properties = vec![("duration".to_owned(), Amf0Value::Number(self.duration_s))];
         properties.extend(self.properties.iter().cloned());
         let numbers = |values: &[f64]| {
@@ -86,9 +116,7 @@ impl MetadataBuilder {
                 ("filepositions", numbers(&positions)),
             ]),
         ));
-        if let Some(len) = padding {
-            properties.push((PADDING_KEY.to_owned(), Amf0Value::String(" ".repeat(len))));
-        }
+        properties.extend(padding);
         vec![
             Amf0Value::String("onMetaData".to_owned()),
             Amf0Value::EcmaArray(properties),
@@ -97,23 +125,18 @@ impl MetadataBuilder {
 
     /// The `onMetaData` payload.
     pub fn payload(&self) -> Result<Bytes, FlvError> {
-        encode_amf0_values(&self.values(None))
+        encode_amf0_values(&self.values(Vec::new()))
             .map_err(|error| FlvError::Metadata(error.to_string()))
     }
 
     /// The `onMetaData` payload padded to exactly `len` bytes, to overwrite a tag of that size in place;
     /// `None` if the metadata does not fit.
     pub fn payload_of_len(&self, len: usize) -> Result<Option<Bytes>, FlvError> {
-        let bare = encode_amf0_values(&self.values(Some(0)))
-            .map_err(|error| FlvError::Metadata(error.to_string()))?;
-        let Some(room) = len.checked_sub(bare.len()) else {
+        let bare = self.payload()?;
+        let Some(properties) = len.checked_sub(bare.len()).and_then(padding) else {
             return Ok(None);
         };
-        // A short string property grows by one byte per character up to 65535.
-        if room > u16::MAX as usize {
-            return Ok(None);
-        }
-        let padded = encode_amf0_values(&self.values(Some(room)))
+        let padded = encode_amf0_values(&self.values(properties))
             .map_err(|error| FlvError::Metadata(error.to_string()))?;
         Ok((padded.len() == len).then_some(padded))
     }
@@ -121,7 +144,8 @@ impl MetadataBuilder {
     /// The `onMetaData` payload with `reserve` bytes of padding, room for the keyframe index a later
     /// [`payload_of_len`](Self::payload_of_len) writes in its place (each keyframe takes 18 bytes).
     pub fn payload_with_room(&self, reserve: usize) -> Result<Bytes, FlvError> {
-        encode_amf0_values(&self.values(Some(reserve.min(u16::MAX as usize))))
+        let properties = padding(reserve.max(PADDING_OVERHEAD)).unwrap_or_default();
+        encode_amf0_values(&self.values(properties))
             .map_err(|error| FlvError::Metadata(error.to_string()))
     }
 

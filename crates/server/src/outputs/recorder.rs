@@ -432,7 +432,10 @@ impl FileWriter {
             let retry_due = self
                 .failed_at
                 .is_none_or(|failed| tag.timestamp.wrapping_sub(failed) >= RETRY_AFTER_MS);
-            if !(retry_due && (keyframe || no_video)) {
+            // The first file starts with the stream (the hub holds video back to a keyframe already), so
+            // audio sent just before the first keyframe is kept; later files start at a keyframe.
+            let first_file = self.file_number == 0 && self.failed_at.is_none();
+            if !(retry_due && (keyframe || no_video || first_file)) {
                 return;
             }
             if let Err(error) = self.open(tag.timestamp) {
