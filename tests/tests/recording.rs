@@ -85,3 +85,33 @@ fn sigkill(pid: u32) {
     assert!(status.success());
     std::thread::sleep(Duration::from_millis(300));
 }
+
+#[test]
+fn an_unwritable_record_path_is_logged_and_players_still_get_the_stream() {
+    let dir = scratch("recording-unwritable");
+    let blocker = dir.path().join("not-a-directory");
+    std::fs::write(&blocker, b"a file where the directory should be").unwrap();
+    let config = dir.path().join("rtmpx.toml");
+    let template = blocker.join("{name}.flv");
+    std::fs::write(
+        &config,
+        format!(
+            "[app.\"*\"]\nrecord = \"all\"\nrecord_path = {:?}\n",
+            template.display().to_string()
+        ),
+    )
+    .unwrap();
+    rtmpx_interop::Scenario::new(
+        "an_unwritable_record_path_is_logged_and_players_still_get_the_stream",
+    )
+    .server_args(&["--config", config.to_str().unwrap()])
+    .stream(
+        "live/unwritable",
+        Fixture::H264Aac,
+        Publisher::Ffmpeg,
+        Via::Rtmp,
+    )
+    .play(rtmpx_interop::Player::Ffmpeg.via(Via::Rtmp))
+    .server_log("recording failed")
+    .run();
+}
