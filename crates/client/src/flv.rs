@@ -1,56 +1,75 @@
-//! FLV files: reading tags to publish them, writing what a player receives. Only the container framing;
-//! payloads are the RTMP message bodies, untouched.
+//! FLV files over `std::io`: reading tags to publish them, writing what a player receives. The container
+//! itself is `rtmp-flv`'s; this module only moves the bytes. Payloads are the RTMP message bodies,
+//! untouched.
 
 use std::io::{self, Read, Write};
 
-use bytes::Bytes;
 use rtmp_chunk::Message;
+use rtmp_flv::{FlvError, FlvHeader, ReaderConfig, Tag, TagReader, TagWriter};
 
-/// Reads the tags of an FLV file as RTMP messages (audio 8, video 9, script data 18).
+/// Bytes read from the input at a time.
+const READ_SIZE: usize = 64 * 1024;
+
+fn invalid(error: FlvError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error)
+}
+
+/// Reads the tags of an FLV file as RTMP messages (audio 8, video 9, script data 18) on message stream 1.
+/// PreviousTagSize fields are not checked: files from lax muxers play too.
 #[derive(Debug)]
 pub struct FlvReader<R> {
     input: R,
+    reader: TagReader,
+    read_buffer: Vec<u8>,
+    /// A tag read along with the header.
+    pending: Option<Tag>,
 }
 
 impl<R: Read> FlvReader<R> {
-    /// Checks the FLV header and skips to the first tag.
-    pub fn new(mut input: R) -> io::Result<Self> {
-        let mut header = [0u8; 9];
-        input.read_exact(&mut header)?;
-        if &header[..3] != b"FLV" {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "not an FLV file",
-            ));
+    /// Checks the FLV header.
+    pub fn new(input: R) -> io::Result<Self> {
+        let config = ReaderConfig {
+            max_tag_size: (1 << 24) - 1,
+            check_previous_tag_size: false,
+        };
+        let mut this = Self {
+            input,
+            reader: TagReader::new(config),
+            read_buffer: vec![0; READ_SIZE],
+            pending: None,
+        };
+        while this.reader.header().is_none() {
+            if this.fill()? == 0 {
+                return Err(invalid(
+                    this.reader.finish().err().unwrap_or(FlvError::NotFlv),
+                ));
+            }
+            this.pending = this.reader.next_tag().map_err(invalid)?;
         }
-        let data_offset = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) as usize;
-        let mut skip = vec![0u8; data_offset.saturating_sub(9) + 4];
-        input.read_exact(&mut skip)?;
-        Ok(Self { input })
+        Ok(this)
     }
 
-    /// The next tag, or `None` at the end of the file.
+    fn fill(&mut self) -> io::Result<usize> {
+        let count = self.input.read(&mut self.read_buffer)?;
+        self.reader
+            .push(self.read_buffer.get(..count).unwrap_or_default());
+        Ok(count)
+    }
+
+    /// The next tag, or `None` at the end of the file; a file cut inside a tag is an error.
     pub fn next_message(&mut self) -> io::Result<Option<Message>> {
-        let mut header = [0u8; 11];
-        match self.input.read_exact(&mut header) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(error) => return Err(error),
+        if let Some(tag) = self.pending.take() {
+            return Ok(Some(tag.into_message(1)));
         }
-        let type_id = header[0] & 0x1F;
-        let size = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
-        let timestamp = u32::from_be_bytes([header[7], header[4], header[5], header[6]]);
-        let mut payload = vec![0u8; size];
-        self.input.read_exact(&mut payload)?;
-        let mut previous_size = [0u8; 4];
-        // The last tag's back pointer may be missing in truncated files.
-        let _ = self.input.read_exact(&mut previous_size);
-        Ok(Some(Message {
-            timestamp,
-            type_id,
-            stream_id: 1,
-            payload: Bytes::from(payload),
-        }))
+        loop {
+            if let Some(tag) = self.reader.next_tag().map_err(invalid)? {
+                return Ok(Some(tag.into_message(1)));
+            }
+            if self.fill()? == 0 {
+                self.reader.finish().map_err(invalid)?;
+                return Ok(None);
+            }
+        }
     }
 }
 
@@ -59,55 +78,31 @@ impl<R: Read> FlvReader<R> {
 #[derive(Debug)]
 pub struct FlvWriter<W> {
     output: W,
-    tag: Vec<u8>,
+    writer: TagWriter,
 }
 
-/// Bytes of a tag header (the back pointer after a tag counts them with the payload).
-const TAG_HEADER_LEN: usize = 11;
-
 impl<W: Write> FlvWriter<W> {
+    /// Writes the FLV header.
     pub fn new(mut output: W) -> io::Result<Self> {
-        output.write_all(&[b'F', b'L', b'V', 1, 0x05, 0, 0, 0, 9, 0, 0, 0, 0])?;
-        Ok(Self {
-            output,
-            tag: Vec::new(),
-        })
+        let mut writer = TagWriter::new();
+        output.write_all(&writer.file_header(FlvHeader::default()))?;
+        Ok(Self { output, writer })
     }
 
-    /// Appends one audio, video or script-data message as a tag. A payload too large for FLV's 24-bit
-    /// size is refused.
+    /// Appends one audio, video or script-data message as a tag; other message types are skipped. A
+    /// payload too large for FLV's 24-bit size is refused.
     pub fn write_message(&mut self, message: &Message) -> io::Result<()> {
-        let size = u32::try_from(message.payload.len())
-            .ok()
-            .filter(|size| *size < 1 << 24)
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "a message over 16 MiB does not fit an FLV tag",
-                )
-            })?;
-        let ts = message.timestamp.to_be_bytes();
-        let size_bytes = size.to_be_bytes();
-        self.tag.clear();
-        self.tag.extend_from_slice(&[
-            message.type_id,
-            size_bytes[1],
-            size_bytes[2],
-            size_bytes[3],
-            ts[1],
-            ts[2],
-            ts[3],
-            ts[0],
-            0,
-            0,
-            0,
-        ]);
-        self.tag.extend_from_slice(&message.payload);
-        self.tag
-            .extend_from_slice(&(size + TAG_HEADER_LEN as u32).to_be_bytes());
-        self.output.write_all(&self.tag)
+        let Some(tag) = Tag::from_message(message) else {
+            return Ok(());
+        };
+        let bytes = self
+            .writer
+            .tag(&tag)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        self.output.write_all(&bytes)
     }
 
+    /// Flushes the output.
     pub fn flush(&mut self) -> io::Result<()> {
         self.output.flush()
     }
@@ -115,6 +110,8 @@ impl<W: Write> FlvWriter<W> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     #[test]
@@ -151,5 +148,11 @@ mod tests {
         }
         assert_eq!(read, messages);
         assert!(FlvReader::new(&b"NOT A FLV"[..]).is_err());
+        assert!(FlvReader::new(&b""[..]).is_err());
+        // A file cut inside a tag is an error after the whole tags.
+        let mut reader = FlvReader::new(&file[..file.len() - 6]).unwrap();
+        assert!(reader.next_message().unwrap().is_some());
+        assert!(reader.next_message().unwrap().is_some());
+        assert!(reader.next_message().is_err());
     }
 }

@@ -275,6 +275,18 @@ pub struct AppConfig {
     pub hook_timeout_ms: Option<u64>,
     /// What a hook that times out, is down or answers garbage means: `deny` (default) or `allow`.
     pub hook_failure: crate::hooks::HookFailure,
+
+    // Recording (docs/recording.md).
+    /// `off`, `all`, `video`, `audio` or `manual` (started and stopped on request only).
+    pub record: crate::outputs::recorder::RecordMode,
+    /// The file name template: `{app}`, `{name}`, `{start}` (UTC, `20261203-114500`), `{n}`.
+    pub record_path: crate::outputs::recorder::RecordPath,
+    /// The container: `flv` (`mp4` is refused as not yet supported).
+    pub record_format: crate::outputs::recorder::RecordFormat,
+    /// A new file starts at the next keyframe once a file spans this many seconds.
+    pub record_max_duration_s: Option<u64>,
+    /// A new file starts at the next keyframe once a file holds this many bytes.
+    pub record_max_bytes: Option<u64>,
 }
 
 impl AppConfig {
@@ -293,6 +305,16 @@ impl AppConfig {
                 .unwrap_or(crate::hooks::DEFAULT_UPDATE_INTERVAL_SECS)
                 .max(1),
         )
+    }
+
+    /// The recording settings of this application.
+    pub fn record_settings(&self) -> crate::outputs::recorder::RecordSettings {
+        crate::outputs::recorder::RecordSettings {
+            mode: self.record,
+            path: self.record_path.clone(),
+            max_duration_s: self.record_max_duration_s,
+            max_bytes: self.record_max_bytes,
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod hooks;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod outputs;
 pub mod router;
 pub mod socket;
 

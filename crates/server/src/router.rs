@@ -37,6 +37,7 @@ use rtmp_session::{ConnectRequest, FourCc, PublishType, ServerEvent, ServerSessi
 
 use crate::close_reason::CloseReason;
 use crate::config::{AppConfig, SharedApps};
+use crate::outputs::recorder::{LogRecordDone, Recorder};
 
 /// Who answers a connection's `connect`, `publish` and `play`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +161,8 @@ pub struct Router {
     connect: Option<ConnectRequest>,
     publishers: ByStream<Publisher>,
     players: ByStream<Player>,
+    /// Recordings of this connection's published streams (dropped with their publisher: they stop).
+    recorders: ByStream<Recorder>,
     /// The stream last published or played, for the close log.
     last_stream: Option<StreamKey>,
     /// The request waiting for [`Router::answer`].
@@ -192,6 +195,7 @@ impl Router {
             connect: None,
             publishers: ByStream::new(),
             players: ByStream::new(),
+            recorders: ByStream::new(),
             last_stream: None,
             pending: None,
             closing: None,
@@ -366,6 +370,7 @@ impl Router {
                         key: publisher.key().clone(),
                     });
                 }
+                self.recorders.remove(stream_id);
             }
             ServerEvent::StopPlay { stream_id } => {
                 if let Some(player) = self.players.remove(stream_id) {
@@ -441,6 +446,15 @@ impl Router {
                         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "publish");
                         session.accept_publish(stream_id);
                         self.publishers.insert(stream_id, publisher);
+                        if self.app_config.record.is_automatic() {
+                            let recorder = Recorder::start(
+                                &self.hub,
+                                key.clone(),
+                                self.app_config.record_settings(),
+                                Arc::new(LogRecordDone),
+                            );
+                            self.recorders.insert(stream_id, recorder);
+                        }
                         self.last_stream = Some(key);
                     }
                     Err(error) => {

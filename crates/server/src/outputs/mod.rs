@@ -1,0 +1,3 @@
+//! What a server makes of a stream besides playing it: recordings (and, later, HLS and relays).
+
+pub mod recorder;

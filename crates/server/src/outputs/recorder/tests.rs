@@ -1,0 +1,234 @@
+//! The path template, the config keys, and recording a synthetic stream through a real hub to files
+//! read back with the FLV reader.
+
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use rtmp_amf::Amf0Value;
+use rtmp_chunk::Message;
+use rtmp_flv::TagReader;
+use rtmp_hub::HubConfig;
+
+use super::*;
+use crate::config::AppConfig;
+
+#[test]
+fn path_template_fills_fields_and_refuses_escapes() {
+    let path = render_path(
+        "rec/{app}/{name}-{start}-{n}.flv",
+        "live",
+        "cam",
+        "20261203-114500",
+        2,
+    );
+    assert_eq!(
+        path,
+        Ok(PathBuf::from("rec/live/cam-20261203-114500-2.flv"))
+    );
+    for bad in ["..", ".", "", "a/b", "a\\b", "../x", "x\0"] {
+        assert_eq!(
+            render_path("rec/{app}/{name}.flv", "live", bad, "s", 0),
+            Err(PathError::UnsafeName(bad.to_owned())),
+            "{bad:?}"
+        );
+        assert!(render_path("rec/{app}/{name}.flv", bad, "cam", "s", 0).is_err());
+    }
+    assert!(matches!(
+        render_path("../{name}.flv", "live", "cam", "s", 0),
+        Err(PathError::UnsafeTemplate(_))
+    ));
+    // Dots inside a name are fine.
+    assert!(render_path("{name}.flv", "live", "cam..1", "s", 0).is_ok());
+}
+
+#[test]
+fn utc_stamp_is_the_civil_date() {
+    let at = UNIX_EPOCH + Duration::from_secs(1_796_298_300);
+    assert_eq!(utc_stamp(at), "20261203-114500");
+    assert_eq!(utc_stamp(UNIX_EPOCH), "19700101-000000");
+    // 2024-02-29 23:59:59
+    assert_eq!(
+        utc_stamp(UNIX_EPOCH + Duration::from_secs(1_709_251_199)),
+        "20240229-235959"
+    );
+}
+
+#[test]
+fn config_keys_parse_and_mp4_is_refused() {
+    let config: AppConfig = toml::from_str(
+        "record = \"all\"\nrecord_path = \"r/{name}.flv\"\nrecord_max_duration_s = 60\n",
+    )
+    .unwrap();
+    assert_eq!(config.record, RecordMode::All);
+    assert_eq!(config.record_settings().path.0, "r/{name}.flv");
+    assert_eq!(config.record_settings().max_duration_s, Some(60));
+    assert_eq!(AppConfig::default().record, RecordMode::Off);
+    assert_eq!(
+        AppConfig::default().record_path.0,
+        "recordings/{app}/{name}-{start}.flv"
+    );
+    let error = toml::from_str::<AppConfig>("record_format = \"mp4\"").unwrap_err();
+    assert!(error.to_string().contains("not yet supported"), "{error}");
+    assert!(toml::from_str::<AppConfig>("record_format = \"flv\"").is_ok());
+    assert!(toml::from_str::<AppConfig>("record = \"sometimes\"").is_err());
+}
+
+/// Sends each finished file to the test.
+#[derive(Debug)]
+struct Collect(Mutex<std_mpsc::Sender<RecordDone>>);
+
+impl RecordDoneHook for Collect {
+    fn record_done(&self, done: &RecordDone) {
+        let _ = self.0.lock().unwrap().send(done.clone());
+    }
+}
+
+fn message(type_id: u8, timestamp: u32, payload: Vec<u8>) -> Message {
+    Message {
+        timestamp,
+        type_id,
+        stream_id: 1,
+        payload: Bytes::from(payload),
+    }
+}
+
+fn read_tags(path: &std::path::Path) -> Vec<Tag> {
+    let mut reader = TagReader::default();
+    reader.push(&fs::read(path).unwrap());
+    let mut tags = Vec::new();
+    while let Some(tag) = reader.next_tag().unwrap() {
+        tags.push(tag);
+    }
+    reader.finish().unwrap();
+    tags
+}
+
+fn record(settings: RecordSettings) -> (Vec<RecordDone>, Arc<RecorderStatus>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let t0 = Instant::now();
+        let hub = Hub::new(HubConfig::default(), t0);
+        let key = StreamKey::new("live", "cam");
+        let (sender, done) = std_mpsc::channel();
+        let publisher = hub.publish(&key, t0).unwrap();
+        let recorder = Recorder::start(&hub, key, settings, Arc::new(Collect(Mutex::new(sender))));
+        let status = recorder.status().clone();
+        let metadata = rtmp_amf::encode_amf0_values(&[
+            Amf0Value::String("@setDataFrame".into()),
+            Amf0Value::String("onMetaData".into()),
+            Amf0Value::ecma_array([("width", Amf0Value::Number(320.0))]),
+        ])
+        .unwrap();
+        publisher.set_metadata(Some(&message(18, 0, metadata.to_vec())));
+        publisher.send(&message(9, 0, vec![0x17, 0, 0, 0, 0, 1]), t0);
+        publisher.send(&message(8, 0, vec![0xAF, 0, 0x12, 0x10]), t0);
+        // 6 s: a keyframe each second, 25 video and ~43 audio frames a second.
+        for ms in (0..6000u32).step_by(40) {
+            let frame_type = if ms % 1000 == 0 { 0x17 } else { 0x27 };
+            publisher.send(
+                &message(9, ms, vec![frame_type, 1, 0, 0, 0, (ms % 251) as u8]),
+                t0,
+            );
+            publisher.send(&message(8, ms + 3, vec![0xAF, 1, (ms % 253) as u8]), t0);
+            tokio::task::yield_now().await;
+        }
+        drop(publisher);
+        recorder.stop().await;
+        let mut files = Vec::new();
+        while let Ok(file) = done.recv_timeout(Duration::from_secs(10)) {
+            files.push(file);
+            if files.iter().map(|f| f.duration_ms).sum::<u64>() >= 5990 - 40 * files.len() as u64 {
+                break;
+            }
+        }
+        (files, status)
+    })
+}
+
+#[test]
+fn records_a_stream_to_one_file_with_duration_and_keyframe_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir
+        .path()
+        .join("{app}/{name}-{n}.flv")
+        .display()
+        .to_string();
+    let (files, status) = record(RecordSettings {
+        mode: RecordMode::All,
+        path: RecordPath(template),
+        ..RecordSettings::default()
+    });
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(status.dropped_frames.load(Ordering::Relaxed), 0);
+    let tags = read_tags(&files[0].path);
+    assert_eq!(tags.len(), 1 + 2 + 150 * 2);
+    let metadata = rtmp_amf::decode_amf0(&tags[0].payload).unwrap();
+    assert_eq!(metadata[0].as_str(), Some("onMetaData"));
+    assert_eq!(
+        metadata[1].get("width").and_then(Amf0Value::as_f64),
+        Some(320.0)
+    );
+    let duration = metadata[1]
+        .get("duration")
+        .and_then(Amf0Value::as_f64)
+        .unwrap();
+    assert!((duration - 5.963).abs() < 0.01, "{duration}");
+    let Some(Amf0Value::StrictArray(positions)) = metadata[1]
+        .get("keyframes")
+        .and_then(|k| k.get("filepositions"))
+        .cloned()
+    else {
+        panic!("no keyframe index");
+    };
+    assert_eq!(positions.len(), 6);
+    let bytes = fs::read(&files[0].path).unwrap();
+    for position in positions {
+        let at = position.as_f64().unwrap() as usize;
+        assert_eq!(bytes[at], 9);
+        assert_eq!(bytes[at + 11], 0x17);
+    }
+    assert!(tags[1].is_sequence_header() && tags[2].is_sequence_header());
+}
+
+#[test]
+fn rotates_at_keyframes_each_file_starting_with_metadata_and_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("{name}-{n}.flv").display().to_string();
+    let (files, _) = record(RecordSettings {
+        mode: RecordMode::All,
+        path: RecordPath(template),
+        max_duration_s: Some(2),
+        ..RecordSettings::default()
+    });
+    assert_eq!(files.len(), 3, "{files:?}");
+    let mut media = 0;
+    for file in &files {
+        let tags = read_tags(&file.path);
+        assert_eq!(tags[0].tag_type, TAG_SCRIPT);
+        assert!(tags[1].is_sequence_header() && tags[2].is_sequence_header());
+        assert!(tags[3].is_keyframe());
+        assert_eq!(tags[3].timestamp, 0);
+        media += tags.len() - 3;
+    }
+    assert_eq!(media, 300, "the files together hold every frame");
+}
+
+#[test]
+fn an_unwritable_directory_is_reported_and_the_stream_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    fs::write(&blocker, b"not a directory").unwrap();
+    let template = blocker.join("{name}.flv").display().to_string();
+    let (files, status) = record(RecordSettings {
+        mode: RecordMode::All,
+        path: RecordPath(template),
+        ..RecordSettings::default()
+    });
+    assert!(files.is_empty());
+    assert!(status
+        .error()
+        .is_some_and(|error| error.contains("cannot create")));
+}
