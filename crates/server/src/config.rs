@@ -257,6 +257,20 @@ pub struct AppConfig {
     /// table applies and every key has its default.
     #[serde(skip)]
     pub table: Option<String>,
+
+    // Access control (see docs/security.md and `crate::policy`).
+    /// Addresses or CIDR networks (or "all") allowed to publish; tried before `deny_publish`, the first
+    /// match deciding and a peer matching none being allowed, as nginx-rtmp's `allow publish`.
+    pub allow_publish: Vec<crate::policy::IpMatch>,
+    /// Addresses or CIDR networks (or "all") refused publishing (nginx-rtmp's `deny publish`).
+    pub deny_publish: Vec<crate::policy::IpMatch>,
+    /// As `allow_publish`, for play.
+    pub allow_play: Vec<crate::policy::IpMatch>,
+    /// As `deny_publish`, for play.
+    pub deny_play: Vec<crate::policy::IpMatch>,
+    /// With a secret, every publish and play must carry a signed name (`NAME?expires=UNIX&sign=SIG`,
+    /// made by `rtmpx sign`).
+    pub secret: Option<String>,
 }
 
 /// The `app` tables of a configuration file, read only to report unknown keys at their line.

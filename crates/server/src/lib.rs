@@ -20,6 +20,7 @@ pub mod connection;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod policy;
 pub mod router;
 pub mod socket;
 

@@ -26,13 +26,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use rtmp_hub::{FrameKind, Hub, Publisher, StreamKey, Subscriber, SubscriberEvent};
 use rtmp_session::{ConnectRequest, FourCc, ServerEvent, ServerSession, StatusCode};
 
 use crate::close_reason::CloseReason;
 use crate::config::{AppConfig, SharedApps};
+use crate::policy::{self, Action, Refusal};
 
 /// Who answers a connection's `connect`, `publish` and `play`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +141,8 @@ pub struct Router {
     pending: Option<Question>,
     /// Set by a decision that ends the connection.
     closing: Option<CloseReason>,
+    /// The wall clock signed URLs are checked against (replaced in tests).
+    wall_clock: fn() -> SystemTime,
 }
 
 impl Router {
@@ -164,7 +167,13 @@ impl Router {
             last_stream: None,
             pending: None,
             closing: None,
+            wall_clock: SystemTime::now,
         }
+    }
+
+    /// Replaces the wall clock the access policy reads (signed URLs' expiry).
+    pub fn set_wall_clock(&mut self, wall_clock: fn() -> SystemTime) {
+        self.wall_clock = wall_clock;
     }
 
     /// The `connect` request, once the client sent it (its command object dropped).
@@ -200,6 +209,16 @@ impl Router {
             let Some(question) = self.route(event, now) else {
                 continue;
             };
+            let question = match question {
+                Ok(question) => question,
+                Err((question, refusal)) => {
+                    self.refuse(session, question, refusal, now);
+                    if let Some(reason) = self.closing.take() {
+                        return Step::Close(reason);
+                    }
+                    continue;
+                }
+            };
             if self.admission == Admission::AskFirst {
                 self.pending = Some(question.clone());
                 return Step::Ask(question);
@@ -219,8 +238,54 @@ impl Router {
         }
     }
 
-    /// Routes one session event; a request is returned as the question to decide.
-    fn route(&mut self, event: ServerEvent, now: Instant) -> Option<Question> {
+    /// Refuses a request the access policy turned down, logged with who and why.
+    fn refuse(
+        &mut self,
+        session: &mut ServerSession,
+        question: Question,
+        refusal: Refusal,
+        now: Instant,
+    ) {
+        tracing::warn!(peer = %self.peer, transport = self.transport, app = self.app(),
+            request = ?question, reason = ?refusal.reason, why = %refusal.description, "access refused");
+        self.carry_out(session, question, Verdict::Refuse(refusal.description), now);
+    }
+
+    /// Checks a `publish` or `play` against the access policy.
+    fn stream_question(
+        &self,
+        action: Action,
+        stream_id: u32,
+        stream_name: String,
+        query: &str,
+    ) -> Result<Question, (Question, Refusal)> {
+        let checked = policy::check_stream(
+            &self.app_config,
+            action,
+            self.peer.ip(),
+            self.app(),
+            (&stream_name, query),
+            (self.wall_clock)(),
+        );
+        let key = StreamKey::new(self.app(), stream_name);
+        let question = match action {
+            Action::Publish => Question::Publish { stream_id, key },
+            Action::Play => Question::Play { stream_id, key },
+        };
+        match checked {
+            Ok(_) => Ok(question),
+            Err(refusal) => Err((question, refusal)),
+        }
+    }
+
+    /// Routes one session event; a request is returned as the question to decide, or with the access
+    /// policy's refusal.
+    #[allow(clippy::type_complexity)]
+    fn route(
+        &mut self,
+        event: ServerEvent,
+        now: Instant,
+    ) -> Option<Result<Question, (Question, Refusal)>> {
         match event {
             ServerEvent::Media { stream_id, message } => {
                 if let Some(publisher) = self.publishers.get(stream_id) {
@@ -234,30 +299,37 @@ impl Router {
                 tracing::info!(peer = %self.peer, transport = self.transport, app = %request.app,
                     tc_url = request.tc_url.as_deref().unwrap_or(""),
                     flash_ver = request.flash_ver.as_deref().unwrap_or(""), "connect");
-                self.app_config = self.apps.app(&request.app);
+                let checked = policy::check_connect(&request.app).map(str::to_owned);
+                let app = match &checked {
+                    Ok(app) => app.clone(),
+                    Err(_) => String::new(),
+                };
+                self.app_config = self.apps.app(&app);
                 // Kept for the close log and codec checks; the whole command object is not needed.
                 self.connect = Some(ConnectRequest {
                     properties: rtmp_amf::Amf0Value::Null,
+                    app,
                     ..request
                 });
-                return Some(Question::Connect);
+                return Some(match checked {
+                    Ok(_) => Ok(Question::Connect),
+                    Err(refusal) => Err((Question::Connect, refusal)),
+                });
             }
             ServerEvent::Publish {
                 stream_id,
                 stream_name,
+                query,
                 ..
             } => {
-                let key = StreamKey::new(self.app(), stream_name);
-                return Some(Question::Publish { stream_id, key });
+                return Some(self.stream_question(Action::Publish, stream_id, stream_name, &query))
             }
             ServerEvent::Play {
                 stream_id,
                 stream_name,
+                query,
                 ..
-            } => {
-                let key = StreamKey::new(self.app(), stream_name);
-                return Some(Question::Play { stream_id, key });
-            }
+            } => return Some(self.stream_question(Action::Play, stream_id, stream_name, &query)),
             ServerEvent::Metadata { stream_id, message } => {
                 if let Some(publisher) = self.publishers.get(stream_id) {
                     publisher.set_metadata(message.as_ref());
@@ -477,16 +549,20 @@ mod tests {
 
     impl Pair {
         fn new(hub: &Hub, admission: Admission) -> Self {
+            Self::with_apps(hub, admission, "live", Apps::default())
+        }
+
+        fn with_apps(hub: &Hub, admission: Admission, app: &str, apps: Apps) -> Self {
             let now = Instant::now();
             let config = SessionConfig::default();
-            let options = ClientOptions::new("live", "rtmp://127.0.0.1/live");
+            let options = ClientOptions::new(app, "rtmp://127.0.0.1/live");
             let peer = "192.0.2.1:50000".parse().unwrap();
             Self {
                 client: ClientSession::new(config.clone(), options, fixed_random(), now),
                 server: ServerSession::new(config, fixed_random(), now),
                 router: Router::new(
                     hub.clone(),
-                    Arc::new(SharedApps::new(Apps::default())),
+                    Arc::new(SharedApps::new(apps)),
                     peer,
                     "rtmp",
                     admission,
@@ -746,6 +822,105 @@ mod tests {
         assert!(pair
             .client_events
             .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+    }
+
+    fn apps(toml_text: &str) -> Apps {
+        let tables: std::collections::BTreeMap<String, toml::Table> =
+            toml::from_str(toml_text).unwrap();
+        Apps::resolve(&tables).unwrap()
+    }
+
+    /// Connected (asking first, every question answered yes) with one stream created.
+    fn asking_pair(hub: &Hub, apps: Apps) -> Pair {
+        let mut pair = Pair::with_apps(hub, Admission::AskFirst, "live", apps);
+        pair.pump();
+        pair.router
+            .answer(&mut pair.server, Verdict::Accept, pair.now);
+        pair.route();
+        pair.client.create_stream();
+        pair.pump();
+        pair
+    }
+
+    #[test]
+    fn a_denied_address_is_refused_play_without_asking() {
+        let hub = hub();
+        let mut pair = asking_pair(&hub, apps("[live]\ndeny_play = [\"192.0.2.0/24\"]"));
+        pair.client.play(1, "cam");
+        pair.pump();
+        assert_eq!(pair.statuses(), ["NetStream.Play.Failed"]);
+        assert!(matches!(pair.steps[..], [Step::Ask(Question::Connect)]));
+        assert_eq!(hub.players(), 0);
+        // Publishing is not covered by the play rules.
+        pair.client.publish(1, "cam");
+        pair.pump();
+        assert!(matches!(
+            pair.steps.last(),
+            Some(Step::Ask(Question::Publish { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_bad_stream_name_is_refused_with_bad_name() {
+        let hub = hub();
+        let mut pair = Pair::connected(&hub);
+        pair.client.publish(1, "../../etc/passwd");
+        pair.pump();
+        assert_eq!(pair.statuses(), ["NetStream.Publish.BadName"]);
+        assert!(!pair
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+    }
+
+    #[test]
+    fn a_bad_application_name_is_rejected_and_closes() {
+        let hub = hub();
+        let mut pair = Pair::with_apps(&hub, Admission::Open, "a\u{1}b", Apps::default());
+        pair.pump();
+        assert!(matches!(
+            &pair.steps[..],
+            [Step::Close(CloseReason::Refused(_))]
+        ));
+        assert!(pair.client_events.iter().any(|e| matches!(
+            e,
+            ClientEvent::CommandFailed {
+                command: "connect",
+                ..
+            }
+        )));
+    }
+
+    fn fixed_wall_clock() -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000)
+    }
+
+    #[test]
+    fn signed_names_are_checked_against_the_wall_clock() {
+        let hub = hub();
+        let mut pair = Pair::with_apps(
+            &hub,
+            Admission::Open,
+            "live",
+            apps("[live]\nsecret = \"k\""),
+        );
+        pair.router.set_wall_clock(fixed_wall_clock);
+        pair.pump();
+        pair.client.create_stream();
+        pair.pump();
+        let expired = crate::policy::signed::signed_query("k", "live", "cam", 999);
+        pair.client.play(1, &format!("cam?{expired}"));
+        pair.pump();
+        assert_eq!(pair.statuses(), ["NetStream.Play.Failed"]);
+        let valid = crate::policy::signed::signed_query("k", "live", "cam", 2_000);
+        pair.client.play(1, &format!("cam?{valid}"));
+        pair.pump();
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::PlayStarted { stream_id: 1 }));
+        assert_eq!(
+            pair.router.last_stream(),
+            Some(&StreamKey::new("live", "cam"))
+        );
     }
 
     #[test]
