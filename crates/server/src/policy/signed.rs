@@ -34,6 +34,30 @@ pub fn signed_query(secret: &str, app: &str, name: &str, expires: u64) -> String
     )
 }
 
+/// `url` (`SCHEME://HOST[:PORT]/APP/STREAM`, the stream maybe with a query already) with its stream
+/// name signed until `expires`.
+pub fn sign_url(url: &str, secret: &str, expires: u64) -> Result<String, String> {
+    let (_, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("{url:?} is not a URL (SCHEME://HOST/APP/STREAM)"))?;
+    let (_, path) = rest
+        .split_once('/')
+        .ok_or_else(|| format!("{url:?} has no application and stream"))?;
+    let (app, stream) = path
+        .rsplit_once('/')
+        .ok_or_else(|| format!("{url:?} has no stream name after its application"))?;
+    let (app, _) = app.split_once('?').unwrap_or((app, ""));
+    let (name, query) = stream.split_once('?').unwrap_or((stream, ""));
+    if app.is_empty() || name.is_empty() {
+        return Err(format!("{url:?} has an empty application or stream name"));
+    }
+    let separator = if query.is_empty() { "?" } else { "&" };
+    Ok(format!(
+        "{url}{separator}{}",
+        signed_query(secret, app, name, expires)
+    ))
+}
+
 /// Checks the query of a stream name (`name` without it) at `now`; the error is what the client is told.
 pub fn verify(
     secret: &str,
@@ -92,6 +116,19 @@ mod tests {
             .contains("signature"));
         assert!(verify("k", "live", "cam", "", at(0)).is_err());
         assert!(verify("k", "live", "cam", "expires=x&sign=y", at(0)).is_err());
+    }
+
+    #[test]
+    fn a_signed_url_carries_a_signature_of_its_app_and_stream() {
+        let url = sign_url("rtmp://example.com:1935/live/cam", "k", 1_000).unwrap();
+        let (_, query) = url.split_once('?').unwrap();
+        assert!(url.starts_with("rtmp://example.com:1935/live/cam?expires=1000&sign="));
+        assert!(verify("k", "live", "cam", query, at(0)).is_ok());
+        let nested = sign_url("rtmps://h/a/b/cam?x=1", "k", 5).unwrap();
+        let (_, query) = nested.split_once('?').unwrap();
+        assert!(verify("k", "a/b", "cam", query, at(0)).is_ok());
+        assert!(sign_url("example.com/live", "k", 5).is_err());
+        assert!(sign_url("rtmp://h/live", "k", 5).is_err());
     }
 
     #[test]
