@@ -52,6 +52,9 @@ pub struct Config {
     pub max_chunk_streams: usize,
     /// Most simultaneous connections; more are refused.
     pub max_connections: usize,
+    /// Most simultaneous connections from one address (IPv4-mapped IPv6 counting as IPv4); more are
+    /// refused at accept. 0: no limit.
+    pub max_connections_per_ip: usize,
     /// Connections the kernel completes and queues on each listener before the server accepts them
     /// (capped by `net.core.somaxconn`). A burst beyond it, such as an audience reconnecting at once,
     /// waits for TCP's SYN retries (1 s, then 3 s).
@@ -103,6 +106,7 @@ impl Default for Config {
             max_message_size: 16 * 1024 * 1024,
             max_chunk_streams: 64,
             max_connections: 10_000,
+            max_connections_per_ip: 0,
             listen_backlog: 1024,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 20_000,
@@ -422,6 +426,7 @@ impl ReloadPlan {
             max_message_size,
             max_chunk_streams,
             max_connections,
+            max_connections_per_ip,
             listen_backlog,
             handshake_timeout_ms,
             idle_timeout_ms,
@@ -466,6 +471,10 @@ impl ReloadPlan {
             "max_chunk_streams",
         );
         restart_if_changed(*max_connections != old.max_connections, "max_connections");
+        restart_if_changed(
+            *max_connections_per_ip != old.max_connections_per_ip,
+            "max_connections_per_ip",
+        );
         restart_if_changed(*listen_backlog != old.listen_backlog, "listen_backlog");
         restart_if_changed(
             *handshake_timeout_ms != old.handshake_timeout_ms,
