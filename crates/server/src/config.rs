@@ -275,6 +275,12 @@ pub struct AppConfig {
     /// With a secret, every publish and play must carry a signed name (`NAME?expires=UNIX&sign=SIG`,
     /// made by `rtmpx sign`).
     pub secret: Option<String>,
+    /// Most streams published at once in the application, over the whole server.
+    pub max_publishers: Option<usize>,
+    /// Most players at once in the application, over the whole server.
+    pub max_players: Option<usize>,
+    /// Most players at once of one stream of the application.
+    pub max_players_per_stream: Option<usize>,
 }
 
 /// The `app` tables of a configuration file, read only to report unknown keys at their line.

@@ -33,6 +33,7 @@ use rtmp_session::{ConnectRequest, FourCc, ServerEvent, ServerSession, StatusCod
 
 use crate::close_reason::CloseReason;
 use crate::config::{AppConfig, SharedApps};
+use crate::policy::limits::{self, Slot, OCCUPANCY};
 use crate::policy::{self, Action, Refusal};
 
 /// Who answers a connection's `connect`, `publish` and `play`.
@@ -120,6 +121,8 @@ impl<T> ByStream<T> {
 struct Player {
     subscriber: Subscriber,
     paused: bool,
+    /// Counted against the application's player limits while it lives.
+    _slot: Option<Slot>,
 }
 
 /// One connection's routing state.
@@ -134,6 +137,8 @@ pub struct Router {
     admission: Admission,
     connect: Option<ConnectRequest>,
     publishers: ByStream<Publisher>,
+    /// The publishers counted against the application's limits, by stream id.
+    publisher_slots: ByStream<Slot>,
     players: ByStream<Player>,
     /// The stream last published or played, for the close log.
     last_stream: Option<StreamKey>,
@@ -163,6 +168,7 @@ impl Router {
             admission,
             connect: None,
             publishers: ByStream::new(),
+            publisher_slots: ByStream::new(),
             players: ByStream::new(),
             last_stream: None,
             pending: None,
@@ -341,6 +347,7 @@ impl Router {
                 }
             }
             ServerEvent::Unpublish { stream_id } => {
+                self.publisher_slots.remove(stream_id);
                 if let Some(publisher) = self.publishers.remove(stream_id) {
                     tracing::info!(peer = %self.peer, stream = %publisher.key(), "unpublish");
                 }
@@ -369,8 +376,18 @@ impl Router {
                 self.closing = Some(CloseReason::Refused(why));
             }
             (Question::Publish { stream_id, key }, Verdict::Accept) => {
+                let slot = match self.take_slot(Action::Publish, &key) {
+                    Ok(slot) => slot,
+                    Err(refusal) => {
+                        let question = Question::Publish { stream_id, key };
+                        return self.refuse(session, question, refusal, now);
+                    }
+                };
                 match self.hub.publish(&key, now) {
                     Ok(publisher) => {
+                        if let Some(slot) = slot {
+                            self.publisher_slots.insert(stream_id, slot);
+                        }
                         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "publish");
                         session.accept_publish(stream_id);
                         self.publishers.insert(stream_id, publisher);
@@ -391,7 +408,13 @@ impl Router {
                 session.reject_publish(stream_id, StatusCode::PublishBadName, &why);
             }
             (Question::Play { stream_id, key }, Verdict::Accept) => {
-                self.start_player(session, stream_id, key)
+                match self.take_slot(Action::Play, &key) {
+                    Ok(slot) => self.start_player(session, stream_id, key, slot),
+                    Err(refusal) => {
+                        let question = Question::Play { stream_id, key };
+                        self.refuse(session, question, refusal, now)
+                    }
+                }
             }
             (Question::Play { stream_id, key }, Verdict::Refuse(why)) => {
                 tracing::warn!(peer = %self.peer, stream = %key, why = %why, "play refused");
@@ -400,7 +423,23 @@ impl Router {
         }
     }
 
-    fn start_player(&mut self, session: &mut ServerSession, stream_id: u32, key: StreamKey) {
+    /// Counts a publisher or player against the application's limits, when it has any.
+    fn take_slot(&self, action: Action, key: &StreamKey) -> Result<Option<Slot>, Refusal> {
+        if !limits::limited(&self.app_config) {
+            return Ok(None);
+        }
+        OCCUPANCY
+            .take(&self.app_config, action, self.app(), &key.name)
+            .map(Some)
+    }
+
+    fn start_player(
+        &mut self,
+        session: &mut ServerSession,
+        stream_id: u32,
+        key: StreamKey,
+        slot: Option<Slot>,
+    ) {
         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "play");
         let mut subscriber = self.hub.subscribe(&key);
         session.accept_play(stream_id, &key.name);
@@ -414,6 +453,7 @@ impl Router {
             Player {
                 subscriber,
                 paused: false,
+                _slot: slot,
             },
         );
         self.last_stream = Some(key);
@@ -519,6 +559,7 @@ impl Router {
     pub fn leave_streams(&mut self) {
         self.players = ByStream::new();
         self.publishers = ByStream::new();
+        self.publisher_slots = ByStream::new();
     }
 }
 
@@ -921,6 +962,42 @@ mod tests {
             pair.router.last_stream(),
             Some(&StreamKey::new("live", "cam"))
         );
+    }
+
+    #[test]
+    fn player_limits_refuse_beyond_and_free_when_a_player_leaves() {
+        let hub = hub();
+        let limited = || apps("[limited]\nmax_players_per_stream = 1\nmax_publishers = 1");
+        let connected = || {
+            let mut pair = Pair::with_apps(&hub, Admission::Open, "limited", limited());
+            pair.pump();
+            pair.client.create_stream();
+            pair.pump();
+            pair
+        };
+        let mut first = connected();
+        first.client.play(1, "cam");
+        first.pump();
+        let mut second = connected();
+        second.client.play(1, "cam");
+        second.pump();
+        assert_eq!(second.statuses(), ["NetStream.Play.Failed"]);
+        // Publishing is limited on its own count.
+        second.client.publish(1, "cam");
+        second.pump();
+        assert!(second
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+        let mut third = connected();
+        third.client.publish(1, "other");
+        third.pump();
+        assert_eq!(third.statuses(), ["NetStream.Publish.BadName"]);
+        first.router.leave_streams();
+        third.client.play(1, "cam");
+        third.pump();
+        assert!(third
+            .client_events
+            .contains(&ClientEvent::PlayStarted { stream_id: 1 }));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! counted in [`REFUSALS`].
 
 pub mod ip;
+pub mod limits;
 pub mod names;
 pub mod signed;
 
@@ -37,6 +38,7 @@ pub enum Reason {
     BadName,
     AddressDenied,
     BadSignature,
+    LimitReached,
 }
 
 /// A refused request: why, and the description the client is told.
@@ -62,6 +64,7 @@ pub struct Refusals {
     pub bad_name: AtomicU64,
     pub address_denied: AtomicU64,
     pub bad_signature: AtomicU64,
+    pub limit_reached: AtomicU64,
 }
 
 impl Refusals {
@@ -70,6 +73,7 @@ impl Refusals {
             Reason::BadName => &self.bad_name,
             Reason::AddressDenied => &self.address_denied,
             Reason::BadSignature => &self.bad_signature,
+            Reason::LimitReached => &self.limit_reached,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -80,6 +84,7 @@ impl Refusals {
             Reason::BadName => &self.bad_name,
             Reason::AddressDenied => &self.address_denied,
             Reason::BadSignature => &self.bad_signature,
+            Reason::LimitReached => &self.limit_reached,
         }
         .load(Ordering::Relaxed)
     }
@@ -90,6 +95,7 @@ pub static REFUSALS: Refusals = Refusals {
     bad_name: AtomicU64::new(0),
     address_denied: AtomicU64::new(0),
     bad_signature: AtomicU64::new(0),
+    limit_reached: AtomicU64::new(0),
 };
 
 /// The application name of a `connect` (its query, which some encoders send there, left off), or why
