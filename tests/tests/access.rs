@@ -113,3 +113,66 @@ fn signed_urls_publish_and_play_and_bad_ones_are_refused() {
     assert!(player.wait(Duration::from_secs(30)).success());
     assert_contiguous_run(&fixture.reference(), &framemd5(&ffmpeg(), &out), 0.5);
 }
+
+/// Runs an FFmpeg publisher that must be refused: it exits non-zero within a few seconds.
+fn assert_publish_refused(url: &str) {
+    let started = Instant::now();
+    let output = run_with_timeout(
+        Command::new(ffmpeg())
+            .args(["-loglevel", "error", "-re", "-i"])
+            .arg(Fixture::H264Aac.path())
+            .args(["-c", "copy", "-f", "flv", url]),
+        Duration::from_secs(20),
+    );
+    assert!(!output.status.success(), "{url} was not refused");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refusing {url} took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn adobe_auth_lets_ffmpeg_publish_with_the_right_password_only() {
+    if !enabled("adobe_auth_lets_ffmpeg_publish_with_the_right_password_only") {
+        return;
+    }
+    let dir = scratch("adobe_auth");
+    let server = server_with_config(
+        dir.path(),
+        "[app.live]\nauth = \"adobe\"\nusers = { alice = \"s3cret\" }\n",
+    );
+    let with_login = |login: &str| {
+        server
+            .url("live/x")
+            .replace("rtmp://", &format!("rtmp://{login}@"))
+    };
+    assert_publish_refused(&with_login("alice:wrong"));
+    assert_publish_refused(&with_login("mallory:s3cret"));
+    assert_publish_refused(&server.url("live/x"));
+    let fixture = Fixture::H264Aac;
+    let mut publisher = ffmpeg_publisher(
+        &ffmpeg(),
+        &fixture.path(),
+        &with_login("alice:s3cret"),
+        &dir.path().join("publisher.log"),
+        &[],
+    );
+    wait_for_publish(&server, "live/x");
+    let out = dir.path().join("played.flv");
+    let mut player = ffmpeg_player(
+        &ffmpeg(),
+        &server.url("live/x"),
+        &out,
+        &dir.path().join("player.log"),
+        &[],
+    );
+    assert!(publisher.wait(Duration::from_secs(60)).success());
+    assert!(player.wait(Duration::from_secs(30)).success());
+    assert_contiguous_run(&fixture.reference(), &framemd5(&ffmpeg(), &out), 0.5);
+    let log = server.log();
+    assert!(
+        log.contains("logged in") && log.contains("authfailed"),
+        "{log}"
+    );
+}

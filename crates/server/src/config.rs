@@ -281,6 +281,20 @@ pub struct AppConfig {
     pub max_players: Option<usize>,
     /// Most players at once of one stream of the application.
     pub max_players_per_stream: Option<usize>,
+    /// Names and passwords for `auth`.
+    pub users: BTreeMap<String, String>,
+    /// `"adobe"`: publishers must log in with a name and password of `users` through the Adobe
+    /// challenge/response (FFmpeg's `rtmp://user:password@host/app/stream`).
+    pub auth: Option<AuthMode>,
+    /// With `auth`, players must log in too.
+    pub auth_play: bool,
+}
+
+/// How clients log in (`auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Adobe,
 }
 
 /// The `app` tables of a configuration file, read only to report unknown keys at their line.

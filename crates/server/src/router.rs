@@ -148,6 +148,10 @@ pub struct Router {
     closing: Option<CloseReason>,
     /// The wall clock signed URLs are checked against (replaced in tests).
     wall_clock: fn() -> SystemTime,
+    /// Where a login challenge's random values come from (replaced in tests).
+    random: fn(&mut [u8]),
+    /// The user the client logged in as.
+    user: Option<String>,
 }
 
 impl Router {
@@ -174,6 +178,30 @@ impl Router {
             pending: None,
             closing: None,
             wall_clock: SystemTime::now,
+            random: |bytes| rand::fill(bytes),
+            user: None,
+        }
+    }
+
+    /// Replaces the source of login challenges' random values.
+    pub fn set_random(&mut self, random: fn(&mut [u8])) {
+        self.random = random;
+    }
+
+    /// The user the client logged in as, if it did.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// Salt, challenge and opaque value for a login challenge.
+    fn fresh_challenge(&self) -> policy::adobe::Fresh {
+        let mut bytes = [0u8; 24];
+        (self.random)(&mut bytes);
+        let hex = |part: &[u8]| part.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        policy::adobe::Fresh {
+            salt: hex(&bytes[..8]),
+            challenge: hex(&bytes[8..16]),
+            opaque: hex(&bytes[16..]),
         }
     }
 
@@ -273,6 +301,15 @@ impl Router {
             (&stream_name, query),
             (self.wall_clock)(),
         );
+        let checked = checked.and_then(|()| {
+            if policy::needs_login(&self.app_config, action) && self.user.is_none() {
+                return Err(Refusal::new(
+                    policy::Reason::AuthRequired,
+                    format!("{} needs a login (authmod=adobe)", action.as_str()),
+                ));
+            }
+            Ok(())
+        });
         let key = StreamKey::new(self.app(), stream_name);
         let question = match action {
             Action::Publish => Question::Publish { stream_id, key },
@@ -311,6 +348,19 @@ impl Router {
                     Err(_) => String::new(),
                 };
                 self.app_config = self.apps.app(&app);
+                let publishing = request
+                    .flash_ver
+                    .as_deref()
+                    .is_some_and(|v| v.starts_with("FMLE/"));
+                let query = policy::names::split_query(&request.app).1;
+                let checked = checked.and_then(|_| {
+                    let fresh = self.fresh_challenge();
+                    policy::check_login(&self.app_config, publishing, query, fresh)
+                });
+                if let Ok(Some(user)) = &checked {
+                    tracing::info!(peer = %self.peer, app = %app, user = %user, "logged in");
+                    self.user = Some(user.clone());
+                }
                 // Kept for the close log and codec checks; the whole command object is not needed.
                 self.connect = Some(ConnectRequest {
                     properties: rtmp_amf::Amf0Value::Null,

@@ -3,6 +3,7 @@
 //! time given by the caller. The router asks here before anything else sees a request; every refusal is
 //! counted in [`REFUSALS`].
 
+pub mod adobe;
 pub mod ip;
 pub mod limits;
 pub mod names;
@@ -24,7 +25,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Action::Publish => "publish",
             Action::Play => "play",
@@ -39,6 +40,10 @@ pub enum Reason {
     AddressDenied,
     BadSignature,
     LimitReached,
+    /// A step of a login exchange, or a request that needs a login.
+    AuthRequired,
+    /// A wrong user name or password.
+    AuthFailed,
 }
 
 /// A refused request: why, and the description the client is told.
@@ -49,7 +54,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(reason: Reason, description: String) -> Self {
+    pub(crate) fn new(reason: Reason, description: String) -> Self {
         REFUSALS.count(reason);
         Self {
             reason,
@@ -65,6 +70,8 @@ pub struct Refusals {
     pub address_denied: AtomicU64,
     pub bad_signature: AtomicU64,
     pub limit_reached: AtomicU64,
+    pub auth_required: AtomicU64,
+    pub auth_failed: AtomicU64,
 }
 
 impl Refusals {
@@ -74,6 +81,8 @@ impl Refusals {
             Reason::AddressDenied => &self.address_denied,
             Reason::BadSignature => &self.bad_signature,
             Reason::LimitReached => &self.limit_reached,
+            Reason::AuthRequired => &self.auth_required,
+            Reason::AuthFailed => &self.auth_failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -85,6 +94,8 @@ impl Refusals {
             Reason::AddressDenied => &self.address_denied,
             Reason::BadSignature => &self.bad_signature,
             Reason::LimitReached => &self.limit_reached,
+            Reason::AuthRequired => &self.auth_required,
+            Reason::AuthFailed => &self.auth_failed,
         }
         .load(Ordering::Relaxed)
     }
@@ -96,7 +107,43 @@ pub static REFUSALS: Refusals = Refusals {
     address_denied: AtomicU64::new(0),
     bad_signature: AtomicU64::new(0),
     limit_reached: AtomicU64::new(0),
+    auth_required: AtomicU64::new(0),
+    auth_failed: AtomicU64::new(0),
 };
+
+/// Whether `action` needs a login in an application with `config`.
+pub fn needs_login(config: &AppConfig, action: Action) -> bool {
+    config.auth.is_some() && (action == Action::Publish || config.auth_play)
+}
+
+/// Decides the login of a `connect` whose application carried `query`, in an application with Adobe
+/// authentication: `Ok(None)` when no login is needed now (a player where players need none), the user
+/// name when logged in.
+pub fn check_login(
+    config: &AppConfig,
+    publishing: bool,
+    query: &str,
+    fresh: adobe::Fresh,
+) -> Result<Option<String>, Refusal> {
+    if config.auth.is_none() || (!publishing && !config.auth_play && query.is_empty()) {
+        return Ok(None);
+    }
+    let users = |user: &str| config.users.get(user).map(String::as_str);
+    match adobe::CHALLENGES.decide(users, query, fresh) {
+        adobe::Outcome::Accept(user) => Ok(Some(user)),
+        adobe::Outcome::Refuse {
+            description,
+            failed,
+        } => Err(Refusal::new(
+            if failed {
+                Reason::AuthFailed
+            } else {
+                Reason::AuthRequired
+            },
+            description,
+        )),
+    }
+}
 
 /// The application name of a `connect` (its query, which some encoders send there, left off), or why
 /// it is refused.
