@@ -355,7 +355,8 @@ impl Router {
                 let query = policy::names::split_query(&request.app).1;
                 let checked = checked.and_then(|_| {
                     let fresh = self.fresh_challenge();
-                    policy::check_login(&self.app_config, publishing, query, fresh)
+                    let peer = (self.peer.ip(), now);
+                    policy::check_login(&self.app_config, publishing, query, peer, fresh)
                 });
                 if let Ok(Some(user)) = &checked {
                     tracing::info!(peer = %self.peer, app = %app, user = %user, "logged in");

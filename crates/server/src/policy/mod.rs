@@ -4,6 +4,7 @@
 //! counted in [`REFUSALS`].
 
 pub mod adobe;
+pub mod failures;
 pub mod ip;
 pub mod limits;
 pub mod names;
@@ -11,7 +12,7 @@ pub mod signed;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use crate::config::AppConfig;
 
@@ -123,10 +124,17 @@ pub fn check_login(
     config: &AppConfig,
     publishing: bool,
     query: &str,
+    (peer, now): (IpAddr, Instant),
     fresh: adobe::Fresh,
 ) -> Result<Option<String>, Refusal> {
     if config.auth.is_none() || (!publishing && !config.auth_play && query.is_empty()) {
         return Ok(None);
+    }
+    if failures::FAILURES.blocked(peer, now) {
+        return Err(Refusal::new(
+            Reason::AuthFailed,
+            "[ AccessManager.Reject ] : [ authmod=adobe ] : ?reason=authfailed (too many failed logins from this address; retry later)".into(),
+        ));
     }
     let users = |user: &str| config.users.get(user).map(String::as_str);
     match adobe::CHALLENGES.decide(users, query, fresh) {
@@ -134,14 +142,19 @@ pub fn check_login(
         adobe::Outcome::Refuse {
             description,
             failed,
-        } => Err(Refusal::new(
+        } => {
             if failed {
-                Reason::AuthFailed
-            } else {
-                Reason::AuthRequired
-            },
-            description,
-        )),
+                failures::FAILURES.record(peer, now);
+            }
+            Err(Refusal::new(
+                if failed {
+                    Reason::AuthFailed
+                } else {
+                    Reason::AuthRequired
+                },
+                description,
+            ))
+        }
     }
 }
 
