@@ -176,3 +176,41 @@ fn adobe_auth_lets_ffmpeg_publish_with_the_right_password_only() {
         "{log}"
     );
 }
+
+#[test]
+fn adobe_auth_over_rtmps() {
+    if !enabled("adobe_auth_over_rtmps") {
+        return;
+    }
+    let dir = scratch("adobe_auth_rtmps");
+    let server = server_with_config(
+        dir.path(),
+        "[app.live]\nauth = \"adobe\"\nusers = { alice = \"s3cret\" }\n",
+    );
+    let with_login = |login: &str| {
+        server
+            .rtmps_url("live/s")
+            .replace("rtmps://", &format!("rtmps://{login}@"))
+    };
+    assert_publish_refused(&with_login("alice:wrong"));
+    let fixture = Fixture::H264Aac;
+    let mut publisher = ffmpeg_publisher(
+        &ffmpeg(),
+        &fixture.path(),
+        &with_login("alice:s3cret"),
+        &dir.path().join("publisher.log"),
+        &[],
+    );
+    wait_for_publish(&server, "live/s");
+    let out = dir.path().join("played.flv");
+    let mut player = ffmpeg_player(
+        &ffmpeg(),
+        &server.rtmps_url("live/s"),
+        &out,
+        &dir.path().join("player.log"),
+        &[],
+    );
+    assert!(publisher.wait(Duration::from_secs(60)).success());
+    assert!(player.wait(Duration::from_secs(30)).success());
+    assert_contiguous_run(&fixture.reference(), &framemd5(&ffmpeg(), &out), 0.5);
+}
