@@ -238,6 +238,22 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_rule_in_the_configuration_is_named() {
+        let tables: std::collections::BTreeMap<String, toml::Table> =
+            toml::from_str("[live]\ndeny_play = [\"10.0.0.0/8\", \"10.1.2.300\"]").unwrap();
+        let error = crate::config::Apps::resolve(&tables)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("10.1.2.300") && error.contains("live"),
+            "{error}"
+        );
+        let tables: std::collections::BTreeMap<String, toml::Table> =
+            toml::from_str("[live]\nauth = \"basic\"").unwrap();
+        assert!(crate::config::Apps::resolve(&tables).is_err());
+    }
+
+    #[test]
     fn bad_names_are_refused_first() {
         let config = AppConfig::default();
         let now = UNIX_EPOCH;
