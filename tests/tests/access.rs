@@ -214,3 +214,29 @@ fn adobe_auth_over_rtmps() {
     assert!(player.wait(Duration::from_secs(30)).success());
     assert_contiguous_run(&fixture.reference(), &framemd5(&ffmpeg(), &out), 0.5);
 }
+
+#[test]
+fn adobe_auth_over_rtmpe_with_ffmpeg9() {
+    if !enabled("adobe_auth_over_rtmpe_with_ffmpeg9") {
+        return;
+    }
+    let ffmpeg9 = rtmpx_interop::fixtures::ffmpeg9();
+    let dir = scratch("adobe_auth_rtmpe");
+    let server = server_with_config(
+        dir.path(),
+        "[app.live]\nauth = \"adobe\"\nusers = { alice = \"s3cret\" }\n",
+    );
+    let url = server
+        .variant_url("rtmpe", "live/e")
+        .replace("rtmpe://", "rtmpe://alice:s3cret@");
+    let output = run_with_timeout(
+        Command::new(&ffmpeg9)
+            .args(["-loglevel", "error", "-i"])
+            .arg(Fixture::H264Aac.path())
+            .args(["-t", "2", "-c", "copy", "-f", "flv", &url]),
+        Duration::from_secs(30),
+    );
+    assert!(output.status.success(), "{}", server.log());
+    let log = server.log();
+    assert!(log.contains("logged in") && log.contains("rtmpe"), "{log}");
+}
