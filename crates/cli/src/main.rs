@@ -59,6 +59,17 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Print URL with its stream name signed for an application's `secret`.
+    Sign {
+        /// SCHEME://HOST[:PORT]/APP/STREAM
+        url: String,
+        /// The application's `secret`.
+        #[arg(long)]
+        secret: String,
+        /// Seconds the signed URL stays valid.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -143,10 +154,28 @@ fn load_config(args: &ServeArgs) -> Result<Config, String> {
     Ok(config)
 }
 
+/// `rtmpx sign`: prints the signed URL.
+fn sign(url: &str, secret: &str, ttl: u64) -> ExitCode {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match rtmpx::policy::signed::sign_url(url, secret, now.saturating_add(ttl)) {
+        Ok(signed) => {
+            println!("{signed}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("rtmpx: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Sign { url, secret, ttl }) => return sign(&url, &secret, ttl),
         None => cli.serve,
         Some(client_command) => return run_client_command(client_command),
     };
@@ -305,7 +334,7 @@ fn run_client_command(command: Command) -> ExitCode {
             } => commands::play(&url, &output, &client).await,
             Command::Probe { url, client } => commands::probe(&url, &client).await,
             Command::Bench(args) => commands::bench(&args).await,
-            Command::Serve(_) => Ok(()),
+            Command::Serve(_) | Command::Sign { .. } => Ok(()),
         }
     });
     match result {

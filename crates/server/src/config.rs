@@ -52,6 +52,9 @@ pub struct Config {
     pub max_chunk_streams: usize,
     /// Most simultaneous connections; more are refused.
     pub max_connections: usize,
+    /// Most simultaneous connections from one address (IPv4-mapped IPv6 counting as IPv4); more are
+    /// refused at accept. 0: no limit.
+    pub max_connections_per_ip: usize,
     /// Connections the kernel completes and queues on each listener before the server accepts them
     /// (capped by `net.core.somaxconn`). A burst beyond it, such as an audience reconnecting at once,
     /// waits for TCP's SYN retries (1 s, then 3 s).
@@ -103,6 +106,7 @@ impl Default for Config {
             max_message_size: 16 * 1024 * 1024,
             max_chunk_streams: 64,
             max_connections: 10_000,
+            max_connections_per_ip: 0,
             listen_backlog: 1024,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 20_000,
@@ -287,6 +291,33 @@ pub struct AppConfig {
     pub record_max_duration_s: Option<u64>,
     /// A new file starts at the next keyframe once a file holds this many bytes.
     pub record_max_bytes: Option<u64>,
+
+    // Access control (see docs/security.md and `crate::policy`).
+    /// Addresses or CIDR networks (or "all") allowed to publish; tried before `deny_publish`, the first
+    /// match deciding and a peer matching none being allowed, as nginx-rtmp's `allow publish`.
+    pub allow_publish: Vec<crate::policy::IpMatch>,
+    /// Addresses or CIDR networks (or "all") refused publishing (nginx-rtmp's `deny publish`).
+    pub deny_publish: Vec<crate::policy::IpMatch>,
+    /// As `allow_publish`, for play.
+    pub allow_play: Vec<crate::policy::IpMatch>,
+    /// As `deny_publish`, for play.
+    pub deny_play: Vec<crate::policy::IpMatch>,
+    /// With a secret, every publish and play must carry a signed name (`NAME?expires=UNIX&sign=SIG`,
+    /// made by `rtmpx sign`).
+    pub secret: Option<String>,
+    /// Most streams published at once in the application, over the whole server.
+    pub max_publishers: Option<usize>,
+    /// Most players at once in the application, over the whole server.
+    pub max_players: Option<usize>,
+    /// Most players at once of one stream of the application.
+    pub max_players_per_stream: Option<usize>,
+    /// Names and passwords for `auth`.
+    pub users: BTreeMap<String, String>,
+    /// `"adobe"`: publishers must log in with a name and password of `users` through the Adobe
+    /// challenge/response (FFmpeg's `rtmp://user:password@host/app/stream`).
+    pub auth: Option<AuthMode>,
+    /// With `auth`, players must log in too.
+    pub auth_play: bool,
 }
 
 impl AppConfig {
@@ -316,6 +347,13 @@ impl AppConfig {
             max_bytes: self.record_max_bytes,
         }
     }
+}
+
+/// How clients log in (`auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Adobe,
 }
 
 /// The `app` tables of a configuration file, read only to report unknown keys at their line.
@@ -467,6 +505,7 @@ impl ReloadPlan {
             max_message_size,
             max_chunk_streams,
             max_connections,
+            max_connections_per_ip,
             listen_backlog,
             handshake_timeout_ms,
             idle_timeout_ms,
@@ -511,6 +550,10 @@ impl ReloadPlan {
             "max_chunk_streams",
         );
         restart_if_changed(*max_connections != old.max_connections, "max_connections");
+        restart_if_changed(
+            *max_connections_per_ip != old.max_connections_per_ip,
+            "max_connections_per_ip",
+        );
         restart_if_changed(*listen_backlog != old.listen_backlog, "listen_backlog");
         restart_if_changed(
             *handshake_timeout_ms != old.handshake_timeout_ms,

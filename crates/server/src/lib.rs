@@ -22,6 +22,7 @@ pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod outputs;
+pub mod policy;
 pub mod router;
 pub mod socket;
 
@@ -80,7 +81,9 @@ impl Server {
         });
         let http = http::router(Some(rtmpt.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let connections = Arc::new(ConnectionCount::default());
+        let connections = Arc::new(ConnectionCount::with_per_ip_limit(
+            config.max_connections_per_ip,
+        ));
         let mut addresses = Vec::new();
         let mut tasks = Vec::new();
         // Background work that lives as long as the server and is stopped, not awaited, at shutdown.

@@ -5,9 +5,10 @@
 //! an HTTP request (RTMPT; RTMPTS inside TLS), served by the HTTP front ([`crate::http`]). TLS-only and
 //! HTTP-only listeners close anything else.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -40,21 +41,97 @@ pub fn sniff(first: u8) -> Sniffed {
     }
 }
 
-/// Counts live connections so shutdown can wait for them and the limit can be enforced.
+/// Counts live connections so shutdown can wait for them and the limits can be enforced: in all, and
+/// per address when `max_per_ip` is set (the table holds only addresses with a live connection).
 #[derive(Debug, Default)]
-pub struct ConnectionCount(AtomicUsize);
+pub struct ConnectionCount {
+    total: AtomicUsize,
+    max_per_ip: usize,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
 
 impl ConnectionCount {
+    /// Counts with at most `max_per_ip` connections per address (0: no limit).
+    pub fn with_per_ip_limit(max_per_ip: usize) -> Self {
+        Self {
+            max_per_ip,
+            ..Self::default()
+        }
+    }
+
     pub fn current(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Counts a connection from `ip`, unless that address is at its limit.
+    fn admit_ip(&self, ip: IpAddr) -> bool {
+        if self.max_per_ip == 0 {
+            return true;
+        }
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = per_ip.entry(ip).or_insert(0);
+        if *count >= self.max_per_ip {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn release_ip(&self, ip: IpAddr) {
+        if self.max_per_ip == 0 {
+            return;
+        }
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = per_ip.get_mut(&ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                per_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Addresses with a live connection counted (0 without a per-address limit).
+    pub fn addresses(&self) -> usize {
+        self.per_ip
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
-struct ConnectionGuard(Arc<ConnectionCount>);
+/// Counts one admitted connection until dropped.
+struct ConnectionGuard {
+    count: Arc<ConnectionCount>,
+    ip: IpAddr,
+}
+
+impl ConnectionGuard {
+    /// Admits a connection from `ip`, or says which limit refused it.
+    fn admit(
+        count: &Arc<ConnectionCount>,
+        ip: IpAddr,
+        max_connections: usize,
+    ) -> Result<Self, &'static str> {
+        let ip = ip.to_canonical();
+        if count.total.fetch_add(1, Ordering::Relaxed) >= max_connections {
+            count.total.fetch_sub(1, Ordering::Relaxed);
+            return Err("max_connections");
+        }
+        if !count.admit_ip(ip) {
+            count.total.fetch_sub(1, Ordering::Relaxed);
+            return Err("max_connections_per_ip");
+        }
+        Ok(Self {
+            count: count.clone(),
+            ip,
+        })
+    }
+}
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0 .0.fetch_sub(1, Ordering::Relaxed);
+        self.count.release_ip(self.ip);
+        self.count.total.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -106,12 +183,13 @@ pub async fn run(
                 continue;
             }
         };
-        if connections.0.fetch_add(1, Ordering::Relaxed) >= max_connections {
-            connections.0.fetch_sub(1, Ordering::Relaxed);
-            tracing::warn!(%peer, max_connections, "connection refused: limit reached");
-            continue;
-        }
-        let guard = ConnectionGuard(connections.clone());
+        let guard = match ConnectionGuard::admit(&connections, peer.ip(), max_connections) {
+            Ok(guard) => guard,
+            Err(limit) => {
+                tracing::warn!(%peer, limit, "connection refused: limit reached");
+                continue;
+            }
+        };
         let context = context.clone();
         let (http, shutdown) = (http.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -273,5 +351,37 @@ async fn serve_tls(
         Ok(Ok(_)) => tracing::debug!(%peer, "TLS connection closed before any data"),
         Ok(Err(error)) => tracing::info!(%peer, %error, "connection closed: TLS handshake failed"),
         Err(_) => tracing::info!(%peer, "connection closed: TLS handshake timed out"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::sync::Arc;
+
+    use super::{ConnectionCount, ConnectionGuard};
+
+    #[test]
+    fn connections_are_limited_per_address_and_released() {
+        let count = Arc::new(ConnectionCount::with_per_ip_limit(2));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let first = ConnectionGuard::admit(&count, ip, 100).unwrap();
+        let second = ConnectionGuard::admit(&count, mapped, 100).unwrap();
+        assert_eq!(
+            ConnectionGuard::admit(&count, ip, 100).err(),
+            Some("max_connections_per_ip")
+        );
+        let other = ConnectionGuard::admit(&count, "192.0.2.2".parse().unwrap(), 100).unwrap();
+        assert_eq!(count.current(), 3);
+        assert_eq!(
+            ConnectionGuard::admit(&count, "192.0.2.3".parse().unwrap(), 3).err(),
+            Some("max_connections")
+        );
+        drop(first);
+        let again = ConnectionGuard::admit(&count, ip, 100).unwrap();
+        drop((second, again, other));
+        assert_eq!(count.current(), 0);
+        assert_eq!(count.addresses(), 0);
     }
 }

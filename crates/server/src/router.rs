@@ -30,7 +30,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use rtmp_hub::{FrameKind, Hub, Publisher, StreamKey, Subscriber, SubscriberEvent};
 use rtmp_session::{ConnectRequest, FourCc, PublishType, ServerEvent, ServerSession, StatusCode};
@@ -38,6 +38,8 @@ use rtmp_session::{ConnectRequest, FourCc, PublishType, ServerEvent, ServerSessi
 use crate::close_reason::CloseReason;
 use crate::config::{AppConfig, SharedApps};
 use crate::outputs::recorder::{LogRecordDone, Recorder};
+use crate::policy::limits::{self, Slot, OCCUPANCY};
+use crate::policy::{self, Action, Refusal};
 
 /// Who answers a connection's `connect`, `publish` and `play`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +148,8 @@ impl<T> ByStream<T> {
 struct Player {
     subscriber: Subscriber,
     paused: bool,
+    /// Counted against the application's player limits while it lives.
+    _slot: Option<Slot>,
 }
 
 /// One connection's routing state.
@@ -160,6 +164,8 @@ pub struct Router {
     admission: Admission,
     connect: Option<ConnectRequest>,
     publishers: ByStream<Publisher>,
+    /// The publishers counted against the application's limits, by stream id.
+    publisher_slots: ByStream<Slot>,
     players: ByStream<Player>,
     /// Recordings of this connection's published streams (dropped with their publisher: they stop).
     recorders: ByStream<Recorder>,
@@ -174,6 +180,12 @@ pub struct Router {
     /// `connect`'s `swfUrl` and `pageUrl`, for the hooks.
     swf_url: String,
     page_url: String,
+    /// The wall clock signed URLs are checked against (replaced in tests).
+    wall_clock: fn() -> SystemTime,
+    /// Where a login challenge's random values come from (replaced in tests).
+    random: fn(&mut [u8]),
+    /// The user the client logged in as.
+    user: Option<String>,
 }
 
 impl Router {
@@ -194,6 +206,7 @@ impl Router {
             admission,
             connect: None,
             publishers: ByStream::new(),
+            publisher_slots: ByStream::new(),
             players: ByStream::new(),
             recorders: ByStream::new(),
             last_stream: None,
@@ -202,7 +215,37 @@ impl Router {
             notices: Vec::new(),
             swf_url: String::new(),
             page_url: String::new(),
+            wall_clock: SystemTime::now,
+            random: |bytes| rand::fill(bytes),
+            user: None,
         }
+    }
+
+    /// Replaces the source of login challenges' random values.
+    pub fn set_random(&mut self, random: fn(&mut [u8])) {
+        self.random = random;
+    }
+
+    /// The user the client logged in as, if it did.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// Salt, challenge and opaque value for a login challenge.
+    fn fresh_challenge(&self) -> policy::adobe::Fresh {
+        let mut bytes = [0u8; 24];
+        (self.random)(&mut bytes);
+        let hex = |part: &[u8]| part.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        policy::adobe::Fresh {
+            salt: hex(&bytes[..8]),
+            challenge: hex(&bytes[8..16]),
+            opaque: hex(&bytes[16..]),
+        }
+    }
+
+    /// Replaces the wall clock the access policy reads (signed URLs' expiry).
+    pub fn set_wall_clock(&mut self, wall_clock: fn() -> SystemTime) {
+        self.wall_clock = wall_clock;
     }
 
     /// The `connect` request, once the client sent it (its command object dropped).
@@ -242,6 +285,16 @@ impl Router {
         while let Some(event) = session.poll_event() {
             let Some(question) = self.route(event, now) else {
                 continue;
+            };
+            let question = match question {
+                Ok(question) => question,
+                Err((question, refusal)) => {
+                    self.refuse(session, question, refusal, now);
+                    if let Some(reason) = self.closing.take() {
+                        return Step::Close(reason);
+                    }
+                    continue;
+                }
             };
             if self.asks(&question) {
                 self.pending = Some(question.clone());
@@ -295,8 +348,73 @@ impl Router {
         }
     }
 
-    /// Routes one session event; a request is returned as the question to decide.
-    fn route(&mut self, event: ServerEvent, now: Instant) -> Option<Question> {
+    /// Refuses a request the access policy turned down, logged with who and why.
+    fn refuse(
+        &mut self,
+        session: &mut ServerSession,
+        question: Question,
+        refusal: Refusal,
+        now: Instant,
+    ) {
+        tracing::warn!(peer = %self.peer, transport = self.transport, app = self.app(),
+            request = ?question, reason = ?refusal.reason, why = %refusal.description, "access refused");
+        self.carry_out(session, question, Verdict::Refuse(refusal.description), now);
+    }
+
+    /// Checks a `publish` or `play` against the access policy.
+    fn stream_question(
+        &self,
+        action: Action,
+        stream_id: u32,
+        stream_name: String,
+        query: String,
+        publish_type: PublishType,
+    ) -> Result<Question, (Question, Refusal)> {
+        let checked = policy::check_stream(
+            &self.app_config,
+            action,
+            self.peer.ip(),
+            self.app(),
+            (&stream_name, &query),
+            (self.wall_clock)(),
+        );
+        let checked = checked.and_then(|()| {
+            if policy::needs_login(&self.app_config, action) && self.user.is_none() {
+                return Err(Refusal::new(
+                    policy::Reason::AuthRequired,
+                    format!("{} needs a login (authmod=adobe)", action.as_str()),
+                ));
+            }
+            Ok(())
+        });
+        let key = StreamKey::new(self.app(), stream_name);
+        let question = match action {
+            Action::Publish => Question::Publish {
+                stream_id,
+                key,
+                publish_type,
+                query,
+            },
+            Action::Play => Question::Play {
+                stream_id,
+                key,
+                query,
+            },
+        };
+        match checked {
+            Ok(_) => Ok(question),
+            Err(refusal) => Err((question, refusal)),
+        }
+    }
+
+    /// Routes one session event; a request is returned as the question to decide, or with the access
+    /// policy's refusal.
+    #[allow(clippy::type_complexity)]
+    fn route(
+        &mut self,
+        event: ServerEvent,
+        now: Instant,
+    ) -> Option<Result<Question, (Question, Refusal)>> {
         match event {
             ServerEvent::Media { stream_id, message } => {
                 if let Some(publisher) = self.publishers.get(stream_id) {
@@ -310,7 +428,26 @@ impl Router {
                 tracing::info!(peer = %self.peer, transport = self.transport, app = %request.app,
                     tc_url = request.tc_url.as_deref().unwrap_or(""),
                     flash_ver = request.flash_ver.as_deref().unwrap_or(""), "connect");
-                self.app_config = self.apps.app(&request.app);
+                let checked = policy::check_connect(&request.app).map(str::to_owned);
+                let app = match &checked {
+                    Ok(app) => app.clone(),
+                    Err(_) => String::new(),
+                };
+                self.app_config = self.apps.app(&app);
+                let publishing = request
+                    .flash_ver
+                    .as_deref()
+                    .is_some_and(|v| v.starts_with("FMLE/"));
+                let query = policy::names::split_query(&request.app).1;
+                let checked = checked.and_then(|_| {
+                    let fresh = self.fresh_challenge();
+                    let peer = (self.peer.ip(), now);
+                    policy::check_login(&self.app_config, publishing, query, peer, fresh)
+                });
+                if let Ok(Some(user)) = &checked {
+                    tracing::info!(peer = %self.peer, app = %app, user = %user, "logged in");
+                    self.user = Some(user.clone());
+                }
                 let text = |key: &str| {
                     let value = request.properties.get(key).and_then(|v| v.as_str());
                     value.unwrap_or_default().to_owned()
@@ -320,9 +457,13 @@ impl Router {
                 // Kept for the close log and codec checks; the whole command object is not needed.
                 self.connect = Some(ConnectRequest {
                     properties: rtmp_amf::Amf0Value::Null,
+                    app,
                     ..request
                 });
-                return Some(Question::Connect);
+                return Some(match checked {
+                    Ok(_) => Ok(Question::Connect),
+                    Err(refusal) => Err((Question::Connect, refusal)),
+                });
             }
             ServerEvent::Publish {
                 stream_id,
@@ -331,13 +472,13 @@ impl Router {
                 query,
                 ..
             } => {
-                let key = StreamKey::new(self.app(), stream_name);
-                return Some(Question::Publish {
+                return Some(self.stream_question(
+                    Action::Publish,
                     stream_id,
-                    key,
-                    publish_type,
+                    stream_name,
                     query,
-                });
+                    publish_type,
+                ));
             }
             ServerEvent::Play {
                 stream_id,
@@ -345,12 +486,13 @@ impl Router {
                 query,
                 ..
             } => {
-                let key = StreamKey::new(self.app(), stream_name);
-                return Some(Question::Play {
+                return Some(self.stream_question(
+                    Action::Play,
                     stream_id,
-                    key,
+                    stream_name,
                     query,
-                });
+                    PublishType::Live,
+                ))
             }
             ServerEvent::Metadata { stream_id, message } => {
                 if let Some(publisher) = self.publishers.get(stream_id) {
@@ -363,6 +505,7 @@ impl Router {
                 }
             }
             ServerEvent::Unpublish { stream_id } => {
+                self.publisher_slots.remove(stream_id);
                 if let Some(publisher) = self.publishers.remove(stream_id) {
                     tracing::info!(peer = %self.peer, stream = %publisher.key(), "unpublish");
                     self.notices.push(Notice {
@@ -440,9 +583,32 @@ impl Router {
                 session.reject_connect(StatusCode::ConnectRejected, &why);
                 self.closing = Some(CloseReason::Refused(why));
             }
-            (Question::Publish { stream_id, key, .. }, Verdict::Accept) => {
+            (
+                Question::Publish {
+                    stream_id,
+                    key,
+                    publish_type,
+                    query,
+                },
+                Verdict::Accept,
+            ) => {
+                let slot = match self.take_slot(Action::Publish, &key) {
+                    Ok(slot) => slot,
+                    Err(refusal) => {
+                        let question = Question::Publish {
+                            stream_id,
+                            key,
+                            publish_type,
+                            query,
+                        };
+                        return self.refuse(session, question, refusal, now);
+                    }
+                };
                 match self.hub.publish(&key, now) {
                     Ok(publisher) => {
+                        if let Some(slot) = slot {
+                            self.publisher_slots.insert(stream_id, slot);
+                        }
                         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "publish");
                         session.accept_publish(stream_id);
                         self.publishers.insert(stream_id, publisher);
@@ -471,9 +637,24 @@ impl Router {
                 tracing::warn!(peer = %self.peer, stream = %key, why = %why, "publish refused");
                 session.reject_publish(stream_id, StatusCode::PublishBadName, &why);
             }
-            (Question::Play { stream_id, key, .. }, Verdict::Accept) => {
-                self.start_player(session, stream_id, key)
-            }
+            (
+                Question::Play {
+                    stream_id,
+                    key,
+                    query,
+                },
+                Verdict::Accept,
+            ) => match self.take_slot(Action::Play, &key) {
+                Ok(slot) => self.start_player(session, stream_id, key, slot),
+                Err(refusal) => {
+                    let question = Question::Play {
+                        stream_id,
+                        key,
+                        query,
+                    };
+                    self.refuse(session, question, refusal, now)
+                }
+            },
             (Question::Play { stream_id, key, .. }, Verdict::Refuse(why)) => {
                 tracing::warn!(peer = %self.peer, stream = %key, why = %why, "play refused");
                 session.reject_play(stream_id, StatusCode::PlayFailed, &why);
@@ -481,7 +662,23 @@ impl Router {
         }
     }
 
-    fn start_player(&mut self, session: &mut ServerSession, stream_id: u32, key: StreamKey) {
+    /// Counts a publisher or player against the application's limits, when it has any.
+    fn take_slot(&self, action: Action, key: &StreamKey) -> Result<Option<Slot>, Refusal> {
+        if !limits::limited(&self.app_config) {
+            return Ok(None);
+        }
+        OCCUPANCY
+            .take(&self.app_config, action, self.app(), &key.name)
+            .map(Some)
+    }
+
+    fn start_player(
+        &mut self,
+        session: &mut ServerSession,
+        stream_id: u32,
+        key: StreamKey,
+        slot: Option<Slot>,
+    ) {
         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "play");
         let mut subscriber = self.hub.subscribe(&key);
         session.accept_play(stream_id, &key.name);
@@ -495,6 +692,7 @@ impl Router {
             Player {
                 subscriber,
                 paused: false,
+                _slot: slot,
             },
         );
         self.last_stream = Some(key);
@@ -614,6 +812,7 @@ impl Router {
     pub fn leave_streams(&mut self) {
         self.players = ByStream::new();
         self.publishers = ByStream::new();
+        self.publisher_slots = ByStream::new();
     }
 }
 
@@ -644,16 +843,20 @@ mod tests {
 
     impl Pair {
         fn new(hub: &Hub, admission: Admission) -> Self {
+            Self::with_apps(hub, admission, "live", Apps::default())
+        }
+
+        fn with_apps(hub: &Hub, admission: Admission, app: &str, apps: Apps) -> Self {
             let now = Instant::now();
             let config = SessionConfig::default();
-            let options = ClientOptions::new("live", "rtmp://127.0.0.1/live");
+            let options = ClientOptions::new(app, "rtmp://127.0.0.1/live");
             let peer = "192.0.2.1:50000".parse().unwrap();
             Self {
                 client: ClientSession::new(config.clone(), options, fixed_random(), now),
                 server: ServerSession::new(config, fixed_random(), now),
                 router: Router::new(
                     hub.clone(),
-                    Arc::new(SharedApps::new(Apps::default())),
+                    Arc::new(SharedApps::new(apps)),
                     peer,
                     "rtmp",
                     admission,
@@ -913,6 +1116,141 @@ mod tests {
         assert!(pair
             .client_events
             .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+    }
+
+    fn apps(toml_text: &str) -> Apps {
+        let tables: std::collections::BTreeMap<String, toml::Table> =
+            toml::from_str(toml_text).unwrap();
+        Apps::resolve(&tables).unwrap()
+    }
+
+    /// Connected (asking first, every question answered yes) with one stream created.
+    fn asking_pair(hub: &Hub, apps: Apps) -> Pair {
+        let mut pair = Pair::with_apps(hub, Admission::AskFirst, "live", apps);
+        pair.pump();
+        pair.router
+            .answer(&mut pair.server, Verdict::Accept, pair.now);
+        pair.route();
+        pair.client.create_stream();
+        pair.pump();
+        pair
+    }
+
+    #[test]
+    fn a_denied_address_is_refused_play_without_asking() {
+        let hub = hub();
+        let mut pair = asking_pair(&hub, apps("[live]\ndeny_play = [\"192.0.2.0/24\"]"));
+        pair.client.play(1, "cam");
+        pair.pump();
+        assert_eq!(pair.statuses(), ["NetStream.Play.Failed"]);
+        assert!(matches!(pair.steps[..], [Step::Ask(Question::Connect)]));
+        assert_eq!(hub.players(), 0);
+        // Publishing is not covered by the play rules.
+        pair.client.publish(1, "cam");
+        pair.pump();
+        assert!(matches!(
+            pair.steps.last(),
+            Some(Step::Ask(Question::Publish { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_bad_stream_name_is_refused_with_bad_name() {
+        let hub = hub();
+        let mut pair = Pair::connected(&hub);
+        pair.client.publish(1, "../../etc/passwd");
+        pair.pump();
+        assert_eq!(pair.statuses(), ["NetStream.Publish.BadName"]);
+        assert!(!pair
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+    }
+
+    #[test]
+    fn a_bad_application_name_is_rejected_and_closes() {
+        let hub = hub();
+        let mut pair = Pair::with_apps(&hub, Admission::Open, "a\u{1}b", Apps::default());
+        pair.pump();
+        assert!(matches!(
+            &pair.steps[..],
+            [Step::Close(CloseReason::Refused(_))]
+        ));
+        assert!(pair.client_events.iter().any(|e| matches!(
+            e,
+            ClientEvent::CommandFailed {
+                command: "connect",
+                ..
+            }
+        )));
+    }
+
+    fn fixed_wall_clock() -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000)
+    }
+
+    #[test]
+    fn signed_names_are_checked_against_the_wall_clock() {
+        let hub = hub();
+        let mut pair = Pair::with_apps(
+            &hub,
+            Admission::Open,
+            "live",
+            apps("[live]\nsecret = \"k\""),
+        );
+        pair.router.set_wall_clock(fixed_wall_clock);
+        pair.pump();
+        pair.client.create_stream();
+        pair.pump();
+        let expired = crate::policy::signed::signed_query("k", "live", "cam", 999);
+        pair.client.play(1, &format!("cam?{expired}"));
+        pair.pump();
+        assert_eq!(pair.statuses(), ["NetStream.Play.Failed"]);
+        let valid = crate::policy::signed::signed_query("k", "live", "cam", 2_000);
+        pair.client.play(1, &format!("cam?{valid}"));
+        pair.pump();
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::PlayStarted { stream_id: 1 }));
+        assert_eq!(
+            pair.router.last_stream(),
+            Some(&StreamKey::new("live", "cam"))
+        );
+    }
+
+    #[test]
+    fn player_limits_refuse_beyond_and_free_when_a_player_leaves() {
+        let hub = hub();
+        let limited = || apps("[limited]\nmax_players_per_stream = 1\nmax_publishers = 1");
+        let connected = || {
+            let mut pair = Pair::with_apps(&hub, Admission::Open, "limited", limited());
+            pair.pump();
+            pair.client.create_stream();
+            pair.pump();
+            pair
+        };
+        let mut first = connected();
+        first.client.play(1, "cam");
+        first.pump();
+        let mut second = connected();
+        second.client.play(1, "cam");
+        second.pump();
+        assert_eq!(second.statuses(), ["NetStream.Play.Failed"]);
+        // Publishing is limited on its own count.
+        second.client.publish(1, "cam");
+        second.pump();
+        assert!(second
+            .client_events
+            .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+        let mut third = connected();
+        third.client.publish(1, "other");
+        third.pump();
+        assert_eq!(third.statuses(), ["NetStream.Publish.BadName"]);
+        first.router.leave_streams();
+        third.client.play(1, "cam");
+        third.pump();
+        assert!(third
+            .client_events
+            .contains(&ClientEvent::PlayStarted { stream_id: 1 }));
     }
 
     #[test]
