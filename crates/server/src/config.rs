@@ -32,6 +32,9 @@ pub struct Config {
     pub listen_http: Vec<SocketAddr>,
     /// API addresses (`GET /healthz`; plain HTTP, keep it private). An empty list disables the API.
     pub listen_api: Vec<SocketAddr>,
+    /// Bearer token the API asks for (`Authorization: Bearer TOKEN`) on every route but `/healthz`
+    /// and `/readyz`. Required when `listen_api` has an address other than loopback.
+    pub api_token: Option<String>,
     /// An RTMPT session with no request for this long is closed.
     pub rtmpt_idle_timeout_ms: u64,
     /// PEM certificate chain for RTMPS; without it (and `tls_key`) a self-signed certificate for
@@ -93,6 +96,7 @@ impl Default for Config {
             listen_tls: vec![SocketAddr::from(([0, 0, 0, 0], 4443))],
             listen_http: vec![SocketAddr::from(([0, 0, 0, 0], 8080))],
             listen_api: vec![SocketAddr::from(([127, 0, 0, 1], 1985))],
+            api_token: None,
             rtmpt_idle_timeout_ms: 30_000,
             tls_cert: None,
             tls_key: None,
@@ -194,6 +198,16 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "max_connections must be at least 1".into(),
             ));
+        }
+        if self.api_token.as_deref() == Some("") {
+            return Err(ConfigError::Invalid("api_token must not be empty".into()));
+        }
+        if let Some(open) = self.listen_api.iter().find(|a| !a.ip().is_loopback()) {
+            if self.api_token.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "listen_api {open} is not a loopback address: set api_token"
+                )));
+            }
         }
         self.apps()?;
         Ok(())
@@ -398,6 +412,7 @@ impl ReloadPlan {
             listen_tls,
             listen_http,
             listen_api,
+            api_token,
             rtmpt_idle_timeout_ms,
             tls_cert,
             tls_key,
@@ -430,6 +445,7 @@ impl ReloadPlan {
         restart_if_changed(*listen_tls != old.listen_tls, "listen_tls");
         restart_if_changed(*listen_http != old.listen_http, "listen_http");
         restart_if_changed(*listen_api != old.listen_api, "listen_api");
+        restart_if_changed(*api_token != old.api_token, "api_token");
         restart_if_changed(
             *rtmpt_idle_timeout_ms != old.rtmpt_idle_timeout_ms,
             "rtmpt_idle_timeout_ms",

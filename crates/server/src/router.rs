@@ -183,6 +183,17 @@ impl Router {
         self.connect.as_ref().map_or("", |c| c.app.as_str())
     }
 
+    /// `publisher` while the connection publishes a stream, `player` while it plays one, else `idle`.
+    pub fn role(&self) -> &'static str {
+        if self.publishers.values().next().is_some() {
+            "publisher"
+        } else if self.players.values().next().is_some() {
+            "player"
+        } else {
+            "idle"
+        }
+    }
+
     /// The stream this connection last published or played.
     pub fn last_stream(&self) -> Option<&StreamKey> {
         self.last_stream.as_ref()

@@ -14,6 +14,7 @@ use rtmp_session::io::write_all_vectored;
 use rtmp_session::ServerSession;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::delivery::{Connection, DirectWriteTurn, Shared};
 use super::ServerContext;
@@ -130,6 +131,10 @@ pub async fn serve<S>(
         started,
     );
     let shared = Shared::new(Connection::new(session, router), socket);
+    let registration = context
+        .clients
+        .register(peer, transport, inspect(&shared, transport));
+    let span = tracing::info_span!("connection", id = registration.id(), %peer, transport);
     let _leave_streams = LeaveStreamsOnDrop(&shared);
     let delivery = shared.delivery_waker();
     let mut transmits: Vec<Bytes> = Vec::new();
@@ -140,7 +145,7 @@ pub async fn serve<S>(
     let timer = tokio::time::sleep_until(deadline.into());
     tokio::pin!(timer);
     let mut closing: Option<CloseReason> = None;
-    let reason: CloseReason = loop {
+    let reason: CloseReason = async { loop {
         {
             let mut connection = shared.lock();
             std::mem::swap(&mut transmits, &mut connection.unsent);
@@ -177,6 +182,7 @@ pub async fn serve<S>(
                 shared.lock().handle_player_events(stream_id, event);
             }
             _ = taken_over(&shared) => break CloseReason::TakenOver,
+            _ = registration.kicked() => break CloseReason::Kicked,
             _ = &mut timer => {
                 let now = Instant::now();
                 let _turn = DirectWriteTurn::start();
@@ -191,7 +197,10 @@ pub async fn serve<S>(
                 deadline = now;
             }
         }
-    };
+    } }
+    .instrument(span.clone())
+    .await;
+    let _entered = span.enter();
     let connection = shared.lock();
     let (bytes_in, bytes_out) = connection.session.byte_counts();
     let stream_key = connection.router.last_stream();
@@ -211,6 +220,41 @@ pub async fn serve<S>(
         cause = reason.as_str(),
         "close"
     );
+    registration.ended(
+        reason.as_str(),
+        variant(transport, encrypted),
+        (bytes_in, bytes_out),
+    );
+}
+
+/// Reads the connection's live state for the API, from its session and router, when asked.
+fn inspect(shared: &Arc<Shared>, transport: &'static str) -> crate::clients::Inspect {
+    let shared = Arc::downgrade(shared);
+    Box::new(move || {
+        let shared = shared.upgrade()?;
+        let connection = shared.lock();
+        let (bytes_in, bytes_out) = connection.session.byte_counts();
+        let encrypted = connection
+            .session
+            .mode()
+            .is_some_and(|mode| mode.is_encrypted());
+        Some(crate::clients::LiveState {
+            variant: variant(transport, encrypted),
+            role: connection.router.role(),
+            app: connection.router.app().to_owned(),
+            stream: connection
+                .router
+                .last_stream()
+                .map_or_else(String::new, |key| key.name.clone()),
+            flash_ver: connection
+                .router
+                .connect_request()
+                .and_then(|c| c.flash_ver.clone())
+                .unwrap_or_default(),
+            bytes_in,
+            bytes_out,
+        })
+    })
 }
 
 /// The variant a connection turned out to be: the listener's label, with RTMPE added when the handshake
