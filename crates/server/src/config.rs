@@ -10,6 +10,17 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines, `key=value` fields.
+    #[default]
+    Text,
+    /// One JSON object per line, with the connection's span fields.
+    Json,
+}
+
 /// What a second publisher to a live stream name gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -44,6 +55,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// tracing filter, e.g. `info` or `rtmpx=debug,info`.
     pub log_level: String,
+    /// `text` (readable, the default) or `json` (one object per line, for log collectors).
+    pub log_format: LogFormat,
     pub publish_policy: PublishPolicyName,
     /// With the take-over policy: how long a publisher must have been silent before a new one replaces it.
     pub takeover_after_ms: u64,
@@ -101,6 +114,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             log_level: "info".into(),
+            log_format: LogFormat::Text,
             publish_policy: PublishPolicyName::Takeover,
             takeover_after_ms: 1000,
             chunk_size: 4096,
@@ -417,6 +431,7 @@ impl ReloadPlan {
             tls_cert,
             tls_key,
             log_level,
+            log_format,
             publish_policy,
             takeover_after_ms,
             chunk_size,
@@ -453,6 +468,7 @@ impl ReloadPlan {
         restart_if_changed(*tls_cert != old.tls_cert, "tls_cert");
         restart_if_changed(*tls_key != old.tls_key, "tls_key");
         restart_if_changed(*log_level != old.log_level, "log_level");
+        restart_if_changed(*log_format != old.log_format, "log_format");
         restart_if_changed(*publish_policy != old.publish_policy, "publish_policy");
         restart_if_changed(
             *takeover_after_ms != old.takeover_after_ms,
