@@ -1,0 +1,171 @@
+//! The API against real clients: FFmpeg publishes H.264/AAC while FFmpeg players play over RTMP, RTMPS,
+//! RTMPT and RTMPE (FFmpeg 9); each shows in `/api/v1/clients` with its variant, the stream shows its
+//! publisher and players, `/metrics` counts them, and a kick ends one FFmpeg player.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rtmpx_interop::{enabled, fixtures, scratch, Background, Player, RtmpxServer, Via};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// The API listener's address, from the server's `listening` log line.
+fn api_address(server: &RtmpxServer) -> SocketAddr {
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("serves=\"api\"") || line.contains("serves=api"))
+        .unwrap_or_else(|| panic!("no API listening line; log:\n{log}"));
+    let address = line
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("address="))
+        .unwrap_or_else(|| panic!("no address in {line}"));
+    address
+        .parse()
+        .unwrap_or_else(|e| panic!("bad address {address}: {e}"))
+}
+
+/// One request; the status and the body.
+fn request(api: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut socket = TcpStream::connect(api).unwrap_or_else(|e| panic!("API {api}: {e}"));
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    socket
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut answer = String::new();
+    socket
+        .read_to_string(&mut answer)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not HTTP: {answer}"));
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
+}
+
+/// Polls `done` until it returns `Ok`; its last `Err` is shown if `limit` passes first.
+fn wait_for(
+    what: &str,
+    limit: Duration,
+    mut done: impl FnMut() -> Result<String, String>,
+) -> String {
+    let started = Instant::now();
+    loop {
+        let last = match done() {
+            Ok(found) => return found,
+            Err(last) => last,
+        };
+        assert!(
+            started.elapsed() < limit,
+            "{what} within {limit:?}; last seen:\n{last}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one() {
+    let name = "ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one";
+    if !enabled(name) {
+        return;
+    }
+    let dir = scratch(name);
+    let server = RtmpxServer::start(&[]);
+    let api = api_address(&server);
+    let path = "live/api";
+    let mut players: Vec<(&str, Background)> = [
+        ("rtmp", Player::Ffmpeg, Via::Rtmp),
+        ("rtmps", Player::Ffmpeg, Via::Rtmps),
+        ("rtmpt", Player::Ffmpeg, Via::Rtmpt),
+        ("rtmpe", Player::Ffmpeg9, Via::Rtmpe),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(index, (variant, player, via))| {
+        let out = dir.path().join(format!("player{index}.flv"));
+        let log = dir.path().join(format!("player{index}.log"));
+        (variant, player.spawn(&via.url(&server, path), &out, &log))
+    })
+    .collect();
+    server.wait_for_players(path, players.len(), LIMIT);
+    let mut publish = Command::new("ffmpeg");
+    publish
+        .args(["-loglevel", "warning", "-re", "-stream_loop", "-1", "-i"])
+        .arg(fixtures::h264_aac())
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(server.url(path));
+    let _publisher = Background::spawn(
+        "ffmpeg publisher",
+        &mut publish,
+        &dir.path().join("publisher.log"),
+    );
+
+    let clients = wait_for("every client listed", LIMIT, || {
+        let (status, body) = request(api, "GET", "/api/v1/clients");
+        assert_eq!(status, 200, "{body}");
+        let listed: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let clients = listed["clients"].as_array().cloned().unwrap_or_default();
+        let has = |variant: &str, role: &str| {
+            clients.iter().any(|c| {
+                c["variant"] == variant
+                    && c["role"] == role
+                    && c["app"] == "live"
+                    && c["stream"] == "api"
+            })
+        };
+        let everyone = ["rtmp", "rtmps", "rtmpt", "rtmpe"]
+            .iter()
+            .all(|variant| has(variant, "player"))
+            && has("rtmp", "publisher");
+        if everyone {
+            Ok(body)
+        } else {
+            Err(body)
+        }
+    });
+    let (status, stream) = request(api, "GET", "/api/v1/streams/live/api");
+    assert_eq!(status, 200, "{stream}");
+    assert!(
+        stream.contains(r#""players":{"rtmp":1,"rtmpe":1,"rtmps":1,"rtmpt":1}"#),
+        "{stream}"
+    );
+    let (_, metrics) = request(api, "GET", "/metrics");
+    assert!(
+        metrics.contains(r#"rtmpx_players{variant="rtmps"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("rtmpx_streams 1"), "{metrics}");
+
+    // Kick the plain RTMP player: its FFmpeg ends.
+    let listed: serde_json::Value =
+        serde_json::from_str(&clients).unwrap_or_else(|e| panic!("{e}: {clients}"));
+    let id = listed["clients"]
+        .as_array()
+        .and_then(|clients| {
+            clients
+                .iter()
+                .find(|c| c["variant"] == "rtmp" && c["role"] == "player")
+        })
+        .and_then(|c| c["id"].as_u64())
+        .unwrap_or_else(|| panic!("no rtmp player in {clients}"));
+    let (status, body) = request(api, "DELETE", &format!("/api/v1/clients/{id}"));
+    assert_eq!(status, 200, "{body}");
+    let (_, mut rtmp_player) = players.remove(0);
+    rtmp_player.wait(LIMIT);
+    wait_for("the kick logged", LIMIT, || {
+        let log = server.log();
+        if log.contains("reason=closed through the API") {
+            Ok(log)
+        } else {
+            Err(log)
+        }
+    });
+}
