@@ -145,6 +145,40 @@ fn ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one() {
     assert!(metrics.contains("rtmpx_streams 1"), "{metrics}");
 
     // Kick the plain RTMP player: its FFmpeg ends.
+    // A thousand API requests while the players play: answered, and the players keep receiving.
+    let sent_to_players = || {
+        let (_, body) = request(api, "GET", "/api/v1/clients");
+        let listed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        listed["clients"].as_array().map_or(0, |clients| {
+            clients
+                .iter()
+                .filter(|c| c["role"] == "player")
+                .filter_map(|c| c["bytes_out"].as_u64())
+                .sum::<u64>()
+        })
+    };
+    let before = sent_to_players();
+    let started = Instant::now();
+    for index in 0..1000 {
+        let path = [
+            "/api/v1/clients",
+            "/api/v1/streams",
+            "/metrics",
+            "/api/v1/server",
+        ][index % 4];
+        assert_eq!(request(api, "GET", path).0, 200, "{path}");
+    }
+    assert!(
+        started.elapsed() < LIMIT,
+        "1,000 requests took {:?}",
+        started.elapsed()
+    );
+    let after = sent_to_players();
+    assert!(
+        after > before,
+        "players received nothing during the requests: {before} -> {after}"
+    );
+
     let listed: serde_json::Value =
         serde_json::from_str(&clients).unwrap_or_else(|e| panic!("{e}: {clients}"));
     let id = listed["clients"]
@@ -168,4 +202,93 @@ fn ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one() {
             Err(log)
         }
     });
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// `/metrics` passes `promtool check metrics`, and a real Prometheus scraping it every second answers a
+/// query for the player count.
+#[test]
+fn prometheus_scrapes_the_player_count() {
+    let name = "prometheus_scrapes_the_player_count";
+    if !enabled(name) {
+        return;
+    }
+    for tool in ["prometheus", "promtool"] {
+        assert!(
+            Command::new(tool).arg("--version").output().is_ok(),
+            "{tool} is missing: `cargo xtask ci` installs it (Debian package prometheus)"
+        );
+    }
+    let dir = scratch(name);
+    let server = RtmpxServer::start(&[]);
+    let api = api_address(&server);
+    let path = "live/prom";
+    let _player = Player::Ffmpeg.spawn(
+        &server.url(path),
+        &dir.path().join("player.flv"),
+        &dir.path().join("player.log"),
+    );
+    server.wait_for_players(path, 1, LIMIT);
+
+    let (status, metrics) = request(api, "GET", "/metrics");
+    assert_eq!(status, 200, "{metrics}");
+    let metrics_file = dir.path().join("metrics.txt");
+    std::fs::write(&metrics_file, &metrics).unwrap_or_else(|e| panic!("{e}"));
+    let checked = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "promtool check metrics < {}",
+            metrics_file.display()
+        ))
+        .output()
+        .unwrap_or_else(|e| panic!("promtool: {e}"));
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    let web = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: rtmpx\n    \
+             static_configs:\n      - targets: [\"{api}\"]\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut prometheus = Command::new("prometheus");
+    prometheus
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address={web}"));
+    let _prometheus = Background::spawn(
+        "prometheus",
+        &mut prometheus,
+        &dir.path().join("prometheus.log"),
+    );
+    wait_for(
+        "Prometheus to see one player",
+        Duration::from_secs(15),
+        || {
+            let answer = TcpStream::connect(web)
+                .map(|_| request(web, "GET", "/api/v1/query?query=sum(rtmpx_players)"));
+            match answer {
+                Ok((200, body)) if body.contains(r#""1"]"#) => Ok(body),
+                Ok((status, body)) => Err(format!("{status} {body}")),
+                Err(error) => Err(error.to_string()),
+            }
+        },
+    );
 }
