@@ -134,7 +134,16 @@ pub async fn serve<S>(
     let registration = context
         .clients
         .register(peer, transport, inspect(&shared, transport));
-    let span = tracing::info_span!("connection", id = registration.id(), %peer, transport);
+    let span = tracing::info_span!(
+        "connection",
+        id = registration.id(),
+        %peer,
+        transport,
+        app = tracing::field::Empty,
+        stream = tracing::field::Empty
+    );
+    // Whether the span names the app and stream yet: set once, when the first stream is known.
+    let mut span_named = false;
     let _leave_streams = LeaveStreamsOnDrop(&shared);
     let delivery = shared.delivery_waker();
     let mut transmits: Vec<Bytes> = Vec::new();
@@ -173,7 +182,15 @@ pub async fn serve<S>(
             read = std::future::poll_fn(|cx| poll_read_into(&mut stream, &mut shared.lock().session, cx)) => match read {
                 Ok(()) => {
                     let _turn = DirectWriteTurn::start();
-                    closing = shared.lock().route_session_events(Instant::now());
+                    let mut connection = shared.lock();
+                    closing = connection.route_session_events(Instant::now());
+                    if !span_named {
+                        if let Some(key) = connection.router.last_stream() {
+                            span.record("app", connection.router.app());
+                            span.record("stream", key.name.as_str());
+                            span_named = true;
+                        }
+                    }
                 }
                 Err(reason) => break reason,
             },
