@@ -131,10 +131,27 @@ fn ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one() {
             Err(body)
         }
     });
-    let (status, stream) = request(api, "GET", "/api/v1/streams/live/api");
-    assert_eq!(status, 200, "{stream}");
+    let stream = wait_for("published frames counted", LIMIT, || {
+        let (status, stream) = request(api, "GET", "/api/v1/streams/live/api");
+        assert_eq!(status, 200, "{stream}");
+        let detail: serde_json::Value =
+            serde_json::from_str(&stream).unwrap_or_else(|e| panic!("{e}: {stream}"));
+        if detail["frames"].as_u64() > Some(0) {
+            Ok(stream)
+        } else {
+            Err(stream)
+        }
+    });
     assert!(
         stream.contains(r#""players":{"rtmp":1,"rtmpe":1,"rtmps":1,"rtmpt":1}"#),
+        "{stream}"
+    );
+    let detail: serde_json::Value =
+        serde_json::from_str(&stream).unwrap_or_else(|e| panic!("{e}: {stream}"));
+    assert!(
+        detail["publisher"]["flash_ver"]
+            .as_str()
+            .is_some_and(|v| v.contains("Lavf")),
         "{stream}"
     );
     let (_, metrics) = request(api, "GET", "/metrics");

@@ -33,6 +33,8 @@ pub struct ApiState {
     /// The media listeners: address and what each serves.
     pub listeners: Vec<(SocketAddr, &'static str)>,
     pub token: Option<String>,
+    /// The hub, for each stream's counters.
+    pub hub: rtmp_hub::Hub,
 }
 
 /// The API's routes; anything else is a JSON 404.
@@ -195,9 +197,17 @@ struct StreamInfo {
     name: String,
     publisher: Option<ClientInfo>,
     players: BTreeMap<&'static str, u64>,
+    /// Frames skipped for this stream's players that fell behind.
+    dropped_frames: u64,
+    /// Audio, video and data messages published, and their payload bytes (the hub's counters).
+    frames: u64,
+    bytes: u64,
 }
 
-fn gather_streams(clients: Vec<ClientInfo>) -> BTreeMap<(String, String), StreamInfo> {
+fn gather_streams(
+    hub: &rtmp_hub::Hub,
+    clients: Vec<ClientInfo>,
+) -> BTreeMap<(String, String), StreamInfo> {
     let mut streams = BTreeMap::new();
     for client in clients {
         if client.role == "idle" {
@@ -209,18 +219,34 @@ fn gather_streams(clients: Vec<ClientInfo>) -> BTreeMap<(String, String), Stream
             name: client.stream.clone(),
             publisher: None,
             players: BTreeMap::new(),
+            dropped_frames: 0,
+            frames: 0,
+            bytes: 0,
         });
         if client.role == "publisher" {
             stream.publisher = Some(client);
         } else {
             *stream.players.entry(client.variant).or_default() += 1;
+            stream.dropped_frames += client.dropped_frames;
+        }
+    }
+    for stream in streams.values_mut() {
+        let key = rtmp_hub::StreamKey {
+            app: stream.app.clone(),
+            name: stream.name.clone(),
+        };
+        if let Some(stats) = hub.stats(&key) {
+            stream.frames = stats.frames;
+            stream.bytes = stats.bytes;
         }
     }
     streams
 }
 
 async fn streams(State(state): State<Arc<ApiState>>) -> Response {
-    let streams: Vec<StreamInfo> = gather_streams(state.clients.list()).into_values().collect();
+    let streams: Vec<StreamInfo> = gather_streams(&state.hub, state.clients.list())
+        .into_values()
+        .collect();
     json(StatusCode::OK, &serde_json::json!({ "streams": streams }))
 }
 
@@ -228,7 +254,7 @@ async fn stream(
     State(state): State<Arc<ApiState>>,
     Path((app, name)): Path<(String, String)>,
 ) -> Response {
-    match gather_streams(state.clients.list()).remove(&(app, name)) {
+    match gather_streams(&state.hub, state.clients.list()).remove(&(app, name)) {
         Some(stream) => json(StatusCode::OK, &stream),
         None => error(StatusCode::NOT_FOUND, "no such stream"),
     }

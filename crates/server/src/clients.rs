@@ -24,6 +24,8 @@ pub struct LiveState {
     pub flash_ver: String,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Frames skipped for this connection's players that fell behind.
+    pub dropped_frames: u64,
 }
 
 /// Reads a connection's [`LiveState`]; `None` once the connection is gone.
@@ -47,6 +49,8 @@ pub struct ClientInfo {
     pub bitrate_in: u64,
     /// Average bits per second sent since the connection started.
     pub bitrate_out: u64,
+    /// Frames skipped because the player fell behind.
+    pub dropped_frames: u64,
 }
 
 struct Entry {
@@ -159,6 +163,7 @@ impl Clients {
                     bytes_out: state.bytes_out,
                     bitrate_in: (state.bytes_in as f64 * 8.0 / seconds) as u64,
                     bitrate_out: (state.bytes_out as f64 * 8.0 / seconds) as u64,
+                    dropped_frames: state.dropped_frames,
                 })
             })
             .collect()

@@ -164,6 +164,7 @@ impl Server {
             started,
             listeners: media_listeners,
             token: config.api_token.clone(),
+            hub: hub.clone(),
         }));
         for address in &config.listen_api {
             let listener = listener::bind(*address, config.listen_backlog).map_err(|error| {

@@ -16,6 +16,7 @@ pub fn render(clients: &Clients) -> String {
     let mut bytes_in = totals.bytes_in.clone();
     let mut bytes_out = totals.bytes_out.clone();
     let mut streams = 0u64;
+    let mut dropped = 0u64;
     for client in &open {
         *connections.entry(client.variant).or_default() += 1;
         match client.role {
@@ -23,6 +24,7 @@ pub fn render(clients: &Clients) -> String {
             "publisher" => streams += 1,
             _ => {}
         }
+        dropped += client.dropped_frames;
         *bytes_in.entry(client.variant).or_default() += client.bytes_in;
         *bytes_out.entry(client.variant).or_default() += client.bytes_out;
     }
@@ -64,6 +66,13 @@ pub fn render(clients: &Clients) -> String {
         "Streams being published.",
     );
     let _ = writeln!(out, "rtmpx_streams {streams}");
+    family(
+        &mut out,
+        "rtmpx_dropped_frames",
+        "gauge",
+        "Frames skipped for the open connections' players that fell behind.",
+    );
+    let _ = writeln!(out, "rtmpx_dropped_frames {dropped}");
     labelled(
         &mut out,
         "rtmpx_players",

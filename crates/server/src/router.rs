@@ -194,6 +194,11 @@ impl Router {
         }
     }
 
+    /// Frames skipped so far for this connection's players that fell behind.
+    pub fn dropped_frames(&self) -> u64 {
+        self.players.values().map(|p| p.subscriber.dropped()).sum()
+    }
+
     /// The stream this connection last published or played.
     pub fn last_stream(&self) -> Option<&StreamKey> {
         self.last_stream.as_ref()

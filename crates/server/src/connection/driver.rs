@@ -270,6 +270,7 @@ fn inspect(shared: &Arc<Shared>, transport: &'static str) -> crate::clients::Ins
                 .unwrap_or_default(),
             bytes_in,
             bytes_out,
+            dropped_frames: connection.router.dropped_frames(),
         })
     })
 }
