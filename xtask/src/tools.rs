@@ -19,6 +19,8 @@ const APT_PACKAGES: &[&str] = &[
 const FFMPEG9_WHEEL: &str = "imageio-ffmpeg==0.8.1";
 /// A peer server for our client commands (and the benchmark's reference).
 const NGINX_RTMP_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp"];
+/// A real Prometheus scraping `/metrics` (tests/tests/api.rs), and its `promtool`.
+const PROMETHEUS_PACKAGES: &[&str] = &["prometheus"];
 const NGINX_RTMP_MODULES: &[&str] = &[
     "/usr/lib/nginx/modules/ngx_rtmp_module.so",
     "/usr/share/nginx/modules/ngx_rtmp_module.so",
@@ -44,6 +46,8 @@ pub fn ensure_interop_tools() -> Result<Vec<(String, String)>, String> {
         }
     }
     println!("  nginx with the RTMP module: present");
+    ensure_packages(PROMETHEUS_PACKAGES, &["prometheus", "promtool"])?;
+    println!("  prometheus, promtool: present");
     let ffmpeg9 = ensure_ffmpeg9()?;
     println!("  FFmpeg 9 (imageio-ffmpeg): {}", ffmpeg9.display());
     Ok(vec![(

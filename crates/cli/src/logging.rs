@@ -1,6 +1,7 @@
 //! The command's log: tracing events to standard error, and the `log` records of dependencies (rustls)
 //! forwarded into it, with rustls's warnings about what a peer wrote in its TLS hello demoted to debug.
 
+use rtmpx::config::LogFormat;
 use tracing_log::AsLog;
 use tracing_subscriber::EnvFilter;
 
@@ -54,14 +55,24 @@ impl log::Log for LogRecords {
     fn flush(&self) {}
 }
 
-/// Installs the log for the process: `filter` chooses what is shown; colours only when `ansi`.
-pub fn init(filter: EnvFilter, ansi: bool) {
-    let subscriber = tracing_subscriber::fmt()
+/// Installs the log for the process: `filter` chooses what is shown; colours only when `ansi` (text).
+pub fn init(filter: EnvFilter, ansi: bool, format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .finish();
-    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => {
+            tracing::subscriber::set_global_default(builder.with_ansi(ansi).finish())
+        }
+        LogFormat::Json => tracing::subscriber::set_global_default(
+            builder
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .finish(),
+        ),
+    };
+    if installed.is_err() {
         return;
     }
     // Records below the subscriber's most verbose level are skipped before they are formatted.

@@ -83,7 +83,7 @@ struct ServeArgs {
     /// HTTP-only (RTMPT) address (repeatable). Default 0.0.0.0:8080.
     #[arg(long = "listen-http", value_name = "ADDR")]
     listen_http: Vec<SocketAddr>,
-    /// API address (`GET /healthz`) (repeatable). Default 127.0.0.1:1985.
+    /// API address (health, JSON API, /metrics; docs/api.md) (repeatable). Default 127.0.0.1:1985.
     #[arg(long = "listen-api", value_name = "ADDR")]
     listen_api: Vec<SocketAddr>,
     /// PEM certificate chain for RTMPS (default: a generated self-signed certificate for localhost).
@@ -98,6 +98,9 @@ struct ServeArgs {
     /// Log filter (e.g. info, debug, rtmpx=debug). RUST_LOG works too.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+    /// Log line format: text (readable) or json (one object per line).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    log_format: Option<rtmpx::config::LogFormat>,
     /// What a second publisher to a live stream gets.
     #[arg(long, value_enum)]
     publish_policy: Option<PublishPolicyName>,
@@ -137,6 +140,9 @@ fn load_config(args: &ServeArgs) -> Result<Config, String> {
     }
     if let Some(level) = args.log_level {
         config.log_level = level;
+    }
+    if let Some(format) = args.log_format {
+        config.log_format = format;
     }
     if let Some(policy) = args.publish_policy {
         config.publish_policy = policy;
@@ -190,7 +196,11 @@ fn main() -> ExitCode {
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: log files and journald get plain text.
-    logging::init(filter, std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    logging::init(
+        filter,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        config.log_format,
+    );
     let config = fit_open_file_limit(config);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = config.workers {
@@ -308,7 +318,11 @@ fn reload(server: &Server, args: &ServeArgs) {
 fn run_client_command(command: Command) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    logging::init(filter, std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    logging::init(
+        filter,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        rtmpx::config::LogFormat::Text,
+    );
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

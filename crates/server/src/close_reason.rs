@@ -29,6 +29,8 @@ pub enum CloseReason {
     Refused(String),
     /// The server is shutting down.
     Shutdown,
+    /// An operator closed the connection through the API (`DELETE /api/v1/clients/{id}`).
+    Kicked,
 }
 
 /// Which way a failed I/O went.
@@ -73,6 +75,7 @@ impl CloseReason {
             Self::TakenOver => "taken_over",
             Self::Refused(_) => "refused",
             Self::Shutdown => "shutdown",
+            Self::Kicked => "kicked",
         }
     }
 }
@@ -110,6 +113,7 @@ impl fmt::Display for CloseReason {
             Self::TakenOver => f.write_str("publisher taken over by a new connection"),
             Self::Refused(why) => write!(f, "refused: {why}"),
             Self::Shutdown => f.write_str("server shutting down"),
+            Self::Kicked => f.write_str("closed through the API"),
         }
     }
 }

@@ -10,6 +10,17 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines, `key=value` fields.
+    #[default]
+    Text,
+    /// One JSON object per line, with the connection's span fields.
+    Json,
+}
+
 /// What a second publisher to a live stream name gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -32,6 +43,9 @@ pub struct Config {
     pub listen_http: Vec<SocketAddr>,
     /// API addresses (`GET /healthz`; plain HTTP, keep it private). An empty list disables the API.
     pub listen_api: Vec<SocketAddr>,
+    /// Bearer token the API asks for (`Authorization: Bearer TOKEN`) on every route but `/healthz`
+    /// and `/readyz`. Required when `listen_api` has an address other than loopback.
+    pub api_token: Option<String>,
     /// An RTMPT session with no request for this long is closed.
     pub rtmpt_idle_timeout_ms: u64,
     /// PEM certificate chain for RTMPS; without it (and `tls_key`) a self-signed certificate for
@@ -41,6 +55,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// tracing filter, e.g. `info` or `rtmpx=debug,info`.
     pub log_level: String,
+    /// `text` (readable, the default) or `json` (one object per line, for log collectors).
+    pub log_format: LogFormat,
     pub publish_policy: PublishPolicyName,
     /// With the take-over policy: how long a publisher must have been silent before a new one replaces it.
     pub takeover_after_ms: u64,
@@ -96,10 +112,12 @@ impl Default for Config {
             listen_tls: vec![SocketAddr::from(([0, 0, 0, 0], 4443))],
             listen_http: vec![SocketAddr::from(([0, 0, 0, 0], 8080))],
             listen_api: vec![SocketAddr::from(([127, 0, 0, 1], 1985))],
+            api_token: None,
             rtmpt_idle_timeout_ms: 30_000,
             tls_cert: None,
             tls_key: None,
             log_level: "info".into(),
+            log_format: LogFormat::Text,
             publish_policy: PublishPolicyName::Takeover,
             takeover_after_ms: 1000,
             chunk_size: 4096,
@@ -198,6 +216,16 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "max_connections must be at least 1".into(),
             ));
+        }
+        if self.api_token.as_deref() == Some("") {
+            return Err(ConfigError::Invalid("api_token must not be empty".into()));
+        }
+        if let Some(open) = self.listen_api.iter().find(|a| !a.ip().is_loopback()) {
+            if self.api_token.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "listen_api {open} is not a loopback address: set api_token"
+                )));
+            }
         }
         self.apps()?;
         Ok(())
@@ -495,10 +523,12 @@ impl ReloadPlan {
             listen_tls,
             listen_http,
             listen_api,
+            api_token,
             rtmpt_idle_timeout_ms,
             tls_cert,
             tls_key,
             log_level,
+            log_format,
             publish_policy,
             takeover_after_ms,
             chunk_size,
@@ -528,6 +558,7 @@ impl ReloadPlan {
         restart_if_changed(*listen_tls != old.listen_tls, "listen_tls");
         restart_if_changed(*listen_http != old.listen_http, "listen_http");
         restart_if_changed(*listen_api != old.listen_api, "listen_api");
+        restart_if_changed(*api_token != old.api_token, "api_token");
         restart_if_changed(
             *rtmpt_idle_timeout_ms != old.rtmpt_idle_timeout_ms,
             "rtmpt_idle_timeout_ms",
@@ -535,6 +566,7 @@ impl ReloadPlan {
         restart_if_changed(*tls_cert != old.tls_cert, "tls_cert");
         restart_if_changed(*tls_key != old.tls_key, "tls_key");
         restart_if_changed(*log_level != old.log_level, "log_level");
+        restart_if_changed(*log_format != old.log_format, "log_format");
         restart_if_changed(*publish_policy != old.publish_policy, "publish_policy");
         restart_if_changed(
             *takeover_after_ms != old.takeover_after_ms,

@@ -4,7 +4,9 @@
 //! * [`config`]: one typed configuration with safe defaults (TOML + command line).
 //! * [`listener`]: accept, sniff the first byte, spawn the driver.
 //! * [`http`]: the HTTP front (one router for every HTTP listener: the RTMPT tunnel, then media routes).
-//! * [`api`]: the API listener's router (`/healthz`), apart from the media ports.
+//! * [`api`]: the API listener's router (health, JSON API, `/metrics`), apart from the media ports.
+//! * [`clients`]: the registry of open connections (the API's view, kicks).
+//! * [`metrics`]: the Prometheus exposition.
 //! * [`socket`]: the accepted TCP stream, written with `sendmsg(2)`.
 //! * [`limits`]: the open-file limit, raised so the configured connections fit.
 //! * [`connection`]: runs an `rtmp_session::ServerSession` over any `AsyncRead + AsyncWrite` and routes
@@ -14,6 +16,7 @@
 //! * [`Server`]: binds everything, reloads what can change at run time, and shuts down gracefully.
 
 pub mod api;
+pub mod clients;
 pub mod close_reason;
 pub mod config;
 pub mod connection;
@@ -21,6 +24,7 @@ pub mod hooks;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod outputs;
 pub mod policy;
 pub mod router;
@@ -51,11 +55,22 @@ pub struct Server {
     /// The configuration in force: what `start` was given, with what reloads applied since.
     config: Mutex<Config>,
     apps: Arc<SharedApps>,
+    clients: Arc<clients::Clients>,
 }
 
 impl Server {
     /// Binds every listen address and starts accepting.
     pub async fn start(config: &Config) -> std::io::Result<Server> {
+        if let Some(open) = config.listen_api.iter().find(|a| !a.ip().is_loopback()) {
+            if config.api_token.is_none() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("listen_api {open} is not a loopback address: set api_token"),
+                ));
+            }
+        }
+        let started = std::time::Instant::now();
+        let clients = Arc::new(clients::Clients::default());
         let apps = config.apps().map_err(|error| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, error.to_string())
         })?;
@@ -78,6 +93,7 @@ impl Server {
             session: config.session_config(),
             tls: Some(tls.clone()),
             apps: apps.clone(),
+            clients: clients.clone(),
         });
         let http = http::router(Some(rtmpt.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -85,6 +101,7 @@ impl Server {
             config.max_connections_per_ip,
         ));
         let mut addresses = Vec::new();
+        let mut media_listeners = Vec::new();
         let mut tasks = Vec::new();
         // Background work that lives as long as the server and is stopped, not awaited, at shutdown.
         let mut background = vec![tokio::spawn(rtmpt.run_expiry())];
@@ -135,6 +152,7 @@ impl Server {
             };
             tracing::info!(address = %local, serves, "listening");
             addresses.push(local);
+            media_listeners.push((local, serves));
             tasks.push(tokio::spawn(listener::run(
                 listener,
                 kind,
@@ -146,6 +164,13 @@ impl Server {
             )));
         }
         let mut api_addresses = Vec::new();
+        let api_router = api::router(Arc::new(api::ApiState {
+            clients: clients.clone(),
+            started,
+            listeners: media_listeners,
+            token: config.api_token.clone(),
+            hub: hub.clone(),
+        }));
         for address in &config.listen_api {
             let listener = listener::bind(*address, config.listen_backlog).map_err(|error| {
                 std::io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
@@ -155,7 +180,7 @@ impl Server {
             api_addresses.push(local);
             tasks.push(tokio::spawn(api::run(
                 listener,
-                api::router(),
+                api_router.clone(),
                 shutdown_rx.clone(),
             )));
         }
@@ -170,6 +195,7 @@ impl Server {
             tls,
             config: Mutex::new(config.clone()),
             apps,
+            clients,
         })
     }
 
@@ -181,6 +207,16 @@ impl Server {
     /// The API listener's addresses actually bound (empty when `listen_api` is).
     pub fn api_addresses(&self) -> &[SocketAddr] {
         &self.api_addresses
+    }
+
+    /// Every open connection (the API's view; kicks).
+    pub fn clients(&self) -> &Arc<clients::Clients> {
+        &self.clients
+    }
+
+    /// Whether `/readyz` answers 200 (true from the start): cleared while the server drains.
+    pub fn set_ready(&self, ready: bool) {
+        self.clients.set_ready(ready);
     }
 
     pub fn hub(&self) -> &rtmp_hub::Hub {

@@ -269,6 +269,22 @@ impl Router {
         (&self.swf_url, &self.page_url)
     }
 
+    /// `publisher` while the connection publishes a stream, `player` while it plays one, else `idle`.
+    pub fn role(&self) -> &'static str {
+        if self.publishers.values().next().is_some() {
+            "publisher"
+        } else if self.players.values().next().is_some() {
+            "player"
+        } else {
+            "idle"
+        }
+    }
+
+    /// Frames skipped so far for this connection's players that fell behind.
+    pub fn dropped_frames(&self) -> u64 {
+        self.players.values().map(|p| p.subscriber.dropped()).sum()
+    }
+
     /// The stream this connection last published or played.
     pub fn last_stream(&self) -> Option<&StreamKey> {
         self.last_stream.as_ref()

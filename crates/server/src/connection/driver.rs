@@ -15,6 +15,7 @@ use rtmp_session::io::write_all_vectored;
 use rtmp_session::ServerSession;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::delivery::{Connection, DirectWriteTurn, Shared};
 use super::ServerContext;
@@ -245,12 +246,6 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
-    let hook_context = HookContext {
-        client_id: hooks::next_client_id(),
-        peer,
-        transport,
-    };
-    tracing::debug!(peer = %peer, transport, clientid = hook_context.client_id, "accepted");
     let router = Router::new(
         context.hub.clone(),
         context.apps.clone(),
@@ -264,6 +259,26 @@ pub async fn serve<S>(
         started,
     );
     let shared = Shared::new(Connection::new(session, router), socket);
+    let registration = context
+        .clients
+        .register(peer, transport, inspect(&shared, transport));
+    // One id names the connection everywhere: the API, the hooks' `clientid`, the logs.
+    let hook_context = HookContext {
+        client_id: registration.id(),
+        peer,
+        transport,
+    };
+    tracing::debug!(peer = %peer, transport, clientid = hook_context.client_id, "accepted");
+    let span = tracing::info_span!(
+        "connection",
+        id = registration.id(),
+        %peer,
+        transport,
+        app = tracing::field::Empty,
+        stream = tracing::field::Empty
+    );
+    // Whether the span names the app and stream yet: set once, when the first stream is known.
+    let mut span_named = false;
     let _leave_streams = LeaveStreamsOnDrop(&shared);
     let delivery = shared.delivery_waker();
     let mut transmits: Vec<Bytes> = Vec::new();
@@ -280,7 +295,7 @@ pub async fn serve<S>(
     let mut updates_armed = false;
     let update_timer = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(update_timer);
-    let reason: CloseReason = loop {
+    let reason: CloseReason = async { loop {
         {
             let mut connection = shared.lock();
             std::mem::swap(&mut transmits, &mut connection.unsent);
@@ -329,6 +344,13 @@ pub async fn serve<S>(
                     }
                     let encrypted = connection.session.mode().is_some_and(|m| m.is_encrypted());
                     notify_done(&mut connection.router, &hook_context, encrypted);
+                    if !span_named {
+                        if let Some(key) = connection.router.last_stream() {
+                            span.record("app", connection.router.app());
+                            span.record("stream", key.name.as_str());
+                            span_named = true;
+                        }
+                    }
                 }
                 Err(reason) => break reason,
             },
@@ -360,6 +382,7 @@ pub async fn serve<S>(
                 shared.lock().handle_player_events(stream_id, event);
             }
             _ = taken_over(&shared) => break CloseReason::TakenOver,
+            _ = registration.kicked() => break CloseReason::Kicked,
             _ = &mut timer => {
                 let now = Instant::now();
                 let _turn = DirectWriteTurn::start();
@@ -374,7 +397,10 @@ pub async fn serve<S>(
                 deadline = now;
             }
         }
-    };
+    } }
+    .instrument(span.clone())
+    .await;
+    let _entered = span.enter();
     let mut connection = shared.lock();
     let encrypted = connection
         .session
@@ -396,6 +422,42 @@ pub async fn serve<S>(
         cause = reason.as_str(),
         "close"
     );
+    registration.ended(
+        reason.as_str(),
+        variant(transport, encrypted),
+        (bytes_in, bytes_out),
+    );
+}
+
+/// Reads the connection's live state for the API, from its session and router, when asked.
+fn inspect(shared: &Arc<Shared>, transport: &'static str) -> crate::clients::Inspect {
+    let shared = Arc::downgrade(shared);
+    Box::new(move || {
+        let shared = shared.upgrade()?;
+        let connection = shared.lock();
+        let (bytes_in, bytes_out) = connection.session.byte_counts();
+        let encrypted = connection
+            .session
+            .mode()
+            .is_some_and(|mode| mode.is_encrypted());
+        Some(crate::clients::LiveState {
+            variant: variant(transport, encrypted),
+            role: connection.router.role(),
+            app: connection.router.app().to_owned(),
+            stream: connection
+                .router
+                .last_stream()
+                .map_or_else(String::new, |key| key.name.clone()),
+            flash_ver: connection
+                .router
+                .connect_request()
+                .and_then(|c| c.flash_ver.clone())
+                .unwrap_or_default(),
+            bytes_in,
+            bytes_out,
+            dropped_frames: connection.router.dropped_frames(),
+        })
+    })
 }
 
 /// At the end of a connection: the done callbacks of the streams it still had, then `on_done`.

@@ -22,4 +22,6 @@ pub struct ServerContext {
     /// The per-application settings in force (a SIGHUP replaces them; a connection reads its
     /// application's table once, at `connect`).
     pub apps: std::sync::Arc<crate::config::SharedApps>,
+    /// Every open connection, for the API and `/metrics`.
+    pub clients: std::sync::Arc<crate::clients::Clients>,
 }

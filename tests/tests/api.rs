@@ -1,0 +1,311 @@
+//! The API against real clients: FFmpeg publishes H.264/AAC while FFmpeg players play over RTMP, RTMPS,
+//! RTMPT and RTMPE (FFmpeg 9); each shows in `/api/v1/clients` with its variant, the stream shows its
+//! publisher and players, `/metrics` counts them, and a kick ends one FFmpeg player.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rtmpx_interop::{enabled, fixtures, scratch, Background, Player, RtmpxServer, Via};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// The API listener's address, from the server's `listening` log line.
+fn api_address(server: &RtmpxServer) -> SocketAddr {
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("serves=\"api\"") || line.contains("serves=api"))
+        .unwrap_or_else(|| panic!("no API listening line; log:\n{log}"));
+    let address = line
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("address="))
+        .unwrap_or_else(|| panic!("no address in {line}"));
+    address
+        .parse()
+        .unwrap_or_else(|e| panic!("bad address {address}: {e}"))
+}
+
+/// One request; the status and the body.
+fn request(api: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut socket = TcpStream::connect(api).unwrap_or_else(|e| panic!("API {api}: {e}"));
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    socket
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut answer = String::new();
+    socket
+        .read_to_string(&mut answer)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not HTTP: {answer}"));
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
+}
+
+/// Polls `done` until it returns `Ok`; its last `Err` is shown if `limit` passes first.
+fn wait_for(
+    what: &str,
+    limit: Duration,
+    mut done: impl FnMut() -> Result<String, String>,
+) -> String {
+    let started = Instant::now();
+    loop {
+        let last = match done() {
+            Ok(found) => return found,
+            Err(last) => last,
+        };
+        assert!(
+            started.elapsed() < limit,
+            "{what} within {limit:?}; last seen:\n{last}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one() {
+    let name = "ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one";
+    if !enabled(name) {
+        return;
+    }
+    let dir = scratch(name);
+    let server = RtmpxServer::start(&[]);
+    let api = api_address(&server);
+    let path = "live/api";
+    let mut players: Vec<(&str, Background)> = [
+        ("rtmp", Player::Ffmpeg, Via::Rtmp),
+        ("rtmps", Player::Ffmpeg, Via::Rtmps),
+        ("rtmpt", Player::Ffmpeg, Via::Rtmpt),
+        ("rtmpe", Player::Ffmpeg9, Via::Rtmpe),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(index, (variant, player, via))| {
+        let out = dir.path().join(format!("player{index}.flv"));
+        let log = dir.path().join(format!("player{index}.log"));
+        (variant, player.spawn(&via.url(&server, path), &out, &log))
+    })
+    .collect();
+    server.wait_for_players(path, players.len(), LIMIT);
+    let mut publish = Command::new("ffmpeg");
+    publish
+        .args(["-loglevel", "warning", "-re", "-stream_loop", "-1", "-i"])
+        .arg(fixtures::h264_aac())
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(server.url(path));
+    let _publisher = Background::spawn(
+        "ffmpeg publisher",
+        &mut publish,
+        &dir.path().join("publisher.log"),
+    );
+
+    let clients = wait_for("every client listed", LIMIT, || {
+        let (status, body) = request(api, "GET", "/api/v1/clients");
+        assert_eq!(status, 200, "{body}");
+        let listed: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let clients = listed["clients"].as_array().cloned().unwrap_or_default();
+        let has = |variant: &str, role: &str| {
+            clients.iter().any(|c| {
+                c["variant"] == variant
+                    && c["role"] == role
+                    && c["app"] == "live"
+                    && c["stream"] == "api"
+            })
+        };
+        let everyone = ["rtmp", "rtmps", "rtmpt", "rtmpe"]
+            .iter()
+            .all(|variant| has(variant, "player"))
+            && has("rtmp", "publisher");
+        if everyone {
+            Ok(body)
+        } else {
+            Err(body)
+        }
+    });
+    let stream = wait_for("published frames counted", LIMIT, || {
+        let (status, stream) = request(api, "GET", "/api/v1/streams/live/api");
+        assert_eq!(status, 200, "{stream}");
+        let detail: serde_json::Value =
+            serde_json::from_str(&stream).unwrap_or_else(|e| panic!("{e}: {stream}"));
+        if detail["frames"].as_u64() > Some(0) {
+            Ok(stream)
+        } else {
+            Err(stream)
+        }
+    });
+    assert!(
+        stream.contains(r#""players":{"rtmp":1,"rtmpe":1,"rtmps":1,"rtmpt":1}"#),
+        "{stream}"
+    );
+    let detail: serde_json::Value =
+        serde_json::from_str(&stream).unwrap_or_else(|e| panic!("{e}: {stream}"));
+    assert!(
+        detail["publisher"]["flash_ver"]
+            .as_str()
+            .is_some_and(|v| v.contains("Lavf")),
+        "{stream}"
+    );
+    let (_, metrics) = request(api, "GET", "/metrics");
+    assert!(
+        metrics.contains(r#"rtmpx_players{variant="rtmps"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("rtmpx_streams 1"), "{metrics}");
+
+    // Kick the plain RTMP player: its FFmpeg ends.
+    // A thousand API requests while the players play: answered, and the players keep receiving.
+    let sent_to_players = || {
+        let (_, body) = request(api, "GET", "/api/v1/clients");
+        let listed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        listed["clients"].as_array().map_or(0, |clients| {
+            clients
+                .iter()
+                .filter(|c| c["role"] == "player")
+                .filter_map(|c| c["bytes_out"].as_u64())
+                .sum::<u64>()
+        })
+    };
+    let before = sent_to_players();
+    let started = Instant::now();
+    for index in 0..1000 {
+        let path = [
+            "/api/v1/clients",
+            "/api/v1/streams",
+            "/metrics",
+            "/api/v1/server",
+        ][index % 4];
+        assert_eq!(request(api, "GET", path).0, 200, "{path}");
+    }
+    assert!(
+        started.elapsed() < LIMIT,
+        "1,000 requests took {:?}",
+        started.elapsed()
+    );
+    let after = sent_to_players();
+    assert!(
+        after > before,
+        "players received nothing during the requests: {before} -> {after}"
+    );
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&clients).unwrap_or_else(|e| panic!("{e}: {clients}"));
+    let id = listed["clients"]
+        .as_array()
+        .and_then(|clients| {
+            clients
+                .iter()
+                .find(|c| c["variant"] == "rtmp" && c["role"] == "player")
+        })
+        .and_then(|c| c["id"].as_u64())
+        .unwrap_or_else(|| panic!("no rtmp player in {clients}"));
+    let (status, body) = request(api, "DELETE", &format!("/api/v1/clients/{id}"));
+    assert_eq!(status, 200, "{body}");
+    let (_, mut rtmp_player) = players.remove(0);
+    rtmp_player.wait(LIMIT);
+    wait_for("the kick logged", LIMIT, || {
+        let log = server.log();
+        if log.contains("reason=closed through the API") {
+            Ok(log)
+        } else {
+            Err(log)
+        }
+    });
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// `/metrics` passes `promtool check metrics`, and a real Prometheus scraping it every second answers a
+/// query for the player count.
+#[test]
+fn prometheus_scrapes_the_player_count() {
+    let name = "prometheus_scrapes_the_player_count";
+    if !enabled(name) {
+        return;
+    }
+    for tool in ["prometheus", "promtool"] {
+        assert!(
+            Command::new(tool).arg("--version").output().is_ok(),
+            "{tool} is missing: `cargo xtask ci` installs it (Debian package prometheus)"
+        );
+    }
+    let dir = scratch(name);
+    let server = RtmpxServer::start(&[]);
+    let api = api_address(&server);
+    let path = "live/prom";
+    let _player = Player::Ffmpeg.spawn(
+        &server.url(path),
+        &dir.path().join("player.flv"),
+        &dir.path().join("player.log"),
+    );
+    server.wait_for_players(path, 1, LIMIT);
+
+    let (status, metrics) = request(api, "GET", "/metrics");
+    assert_eq!(status, 200, "{metrics}");
+    let metrics_file = dir.path().join("metrics.txt");
+    std::fs::write(&metrics_file, &metrics).unwrap_or_else(|e| panic!("{e}"));
+    let checked = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "promtool check metrics < {}",
+            metrics_file.display()
+        ))
+        .output()
+        .unwrap_or_else(|e| panic!("promtool: {e}"));
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    let web = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: rtmpx\n    \
+             static_configs:\n      - targets: [\"{api}\"]\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut prometheus = Command::new("prometheus");
+    prometheus
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address={web}"));
+    let _prometheus = Background::spawn(
+        "prometheus",
+        &mut prometheus,
+        &dir.path().join("prometheus.log"),
+    );
+    wait_for(
+        "Prometheus to see one player",
+        Duration::from_secs(15),
+        || {
+            let answer = TcpStream::connect(web)
+                .map(|_| request(web, "GET", "/api/v1/query?query=sum(rtmpx_players)"));
+            match answer {
+                Ok((200, body)) if body.contains(r#""1"]"#) => Ok(body),
+                Ok((status, body)) => Err(format!("{status} {body}")),
+                Err(error) => Err(error.to_string()),
+            }
+        },
+    );
+}
