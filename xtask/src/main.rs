@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  ci [--skip STEP]...       fmt, clippy, layering, tests, interop, fuzz \
-                 (steps: tools, fmt, clippy, layering, test, interop, bench-smoke, fuzz)\n  interop [FILTER]          the \
+                 (steps: tools, fmt, clippy, layering, test, docs, package, interop, bench-smoke, fuzz)\n  interop [FILTER]          the \
                  interop suite only\n  fuzz TARGET [--time S]    run one fuzz target ({})\n  bench [--smoke] [--players N,N..] [--fleet N,N..] [--windows MS,MS..] [--streams K,K..]\n                            rtmpx vs nginx-rtmp and node-media-server, with rtmpx bench \
                  (--players, default 100,500,1000,2000) and rtmpdump fleets (--fleet, default 100,300,500; empty: none), \
                  rtmpx's batch windows at 1000 players (--windows, default 0,15,30,45,60,100,200; empty: none), \
@@ -73,6 +73,8 @@ fn ci(args: &[String]) -> StepResult {
         "clippy",
         "layering",
         "test",
+        "docs",
+        "package",
         "interop",
         "bench-smoke",
         "fuzz",
@@ -98,6 +100,8 @@ fn ci(args: &[String]) -> StepResult {
             ])),
             "layering" => layering(),
             "test" => unit_tests(),
+            "docs" => docs(),
+            "package" => package(),
             "interop" => interop(None, &interop_env),
             "bench-smoke" => bench::bench(&["--smoke".to_owned()]),
             "fuzz" => FUZZ_TARGETS.iter().try_for_each(|target| fuzz(target, 5)),
@@ -142,6 +146,31 @@ fn unit_tests() -> StepResult {
     } else {
         run(cargo().args(["test", "--workspace", "--exclude", "rtmpx-interop"]))
     }
+}
+
+/// The API docs with every rustdoc warning (broken intra-doc links included) an error, and every
+/// example built. The doc tests themselves run in the `test` step.
+fn docs() -> StepResult {
+    run(cargo()
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
+    run(cargo().args(["build", "--workspace", "--examples"]))
+}
+
+/// Every publishable crate packages: its manifest and file list are complete. Not verified (that
+/// would build each crate again from the package); the test binaries and the command are left out.
+fn package() -> StepResult {
+    run(cargo().args([
+        "package",
+        "--workspace",
+        "--no-verify",
+        "--allow-dirty",
+        "--exclude-lockfile",
+        "--exclude",
+        "rtmpx-interop",
+        "--exclude",
+        "xtask",
+    ]))
 }
 
 /// Runs the interop suite: builds the server binary once and hands its path to the tests.
