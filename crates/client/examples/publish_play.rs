@@ -11,7 +11,10 @@ use rtmp_client::{Client, ClientEvent, ConnectOptions, RtmpUrl};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let url: RtmpUrl = args.next().ok_or("usage: publish_play URL [FILE.flv]")?.parse()?;
+    let url: RtmpUrl = args
+        .next()
+        .ok_or("usage: publish_play URL [FILE.flv]")?
+        .parse()?;
     let mut client = Client::connect(&url, &ConnectOptions::default()).await?;
     match args.next() {
         Some(file) => {
@@ -36,7 +39,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         flv.write_message(&message)?;
                         flv.flush()?;
                     }
-                    ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify" => {
+                    ClientEvent::Status { code, .. }
+                        if code == "NetStream.Play.UnpublishNotify" =>
+                    {
                         return Ok(());
                     }
                     _ => {}
