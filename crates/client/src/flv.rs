@@ -66,6 +66,7 @@ pub struct FlvWriter<W> {
 const TAG_HEADER_LEN: usize = 11;
 
 impl<W: Write> FlvWriter<W> {
+    /// Writes the FLV header (audio and video flagged) and returns the writer.
     pub fn new(mut output: W) -> io::Result<Self> {
         output.write_all(&[b'F', b'L', b'V', 1, 0x05, 0, 0, 0, 9, 0, 0, 0, 0])?;
         Ok(Self {
@@ -108,6 +109,7 @@ impl<W: Write> FlvWriter<W> {
         self.output.write_all(&self.tag)
     }
 
+    /// Flushes the output.
     pub fn flush(&mut self) -> io::Result<()> {
         self.output.flush()
     }
