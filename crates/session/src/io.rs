@@ -41,7 +41,7 @@ fn consume(buffers: &mut [Bytes], first: &mut usize, mut written: usize) {
 }
 
 /// Writes every buffer with vectored writes, handling partial writes without copying; `buffers` is empty
-/// afterwards, and keeps at most room for [`RETAINED_BUFFERS`].
+/// afterwards, and keeps at most room for `RETAINED_BUFFERS` buffers.
 pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
     writer: &mut W,
     buffers: &mut Vec<Bytes>,
