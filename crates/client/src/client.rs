@@ -15,23 +15,33 @@ use crate::RtmpUrl;
 /// Why the client stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The URL does not parse (see [`RtmpUrl`](crate::RtmpUrl)).
     #[error("invalid URL {0}")]
     Url(String),
+    /// The TCP connection (or the tunnel's HTTP connection) failed.
     #[error("cannot connect: {0}")]
     Connect(std::io::Error),
+    /// The TLS handshake of `rtmps` or `rtmpts` failed.
     #[error("TLS: {0}")]
     Tls(String),
+    /// Reading or writing the established connection failed.
     #[error("connection lost: {0}")]
     Io(#[from] std::io::Error),
+    /// The server broke the protocol (handshake, chunk stream or commands).
     #[error(transparent)]
     Session(#[from] rtmp_session::SessionError),
+    /// The server answered a command with an error or a failure status.
     #[error("server refused {command}: {description}")]
     Refused {
+        /// The refused command (`connect`, `publish`, `play`, ...).
         command: String,
+        /// The server's description, or its status code.
         description: String,
     },
+    /// The server closed the connection.
     #[error("the server closed the connection")]
     Closed,
+    /// No answer came within the configured time.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
 }

@@ -7,15 +7,22 @@ use crate::ClientError;
 /// The six variants a URL can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
+    /// `rtmp://`: plain TCP, port 1935.
     Rtmp,
+    /// `rtmps://`: TLS, port 443.
     Rtmps,
+    /// `rtmpt://`: tunnelled over HTTP, port 80.
     Rtmpt,
+    /// `rtmpts://`: tunnelled over HTTPS, port 443.
     Rtmpts,
+    /// `rtmpe://`: RTMPE encryption over TCP, port 1935.
     Rtmpe,
+    /// `rtmpte://`: RTMPE through the HTTP tunnel, port 80.
     Rtmpte,
 }
 
 impl Scheme {
+    /// The port a URL without one means.
     pub fn default_port(self) -> u16 {
         match self {
             Scheme::Rtmp | Scheme::Rtmpe => 1935,
@@ -24,18 +31,22 @@ impl Scheme {
         }
     }
 
+    /// Whether the connection runs over TLS.
     pub fn is_tls(self) -> bool {
         matches!(self, Scheme::Rtmps | Scheme::Rtmpts)
     }
 
+    /// Whether RTMP rides the HTTP tunnel (RTMPT).
     pub fn is_tunnel(self) -> bool {
         matches!(self, Scheme::Rtmpt | Scheme::Rtmpts | Scheme::Rtmpte)
     }
 
+    /// Whether the handshake negotiates RTMPE encryption.
     pub fn is_encrypted(self) -> bool {
         matches!(self, Scheme::Rtmpe | Scheme::Rtmpte)
     }
 
+    /// The scheme as written in a URL, without `://`.
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::Rtmp => "rtmp",
@@ -52,10 +63,15 @@ impl Scheme {
 /// keep a `?query`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtmpUrl {
+    /// How to connect.
     pub scheme: Scheme,
+    /// The host name or address.
     pub host: String,
+    /// The port, or the scheme's default.
     pub port: u16,
+    /// The application (`connect`'s `app`).
     pub app: String,
+    /// The stream name to publish or play, with any `?query`.
     pub stream: String,
 }
 

@@ -11,6 +11,38 @@
 //!   duplex byte stream the unchanged RTMP session core runs on. RTMPTE needs nothing more: the RTMPE
 //!   bytes ride the same tunnel.
 //! * [`client`] (feature `client`): the other end, for rtmpx's own client and tests.
+//!
+//! The tunnel server over loopback, with a client speaking raw HTTP to it (the `tunnel` example does the
+//! same with [`client`]):
+//!
+//! ```
+//! # #[cfg(feature = "server")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use rtmp_rtmpt::server::{RtmptConfig, RtmptServer};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! let (server, mut tunnels) = RtmptServer::new(RtmptConfig::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let address = listener.local_addr()?;
+//! tokio::spawn(async move {
+//!     let (socket, peer) = listener.accept().await.expect("one connection");
+//!     server.serve_connection(socket, peer, false).await
+//! });
+//! let mut http = tokio::net::TcpStream::connect(address).await?;
+//! http.write_all(b"POST /open/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n\0").await?;
+//! // The tunnel session arrives as a duplex byte stream for the RTMP session core.
+//! let tunnel = tunnels.recv().await.expect("the session /open/1 made");
+//! println!("tunnel from {}", tunnel.peer);
+//! # let mut answer = [0u8; 12];
+//! # http.read_exact(&mut answer).await?;
+//! # assert_eq!(&answer, b"HTTP/1.1 200");
+//! # Ok(()) }
+//! # #[cfg(not(feature = "server"))]
+//! # fn main() {}
+//! ```
+
+#![warn(missing_docs)]
 
 #[cfg(feature = "client")]
 pub mod client;

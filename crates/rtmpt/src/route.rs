@@ -8,11 +8,26 @@ pub enum Request<'a> {
     /// `/open/1`: a new session.
     Open,
     /// `/send/<id>/<seq>`: client bytes in the body; pending server bytes in the answer.
-    Send { session: &'a str, seq: u64 },
+    Send {
+        /// The session id from `/open`.
+        session: &'a str,
+        /// The request's sequence number.
+        seq: u64,
+    },
     /// `/idle/<id>/<seq>`: a poll for pending server bytes.
-    Idle { session: &'a str, seq: u64 },
+    Idle {
+        /// The session id from `/open`.
+        session: &'a str,
+        /// The request's sequence number.
+        seq: u64,
+    },
     /// `/close/<id>/<seq>`: the end of the session.
-    Close { session: &'a str, seq: u64 },
+    Close {
+        /// The session id from `/open`.
+        session: &'a str,
+        /// The request's sequence number.
+        seq: u64,
+    },
 }
 
 /// Parses a request path; `None` for anything that is not RTMPT.

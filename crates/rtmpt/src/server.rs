@@ -25,7 +25,9 @@ use crate::table::{Refusal, Table};
 /// A new tunnel session, ready for an RTMP session core.
 #[derive(Debug)]
 pub struct NewTunnel {
+    /// The RTMP side of the tunnel: the bytes the client sends in, the bytes to answer out.
     pub stream: RtmptStream,
+    /// The address of the HTTP client that opened it.
     pub peer: SocketAddr,
     /// Whether the HTTP connection that opened it runs over TLS (RTMPTS).
     pub secure: bool,

@@ -40,16 +40,22 @@ impl Default for RtmptConfig {
 /// Why the table refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The session id names no open session.
     #[error("no such RTMPT session")]
     UnknownSession,
+    /// The sequence number is not after the last one seen.
     #[error("stale or repeated RTMPT sequence number")]
     StaleSequence,
+    /// The table holds its maximum of sessions.
     #[error("too many RTMPT sessions")]
     TooManySessions,
+    /// The caller's random bytes made an id already open.
     #[error("RTMPT session id already in use")]
     IdInUse,
+    /// The request body is over the configured size.
     #[error("RTMPT request body too large")]
     BodyTooLarge,
+    /// The session has more client bytes queued than allowed.
     #[error("RTMPT session's incoming queue is full")]
     QueueFull,
 }
@@ -59,6 +65,7 @@ pub enum Refusal {
 pub struct Answer {
     /// The polling-interval byte; 0 means the session has ended (the client should stop).
     pub interval: u8,
+    /// The bytes the server had pending for the client.
     pub data: Bytes,
 }
 
@@ -84,6 +91,7 @@ pub struct Table {
 }
 
 impl Table {
+    /// An empty table with these caps and timeouts.
     pub fn new(config: RtmptConfig) -> Self {
         Self {
             config,
@@ -91,6 +99,7 @@ impl Table {
         }
     }
 
+    /// The caps and timeouts in force.
     pub fn config(&self) -> &RtmptConfig {
         &self.config
     }
@@ -100,10 +109,12 @@ impl Table {
         self.sessions.len()
     }
 
+    /// Whether no session is open.
     pub fn is_empty(&self) -> bool {
         self.sessions.is_empty()
     }
 
+    /// Whether `id` names an open session.
     pub fn contains(&self, id: &str) -> bool {
         self.sessions.contains_key(id)
     }

@@ -14,6 +14,34 @@
 //! * [`router`]: every decision about a connection (connect, publish, play), with no I/O.
 //! * [`close_reason`]: why a connection ended.
 //! * [`Server`]: binds everything, reloads what can change at run time, and shuts down gracefully.
+//!
+//! A server on an ephemeral loopback port, a client connecting to it, a graceful shutdown:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//!
+//! let config = rtmpx::Config {
+//!     listen: vec!["127.0.0.1:0".parse()?],
+//!     listen_tls: Vec::new(),
+//!     listen_http: Vec::new(),
+//!     listen_api: Vec::new(),
+//!     ..rtmpx::Config::default()
+//! };
+//! let server = rtmpx::Server::start(&config).await?;
+//! let address = server.local_addresses()[0];
+//!
+//! let url: rtmp_client::RtmpUrl = format!("rtmp://{address}/live/cam").parse()?;
+//! let mut client = rtmp_client::Client::connect(&url, &Default::default()).await?;
+//! let stream_id = client.publish(&url.stream).await?;
+//! println!("publishing on stream {stream_id}");
+//! let key = rtmp_hub::StreamKey::new("live", "cam");
+//! assert!(server.hub().stats(&key).is_some());
+//!
+//! server.shutdown(Duration::from_secs(1)).await;
+//! # Ok(()) }
+//! ```
 
 pub mod api;
 pub mod clients;
