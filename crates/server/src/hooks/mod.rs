@@ -1,5 +1,5 @@
 //! HTTP callbacks compatible with nginx-rtmp's notify module: `on_connect`, `on_publish` and `on_play`
-//! are asked and their answer decides (see [`answer`]); the done callbacks, `on_update` and
+//! are asked and their answer decides (see `answer`); the done callbacks, `on_update` and
 //! `on_record_done` are told and never wait (see [`notify`]).
 //!
 //! - `form`: the `application/x-www-form-urlencoded` body nginx-rtmp sends.

@@ -34,7 +34,7 @@ struct Issued {
     opaque: String,
 }
 
-/// Challenges issued and waiting for their answer, at most [`MAX_PENDING`].
+/// Challenges issued and waiting for their answer, at most `MAX_PENDING`.
 #[derive(Debug)]
 pub struct Challenges(Mutex<VecDeque<Issued>>);
 
