@@ -37,7 +37,8 @@ use rtmp_session::{ConnectRequest, FourCc, PublishType, ServerEvent, ServerSessi
 
 use crate::close_reason::CloseReason;
 use crate::config::{AppConfig, SharedApps};
-use crate::outputs::recorder::{LogRecordDone, Recorder};
+use crate::hooks::{Call, HookForm, RecordDoneNotifier};
+use crate::outputs::recorder::Recorder;
 use crate::policy::limits::{self, Slot, OCCUPANCY};
 use crate::policy::{self, Action, Refusal};
 
@@ -156,6 +157,8 @@ struct Player {
 #[derive(Debug)]
 pub struct Router {
     hub: Hub,
+    /// The connection's id (the API's, the hooks' `clientid`); 0 until the driver sets it.
+    client_id: u64,
     apps: Arc<SharedApps>,
     /// The connection's application settings, resolved at `connect`.
     app_config: Arc<AppConfig>,
@@ -199,6 +202,7 @@ impl Router {
     ) -> Self {
         Self {
             hub,
+            client_id: 0,
             app_config: apps.app(""),
             apps,
             peer,
@@ -257,6 +261,32 @@ impl Router {
     /// `connect`), read once at `connect`: a reload applies to the connections that come after it.
     pub fn app_config(&self) -> &Arc<AppConfig> {
         &self.app_config
+    }
+
+    /// Names the connection as the API and the hooks know it.
+    pub fn set_client_id(&mut self, client_id: u64) {
+        self.client_id = client_id;
+    }
+
+    /// The `on_record_done` form of a recording of `key` made from this connection.
+    fn record_done_form(&self, key: &StreamKey) -> HookForm {
+        let connect = self.connect.as_ref();
+        let text = |value: Option<&String>| value.cloned().unwrap_or_default();
+        HookForm {
+            call: Call::RecordDone,
+            addr: self.peer.ip().to_string(),
+            client_id: self.client_id,
+            app: self.app().to_owned(),
+            flashver: text(connect.and_then(|c| c.flash_ver.as_ref())),
+            swfurl: self.swf_url.clone(),
+            tcurl: text(connect.and_then(|c| c.tc_url.as_ref())),
+            pageurl: self.page_url.clone(),
+            variant: self.transport.to_owned(),
+            name: Some(key.name.clone()),
+            publish_type: None,
+            path: None,
+            args: String::new(),
+        }
     }
 
     /// The application the client connected to; empty before `connect`.
@@ -633,7 +663,10 @@ impl Router {
                                 &self.hub,
                                 key.clone(),
                                 self.app_config.record_settings(),
-                                Arc::new(LogRecordDone),
+                                Arc::new(RecordDoneNotifier::new(
+                                    self.app_config.clone(),
+                                    self.record_done_form(&key),
+                                )),
                             );
                             self.recorders.insert(stream_id, recorder);
                         }

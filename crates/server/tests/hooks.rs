@@ -359,3 +359,61 @@ async fn a_slow_hook_delays_no_other_connection() {
     assert!(waited >= Duration::from_millis(700) && waited < Duration::from_secs(2));
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn on_record_done_names_the_finished_recording() {
+    let received: Received = Arc::default();
+    let hooks = start_hook_server(received.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[app.rec]
+record = "all"
+record_path = "{}/{{app}}/{{name}}-{{start}}.flv"
+on_record_done = "http://{hooks}/allow"
+"#,
+        dir.path().display()
+    );
+    let mut config: Config = toml::from_str(&text).unwrap();
+    config.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    config.listen_tls = vec![];
+    config.listen_http = vec![];
+    config.listen_api = vec![];
+    let server = Server::start(&config).await.unwrap();
+    let address = server.local_addresses()[0];
+
+    let mut publisher = Client::connect(address, "rec").await;
+    let stream_id = publisher.publish("cam").await.unwrap();
+    for i in 0..20 {
+        publisher.session.send_message(stream_id, &frame(i));
+    }
+    publisher.flush().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(publisher);
+
+    let done = || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|f| f.get("call").map(String::as_str) == Some("record_done"))
+            .cloned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while done().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let form = done().expect("on_record_done was not called");
+    assert_eq!(form.get("app").map(String::as_str), Some("rec"));
+    assert_eq!(form.get("name").map(String::as_str), Some("cam"));
+    let path = form.get("path").expect("the form names the file");
+    assert!(
+        path.starts_with(&dir.path().display().to_string()),
+        "{path}"
+    );
+    assert!(
+        std::path::Path::new(path).exists(),
+        "{path} was not written"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -263,6 +263,7 @@ pub async fn serve<S>(
         .clients
         .register(peer, transport, inspect(&shared, transport));
     // One id names the connection everywhere: the API, the hooks' `clientid`, the logs.
+    shared.lock().router.set_client_id(registration.id());
     let hook_context = HookContext {
         client_id: registration.id(),
         peer,

@@ -110,3 +110,41 @@ pub fn record_done(config: &crate::config::AppConfig, mut form: HookForm, path: 
         notify(url.as_str().into(), form, config.hook_timeout());
     }
 }
+
+/// The recorder's `on_record_done`: logs each finished file (as [`LogRecordDone`] does) and, when the
+/// application has the hook, tells it on the runtime the recording started on (the recorder closes
+/// files on a thread of its own).
+///
+/// [`LogRecordDone`]: crate::outputs::recorder::LogRecordDone
+#[derive(Debug)]
+pub struct RecordDoneNotifier {
+    config: Arc<crate::config::AppConfig>,
+    form: HookForm,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl RecordDoneNotifier {
+    /// For a recording of the stream `form.name`, started now, on this runtime.
+    pub fn new(config: Arc<crate::config::AppConfig>, form: HookForm) -> Self {
+        Self {
+            config,
+            form,
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+}
+
+impl crate::outputs::recorder::RecordDoneHook for RecordDoneNotifier {
+    fn record_done(&self, done: &crate::outputs::recorder::RecordDone) {
+        crate::outputs::recorder::LogRecordDone.record_done(done);
+        let Some(runtime) = &self.runtime else {
+            return;
+        };
+        let _entered = runtime.enter();
+        record_done(
+            &self.config,
+            self.form.clone(),
+            &done.path.display().to_string(),
+        );
+    }
+}
