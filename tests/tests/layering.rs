@@ -14,6 +14,7 @@ const SANS_IO_CRATES: &[(&str, &[&str])] = &[
     ("rtmp-rtmpe", &[]),
     ("rtmp-session", &[]),
     ("rtmp-hub", &[]),
+    ("rtmp-hls", &[]),
     // The request table and polling policy; the hyper server and client are behind default features.
     ("rtmp-rtmpt", &["--no-default-features"]),
 ];

@@ -78,6 +78,7 @@ pub struct Segmenter {
     segments: VecDeque<Segment>,
     fragment_sequence: u32,
     max_segment_ms: u64,
+    ended: bool,
 }
 
 /// Segments behind the growing one that keep their parts listed.
@@ -100,6 +101,7 @@ impl Segmenter {
             segments: VecDeque::new(),
             fragment_sequence: 0,
             max_segment_ms: 0,
+            ended: false,
         }
     }
 
@@ -212,7 +214,7 @@ impl Segmenter {
             self.close_segment();
             self.open_segment();
         } else if dts.saturating_sub(start) + u64::from(frame_ms)
-            > u64::from(self.config.part_target_ms)
+            >= u64::from(self.config.part_target_ms)
         {
             self.flush_part();
         }
@@ -279,9 +281,10 @@ impl Segmenter {
         }
     }
 
-    /// Ends the stream: the held samples get the last seen frame duration, the open part and
+    /// Ends the stream (the playlist then carries `EXT-X-ENDLIST`): the held samples get the last seen frame duration, the open part and
     /// segment are closed.
     pub fn finish(&mut self) {
+        self.ended = true;
         if let Some(mut held) = self.held_video.take() {
             held.duration = self.last_video_delta;
             self.video_samples.push(held);
@@ -389,12 +392,59 @@ impl Segmenter {
                 next_hint = Some((segment.msn, segment.parts.len()));
             }
         }
-        if let Some((msn, part)) = next_hint {
+        if self.ended {
+            let _ = writeln!(out, "#EXT-X-ENDLIST");
+        } else if let Some((msn, part)) = next_hint {
             let _ = writeln!(
                 out,
                 "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part{msn}.{part}.m4s\""
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fed(frames: u32) -> Segmenter {
+        let mut hls = Segmenter::new(HlsConfig {
+            window: 2,
+            ..HlsConfig::default()
+        });
+        let avcc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]);
+        hls.push_video(0, &avcc).unwrap();
+        for frame in 0..frames {
+            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
+            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+            hls.push_video(frame * 1000 / 30, &tag).unwrap();
+        }
+        hls
+    }
+
+    #[test]
+    fn playlist_rules() {
+        let hls = fed(30 * 9);
+        let playlist = hls.playlist();
+        assert!(playlist.contains("#EXT-X-TARGETDURATION:2\n"));
+        assert!(playlist.contains("#EXT-X-PART-INF:PART-TARGET=0.333\n"));
+        assert!(playlist.contains("PART-HOLD-BACK=0.999,HOLD-BACK=6"));
+        assert!(playlist.contains("#EXT-X-MEDIA-SEQUENCE:2\n"), "{playlist}");
+        assert!(playlist.contains("INDEPENDENT=YES"));
+        assert!(playlist.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part4."));
+        assert!(hls.segment(1).is_none() && hls.segment(2).is_some());
+        assert_eq!(hls.blocking_request(4, Some(0)), BlockingRequest::Ready);
+        assert_eq!(hls.blocking_request(5, None), BlockingRequest::Wait);
+        assert_eq!(hls.blocking_request(7, None), BlockingRequest::TooFar);
+        assert!(hls.has_part(0, None));
+    }
+
+    #[test]
+    fn truncated_configs_are_refused() {
+        assert!(Segmenter::new(HlsConfig::default())
+            .push_video(0, &Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]))
+            .is_err());
+        assert!(codec::opus_config(Bytes::from_static(b"OpusHead")).is_err());
     }
 }
