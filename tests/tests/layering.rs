@@ -15,6 +15,7 @@ const SANS_IO_CRATES: &[(&str, &[&str])] = &[
     ("rtmp-session", &[]),
     ("rtmp-hub", &[]),
     ("rtmp-flv", &[]),
+    ("rtmp-hls", &[]),
     // The request table and polling policy; the hyper server and client are behind default features.
     ("rtmp-rtmpt", &["--no-default-features"]),
 ];

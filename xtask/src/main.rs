@@ -158,6 +158,8 @@ const LIBRARY_CRATES: &[&str] = &[
     "rtmp-rtmpt",
     "rtmp-session",
     "rtmp-hub",
+    "rtmp-flv",
+    "rtmp-hls",
     "rtmp-client",
     "rtmpx",
 ];
