@@ -1267,6 +1267,40 @@ mod tests {
     }
 
     #[test]
+    fn huge_queries_and_names_with_nul_are_refused_and_the_connection_goes_on() {
+        let hub = hub();
+        let mut pair = Pair::with_apps(
+            &hub,
+            Admission::Open,
+            "live",
+            apps("[live]\nsecret = \"k\""),
+        );
+        pair.router.set_wall_clock(fixed_wall_clock);
+        pair.pump();
+        pair.client.create_stream();
+        pair.pump();
+        let huge = format!(
+            "cam?expires=2000&sign={}&pad={}",
+            "A".repeat(43),
+            "x".repeat(60_000)
+        );
+        pair.client.play(1, &huge);
+        pair.pump();
+        pair.client.publish(1, "c\u{0}m");
+        pair.pump();
+        assert_eq!(
+            pair.statuses(),
+            ["NetStream.Play.Failed", "NetStream.Publish.BadName"]
+        );
+        let valid = crate::policy::signed::signed_query("k", "live", "cam", 2_000);
+        pair.client.play(1, &format!("cam?{valid}"));
+        pair.pump();
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::PlayStarted { stream_id: 1 }));
+    }
+
+    #[test]
     fn player_limits_refuse_beyond_and_free_when_a_player_leaves() {
         let hub = hub();
         let limited = || apps("[limited]\nmax_players_per_stream = 1\nmax_publishers = 1");
