@@ -28,10 +28,13 @@ use crate::clients::{ClientInfo, Clients};
 /// What the API reads.
 #[derive(Debug)]
 pub struct ApiState {
+    /// The registry of open connections, listed and kicked through the API.
     pub clients: Arc<Clients>,
+    /// When the server started, for the uptime it reports.
     pub started: Instant,
     /// The media listeners: address and what each serves.
     pub listeners: Vec<(SocketAddr, &'static str)>,
+    /// The bearer token every route but the probes asks for (`api_token`); `None`: no token needed.
     pub token: Option<String>,
     /// The hub, for each stream's counters.
     pub hub: rtmp_hub::Hub,

@@ -19,10 +19,15 @@ pub struct LiveState {
     pub variant: &'static str,
     /// `publisher`, `player` or `idle`.
     pub role: &'static str,
+    /// The application the connection connected to.
     pub app: String,
+    /// The stream it publishes or plays (empty when idle).
     pub stream: String,
+    /// The `flashVer` the client sent in `connect`.
     pub flash_ver: String,
+    /// Bytes received from the peer so far.
     pub bytes_in: u64,
+    /// Bytes sent to the peer so far.
     pub bytes_out: u64,
     /// Frames skipped for this connection's players that fell behind.
     pub dropped_frames: u64,
@@ -34,16 +39,25 @@ pub type Inspect = Box<dyn Fn() -> Option<LiveState> + Send + Sync>;
 /// One connection as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientInfo {
+    /// The connection's id in the registry (the one `DELETE /api/v1/clients/{id}` takes).
     pub id: u64,
+    /// The peer's address and port.
     pub address: String,
+    /// rtmp, rtmps, rtmpt, rtmpts, rtmpe, rtmpte (see [`LiveState::variant`]).
     pub variant: &'static str,
+    /// `publisher`, `player` or `idle`.
     pub role: &'static str,
+    /// The application the connection connected to.
     pub app: String,
+    /// The stream it publishes or plays (empty when idle).
     pub stream: String,
+    /// The `flashVer` the client sent in `connect`.
     pub flash_ver: String,
     /// Unix time, in seconds, the connection was accepted.
     pub since: u64,
+    /// Bytes received from the peer so far.
     pub bytes_in: u64,
+    /// Bytes sent to the peer so far.
     pub bytes_out: u64,
     /// Average bits per second received since the connection started.
     pub bitrate_in: u64,
@@ -70,6 +84,7 @@ pub struct Totals {
     pub ended: BTreeMap<&'static str, u64>,
     /// Bytes received and sent by connections that have ended, by variant.
     pub bytes_in: BTreeMap<&'static str, u64>,
+    /// Bytes sent to connections that have ended, by variant.
     pub bytes_out: BTreeMap<&'static str, u64>,
 }
 
@@ -179,6 +194,7 @@ impl Clients {
         !self.not_ready.load(Ordering::Relaxed)
     }
 
+    /// Sets whether the server takes new work: cleared while it drains, so `/readyz` fails first.
     pub fn set_ready(&self, ready: bool) {
         self.not_ready.store(!ready, Ordering::Relaxed);
     }
@@ -193,6 +209,7 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// The connection's id in the registry.
     pub fn id(&self) -> u64 {
         self.id
     }

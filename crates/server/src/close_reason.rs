@@ -15,8 +15,11 @@ pub enum CloseReason {
     PeerClosed,
     /// Reading from or writing to the stream failed.
     Io {
+        /// Whether reading or writing failed.
         direction: Direction,
+        /// The kind of the I/O error.
         kind: io::ErrorKind,
+        /// The error as the system described it.
         message: String,
     },
     /// The peer broke the protocol: the session's error.
@@ -36,14 +39,18 @@ pub enum CloseReason {
 /// Which way a failed I/O went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
+    /// Reading from the peer failed.
     Read,
+    /// Writing to the peer failed.
     Write,
 }
 
 /// Which of the session's timers expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timeout {
+    /// The handshake did not finish within this time.
     Handshake(Duration),
+    /// The peer sent nothing for this long.
     Idle(Duration),
 }
 

@@ -57,6 +57,7 @@ pub struct Config {
     pub log_level: String,
     /// `text` (readable, the default) or `json` (one object per line, for log collectors).
     pub log_format: LogFormat,
+    /// What happens when a stream is published while another connection publishes it.
     pub publish_policy: PublishPolicyName,
     /// With the take-over policy: how long a publisher must have been silent before a new one replaces it.
     pub takeover_after_ms: u64,
@@ -75,9 +76,11 @@ pub struct Config {
     /// (capped by `net.core.somaxconn`). A burst beyond it, such as an audience reconnecting at once,
     /// waits for TCP's SYN retries (1 s, then 3 s).
     pub listen_backlog: u32,
+    /// How long a peer has to finish the handshake before it is disconnected, in milliseconds.
     pub handshake_timeout_ms: u64,
     /// A peer silent this long is disconnected (pings are sent meanwhile).
     pub idle_timeout_ms: u64,
+    /// How often a ping is sent to a quiet peer, in milliseconds.
     pub ping_interval_ms: u64,
     /// Frames a player may fall behind before it skips to the next keyframe.
     pub player_queue_frames: usize,
@@ -143,26 +146,37 @@ impl Default for Config {
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The configuration file's path.
         path: String,
+        /// Why reading it failed.
         source: std::io::Error,
     },
+    /// The file is not valid TOML for [`Config`].
     #[error("invalid configuration in {path}: {source}")]
     Parse {
+        /// The configuration file's path.
         path: String,
+        /// What the TOML parser reported.
         source: toml::de::Error,
     },
+    /// A setting is out of range or inconsistent with another one.
     #[error("invalid setting: {0}")]
     Invalid(String),
+    /// An `[app.NAME]` table is not valid for [`AppConfig`].
     #[error("invalid [app.{app:?}] table: {source}")]
     App {
+        /// The application's name (the table's key).
         app: String,
+        /// What the TOML parser reported.
         source: toml::de::Error,
     },
 }
 
 impl Config {
+    /// Reads and validates the configuration file at `path`; keys it does not set keep their defaults.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
@@ -183,6 +197,7 @@ impl Config {
         Apps::resolve(&self.app)
     }
 
+    /// Checks the settings that types alone cannot (ranges, keys that go together, the `app` tables).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=0x7FFF_FFFF).contains(&self.chunk_size) {
             return Err(ConfigError::Invalid(format!(
@@ -231,6 +246,7 @@ impl Config {
         Ok(())
     }
 
+    /// The session settings every connection starts with (chunking limits, timers, RTMPE).
     pub fn session_config(&self) -> rtmp_session::SessionConfig {
         rtmp_session::SessionConfig {
             chunk_size: self.chunk_size,
@@ -247,12 +263,14 @@ impl Config {
         }
     }
 
+    /// The RTMPS certificate and key, or `None` for a generated self-signed one.
     pub fn tls_settings(&self) -> rtmp_rtmps::TlsSettings {
         rtmp_rtmps::TlsSettings {
             cert_and_key: self.tls_cert.clone().zip(self.tls_key.clone()),
         }
     }
 
+    /// The RTMPT tunnel's settings (idle timeout, number of sessions).
     pub fn rtmpt_config(&self) -> rtmp_rtmpt::server::RtmptConfig {
         rtmp_rtmpt::server::RtmptConfig {
             idle_timeout: Duration::from_millis(self.rtmpt_idle_timeout_ms),
@@ -261,6 +279,7 @@ impl Config {
         }
     }
 
+    /// The hub's settings (chunk size, player queue, GOP cache, batching).
     pub fn hub_config(&self) -> rtmp_hub::HubConfig {
         rtmp_hub::HubConfig {
             chunk_size: self.chunk_size,
@@ -293,15 +312,23 @@ pub struct AppConfig {
     // HTTP callbacks, nginx-rtmp compatible (crate::hooks). Each is an `http://` URL that gets a form
     // POST. `on_connect`, `on_publish` and `on_play` decide: 2xx allows, 3xx with a bare name in
     // `Location` renames the stream, anything else refuses. The others are told and never wait.
+    /// Asked whether a client may `connect` to the application.
     pub on_connect: Option<String>,
+    /// Asked whether a stream may be published.
     pub on_publish: Option<String>,
+    /// Asked whether a stream may be played.
     pub on_play: Option<String>,
+    /// Told when a publisher stops publishing.
     pub on_publish_done: Option<String>,
+    /// Told when a player stops playing.
     pub on_play_done: Option<String>,
+    /// Told when a stream stops being published or played, after the more specific callback.
     pub on_done: Option<String>,
+    /// Told every `on_update_interval` seconds while a stream is published or played.
     pub on_update: Option<String>,
     /// Seconds between two `on_update` calls of a publishing or playing stream (default 30).
     pub on_update_interval: Option<u64>,
+    /// Told when a recording file is finished.
     pub on_record_done: Option<String>,
     /// How long a hook may take, connect to answer, in milliseconds (default 3000).
     pub hook_timeout_ms: Option<u64>,
@@ -381,6 +408,7 @@ impl AppConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
+    /// Adobe's challenge-response login (`authmod=adobe`) against the application's users.
     Adobe,
 }
 
@@ -479,6 +507,7 @@ pub struct SharedApps {
 }
 
 impl SharedApps {
+    /// Puts `apps` in force.
     pub fn new(apps: Apps) -> Self {
         Self {
             current: RwLock::new(Arc::new(apps)),
@@ -516,6 +545,7 @@ pub struct ReloadPlan {
 }
 
 impl ReloadPlan {
+    /// Compares two configurations: what a reload applies and which changed keys need a restart.
     pub fn between(old: &Config, new: &Config) -> ReloadPlan {
         // Destructured in full so that a new key cannot be left out of this decision.
         let Config {

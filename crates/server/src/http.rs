@@ -21,6 +21,7 @@ use tokio::sync::watch;
 /// Where a request came from: put in every request's extensions by [`serve_connection`].
 #[derive(Debug, Clone, Copy)]
 pub struct Peer {
+    /// The peer's address and port.
     pub address: SocketAddr,
     /// Whether the HTTP connection runs over TLS (HTTPS; RTMPTS for the tunnel).
     pub secure: bool,

@@ -43,6 +43,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod clients;
 pub mod close_reason;
@@ -247,6 +249,7 @@ impl Server {
         self.clients.set_ready(ready);
     }
 
+    /// The hub every stream goes through, for its streams' statistics.
     pub fn hub(&self) -> &rtmp_hub::Hub {
         &self.hub
     }

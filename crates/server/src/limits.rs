@@ -10,8 +10,11 @@ pub const RESERVED_FILES: u64 = 64;
 /// The open-file limit before and after [`raise_open_files`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenFiles {
+    /// The soft limit the process started with.
     pub before: u64,
+    /// The soft limit in force now.
     pub now: u64,
+    /// The hard limit, the most the soft limit can be raised to.
     pub hard: u64,
 }
 

@@ -24,13 +24,19 @@ use crate::socket::{SendNow, SendmsgStream};
 /// What the first byte of a connection says it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sniffed {
+    /// Plain RTMP (version byte 3).
     Rtmp,
+    /// RTMPE (version byte 6, 8 or 9).
     Rtmpe,
+    /// A TLS ClientHello: RTMPS, or HTTPS for RTMPTS.
     Tls,
+    /// An HTTP request: RTMPT, or the HTTP routes.
     Http,
+    /// Anything else, with the byte; the connection is closed.
     Unknown(u8),
 }
 
+/// Tells what a connection is from its first byte.
 pub fn sniff(first: u8) -> Sniffed {
     match first {
         0x03 => Sniffed::Rtmp,
@@ -59,6 +65,7 @@ impl ConnectionCount {
         }
     }
 
+    /// Connections open now.
     pub fn current(&self) -> usize {
         self.total.load(Ordering::Relaxed)
     }

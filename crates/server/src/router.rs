@@ -57,7 +57,9 @@ pub enum Admission {
 /// A stream this connection stopped publishing or playing, for the done callbacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
+    /// Whether the connection was publishing (else playing).
     pub publishing: bool,
+    /// The stream.
     pub key: StreamKey,
 }
 
@@ -65,17 +67,26 @@ pub struct Notice {
 /// [`Router::connect_request`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Question {
+    /// The client asks to connect to the application.
     Connect,
+    /// The client asks to publish a stream.
     Publish {
+        /// The message stream it publishes on.
         stream_id: u32,
+        /// The stream it publishes.
         key: StreamKey,
+        /// `live`, `record` or `append`.
         publish_type: PublishType,
         /// The stream URL's query (`a=1&b=2`), for the hooks.
         query: String,
     },
+    /// The client asks to play a stream.
     Play {
+        /// The message stream it plays on.
         stream_id: u32,
+        /// The stream it plays.
         key: StreamKey,
+        /// The stream URL's query (`a=1&b=2`), for the hooks.
         query: String,
     },
 }
@@ -83,6 +94,7 @@ pub enum Question {
 /// An answer to a [`Question`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
+    /// Allowed: the router goes on.
     Accept,
     /// Refused, with the reason the peer is told.
     Refuse(String),

@@ -46,6 +46,7 @@ pub struct SendmsgStream {
 }
 
 impl SendmsgStream {
+    /// Wraps an accepted TCP stream.
     pub fn new(inner: TcpStream) -> Self {
         Self {
             inner: Arc::new(inner),

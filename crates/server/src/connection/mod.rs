@@ -15,7 +15,9 @@ pub use driver::serve;
 /// What every connection shares.
 #[derive(Debug)]
 pub struct ServerContext {
+    /// The hub every publisher and player goes through.
     pub hub: rtmp_hub::Hub,
+    /// The session settings each connection starts with.
     pub session: rtmp_session::SessionConfig,
     /// The RTMPS acceptor (its certificate can be reloaded).
     pub tls: Option<rtmp_rtmps::TlsAcceptor>,

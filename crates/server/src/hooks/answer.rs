@@ -10,7 +10,9 @@ use crate::router::Verdict;
 /// The part of an answer that counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookAnswer {
+    /// The HTTP status code.
     pub status: u16,
+    /// The `Location` header, a new stream name when the status is 3xx.
     pub location: Option<String>,
 }
 

@@ -6,17 +6,26 @@ use std::fmt::Write as _;
 /// Which callback a call is (the `call` field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
+    /// `on_connect`: a client connected to an application.
     Connect,
+    /// `on_publish`: a client asks to publish a stream.
     Publish,
+    /// `on_play`: a client asks to play a stream.
     Play,
+    /// `on_publish_done`: a publisher stopped.
     PublishDone,
+    /// `on_play_done`: a player stopped.
     PlayDone,
+    /// `on_done`: a stream stopped being published or played.
     Done,
+    /// `on_update`: a stream is still being published or played.
     Update,
+    /// `on_record_done`: a recording file is finished.
     RecordDone,
 }
 
 impl Call {
+    /// The value of the `call` field.
     pub fn as_str(self) -> &'static str {
         match self {
             Call::Connect => "connect",
@@ -48,14 +57,23 @@ impl Call {
 /// The fields of one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookForm {
+    /// Which callback this is.
     pub call: Call,
+    /// The peer's address.
     pub addr: String,
+    /// The connection's id in the registry.
     pub client_id: u64,
+    /// The application the client connected to.
     pub app: String,
+    /// The `flashVer` the client sent in `connect`.
     pub flashver: String,
+    /// The `swfUrl` the client sent in `connect`.
     pub swfurl: String,
+    /// The `tcUrl` the client sent in `connect`.
     pub tcurl: String,
+    /// The `pageUrl` the client sent in `connect`.
     pub pageurl: String,
+    /// The transport: rtmp, rtmps, rtmpt, rtmpts, rtmpe or rtmpte.
     pub variant: String,
     /// The stream name without its query; publish, play and their done callbacks.
     pub name: Option<String>,

@@ -47,14 +47,22 @@ pub enum Outcome {
     /// Authenticated as this user.
     Accept(String),
     /// Refuse with this description (a step of the exchange, or a failure).
-    Refuse { description: String, failed: bool },
+    Refuse {
+        /// The description the client is told: the next step of the exchange, or why the login failed.
+        description: String,
+        /// Whether the login failed (counted against the address) rather than asking for its next step.
+        failed: bool,
+    },
 }
 
 /// Fresh random values for one challenge, drawn by the caller.
 #[derive(Debug, Clone)]
 pub struct Fresh {
+    /// The salt the password is hashed with, sent to the client.
     pub salt: String,
+    /// The server's challenge, sent to the client and kept to check its answer.
     pub challenge: String,
+    /// The opaque value the client sends back with its answer.
     pub opaque: String,
 }
 

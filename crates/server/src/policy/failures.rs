@@ -7,8 +7,11 @@ use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+/// Failures within [`WINDOW`] after which an address is refused logins.
 pub const MAX_FAILURES: u32 = 5;
+/// How long failures count, and how long a refused address waits after its last failure.
 pub const WINDOW: Duration = Duration::from_secs(60);
+/// Most addresses the table holds.
 pub const MAX_ADDRESSES: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +28,7 @@ pub struct Failures(Mutex<Option<HashMap<IpAddr, Record>>>);
 pub static FAILURES: Failures = Failures::new();
 
 impl Failures {
+    /// An empty table.
     pub const fn new() -> Self {
         Self(Mutex::new(None))
     }
@@ -71,6 +75,7 @@ impl Failures {
             .map_or(0, HashMap::len)
     }
 
+    /// Whether no address has failures recorded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

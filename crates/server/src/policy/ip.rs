@@ -12,7 +12,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub enum IpMatch {
+    /// Every address.
     All,
+    /// An address (as a single-address network) or a CIDR network.
     Net(IpNet),
 }
 
@@ -66,7 +68,9 @@ impl fmt::Display for IpMatch {
 /// Whether a rule allows or denies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleKind {
+    /// The rule allows the peer.
     Allow,
+    /// The rule denies the peer.
     Deny,
 }
 
@@ -92,6 +96,7 @@ impl IpRules {
             .map(|(kind, subject)| (*kind, subject))
     }
 
+    /// Whether `peer` may go on: allowed, or matched by no rule.
     pub fn allows(&self, peer: IpAddr) -> bool {
         !matches!(self.decide(peer), Some((RuleKind::Deny, _)))
     }

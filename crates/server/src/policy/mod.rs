@@ -21,11 +21,14 @@ pub use ip::{IpMatch, IpRules};
 /// What a stream request asks to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Publish a stream.
     Publish,
+    /// Play a stream.
     Play,
 }
 
 impl Action {
+    /// The action as logs and hooks name it: `publish` or `play`.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Publish => "publish",
@@ -37,9 +40,13 @@ impl Action {
 /// Why a request was refused, one counter each in [`Refusals`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    /// The stream name is not one the application accepts.
     BadName,
+    /// The address rules deny the peer.
     AddressDenied,
+    /// The signed URL is missing, wrong or expired.
     BadSignature,
+    /// A limit on publishers or players was reached.
     LimitReached,
     /// A step of a login exchange, or a request that needs a login.
     AuthRequired,
@@ -50,7 +57,9 @@ pub enum Reason {
 /// A refused request: why, and the description the client is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    /// Why, for the metrics.
     pub reason: Reason,
+    /// What the client is told.
     pub description: String,
 }
 
@@ -67,11 +76,17 @@ impl Refusal {
 /// Refusals counted since the start, per reason, for metrics.
 #[derive(Debug, Default)]
 pub struct Refusals {
+    /// Names refused ([`Reason::BadName`]).
     pub bad_name: AtomicU64,
+    /// Addresses denied ([`Reason::AddressDenied`]).
     pub address_denied: AtomicU64,
+    /// Bad signatures ([`Reason::BadSignature`]).
     pub bad_signature: AtomicU64,
+    /// Limits reached ([`Reason::LimitReached`]).
     pub limit_reached: AtomicU64,
+    /// Login steps and requests needing a login ([`Reason::AuthRequired`]).
     pub auth_required: AtomicU64,
+    /// Wrong user names or passwords ([`Reason::AuthFailed`]).
     pub auth_failed: AtomicU64,
 }
 
