@@ -1249,19 +1249,22 @@ mod tests {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000)
     }
 
-    #[test]
-    fn signed_names_are_checked_against_the_wall_clock() {
-        let hub = hub();
-        let mut pair = Pair::with_apps(
-            &hub,
-            Admission::Open,
-            "live",
-            apps("[live]\nsecret = \"k\""),
-        );
+    /// Connected to `live`, which needs names signed with the secret `k`, on a fixed wall clock; stream
+    /// 1 created.
+    fn signed_pair(hub: &Hub) -> Pair {
+        let mut pair =
+            Pair::with_apps(hub, Admission::Open, "live", apps("[live]\nsecret = \"k\""));
         pair.router.set_wall_clock(fixed_wall_clock);
         pair.pump();
         pair.client.create_stream();
         pair.pump();
+        pair
+    }
+
+    #[test]
+    fn signed_names_are_checked_against_the_wall_clock() {
+        let hub = hub();
+        let mut pair = signed_pair(&hub);
         let expired = crate::policy::signed::signed_query("k", "live", "cam", 999);
         pair.client.play(1, &format!("cam?{expired}"));
         pair.pump();
@@ -1281,16 +1284,7 @@ mod tests {
     #[test]
     fn huge_queries_and_names_with_nul_are_refused_and_the_connection_goes_on() {
         let hub = hub();
-        let mut pair = Pair::with_apps(
-            &hub,
-            Admission::Open,
-            "live",
-            apps("[live]\nsecret = \"k\""),
-        );
-        pair.router.set_wall_clock(fixed_wall_clock);
-        pair.pump();
-        pair.client.create_stream();
-        pair.pump();
+        let mut pair = signed_pair(&hub);
         let huge = format!(
             "cam?expires=2000&sign={}&pad={}",
             "A".repeat(43),

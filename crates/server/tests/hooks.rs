@@ -14,12 +14,11 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use bytes::Bytes;
 use rtmp_chunk::Message;
-use rtmp_session::{
-    io::write_all_vectored, ClientEvent, ClientOptions, ClientSession, SessionConfig,
-};
+use rtmp_session::{ClientEvent, ClientOptions};
 use rtmpx::{Config, Server};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+
+mod support;
+use support::Client;
 
 type Received = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
 
@@ -128,68 +127,10 @@ on_publish = "http://{hooks}/big"
     Server::start(&config).await.unwrap()
 }
 
-struct Client {
-    session: ClientSession,
-    socket: TcpStream,
-}
-
 impl Client {
     async fn connect(address: SocketAddr, app: &str) -> Client {
         let options = ClientOptions::new(app, format!("rtmp://{address}/{app}"));
-        let session = ClientSession::new(
-            SessionConfig::default(),
-            options,
-            Box::new(|bytes: &mut [u8]| bytes.fill(0x5a)),
-            Instant::now(),
-        );
-        let socket = TcpStream::connect(address).await.unwrap();
-        let mut client = Client { session, socket };
-        client
-            .until(|e| matches!(e, ClientEvent::Connected { .. }))
-            .await;
-        client
-    }
-
-    async fn flush(&mut self) {
-        let mut out = Vec::new();
-        self.session.poll_transmit(&mut out);
-        write_all_vectored(&mut self.socket, &mut out)
-            .await
-            .unwrap();
-    }
-
-    async fn until(&mut self, done: impl Fn(&ClientEvent) -> bool) -> Vec<ClientEvent> {
-        let mut seen = Vec::new();
-        let mut buffer = vec![0u8; 65536];
-        loop {
-            self.flush().await;
-            while let Some(event) = self.session.poll_event() {
-                let finished = done(&event);
-                seen.push(event);
-                if finished {
-                    return seen;
-                }
-            }
-            let n = tokio::time::timeout(Duration::from_secs(5), self.socket.read(&mut buffer))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(n > 0, "server closed; events so far: {seen:?}");
-            self.session
-                .handle_input(&buffer[..n], Instant::now())
-                .unwrap();
-        }
-    }
-
-    async fn create_stream(&mut self) -> u32 {
-        self.session.create_stream();
-        let events = self
-            .until(|e| matches!(e, ClientEvent::StreamCreated { .. }))
-            .await;
-        match events.last() {
-            Some(ClientEvent::StreamCreated { stream_id }) => *stream_id,
-            other => panic!("{other:?}"),
-        }
+        Client::connect_with(address, options).await
     }
 
     /// Publishes `name`; the started stream's id, or the status that refused it.
