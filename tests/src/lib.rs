@@ -6,6 +6,7 @@
 //! install the tools). Without it each test prints one line and returns, so a plain `cargo test` on a
 //! machine without FFmpeg stays green; with it, a missing tool is a hard failure.
 
+pub mod browser;
 pub mod clients;
 pub mod compare;
 pub mod fixtures;

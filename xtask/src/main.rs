@@ -5,6 +5,7 @@
 //! * `cargo xtask fuzz TARGET [--time SECONDS]` — run one fuzz target with libFuzzer on the stable toolchain.
 //!
 //! * `cargo xtask bench [...]` — rtmpx beside nginx-rtmp and node-media-server, written to docs/benchmarks.md.
+//! * `cargo xtask vendor` — refresh the browser players the built-in page embeds, from npm (pinned).
 //! * `cargo xtask floor` — the kernel's own cost of a fan-out's writes on this machine (bench's reference).
 //!
 //! Few dependencies (rlimit; tokio's reactor for the floor's reader), so the chores build in seconds on a
@@ -14,6 +15,7 @@ mod bench;
 mod fleet;
 mod floor;
 mod tools;
+mod vendor;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz_command(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("floor") => bench::floor(),
+        Some("vendor") => vendor::vendor(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  ci [--skip STEP]...       fmt, clippy, layering, tests, interop, fuzz \
@@ -41,7 +44,8 @@ fn main() -> ExitCode {
                  (--players, default 100,500,1000,2000) and rtmpdump fleets (--fleet, default 100,300,500; empty: none), \
                  rtmpx's batch windows at 1000 players (--windows, default 0,15,30,45,60,100,200; empty: none), \
                  and 1000 players over many streams (--streams, default 100; empty: none), written to docs/benchmarks.md\n  \
-                 floor                     the kernel's cost of the same writes without a server (part of bench)",
+                 floor                     the kernel's cost of the same writes without a server (part of bench)\n  \
+                 vendor                    refresh the vendored browser players (mpegts.js, hls.js) from npm",
                 FUZZ_TARGETS.join(", ")
             );
             Err("unknown or missing command".into())

@@ -21,6 +21,8 @@ const FFMPEG9_WHEEL: &str = "imageio-ffmpeg==0.8.1";
 const NGINX_RTMP_PACKAGES: &[&str] = &["nginx", "libnginx-mod-rtmp"];
 /// A real Prometheus scraping `/metrics` (tests/tests/api.rs), and its `promtool`.
 const PROMETHEUS_PACKAGES: &[&str] = &["prometheus"];
+/// Headless Chromium for the browser tests (tests/src/browser.rs), driven by puppeteer-core from npm.
+const BROWSER_PACKAGES: &[&str] = &["chromium"];
 const NGINX_RTMP_MODULES: &[&str] = &[
     "/usr/lib/nginx/modules/ngx_rtmp_module.so",
     "/usr/share/nginx/modules/ngx_rtmp_module.so",
@@ -48,6 +50,7 @@ pub fn ensure_interop_tools() -> Result<Vec<(String, String)>, String> {
     println!("  nginx with the RTMP module: present");
     ensure_packages(PROMETHEUS_PACKAGES, &["prometheus", "promtool"])?;
     println!("  prometheus, promtool: present");
+    ensure_browser()?;
     let ffmpeg9 = ensure_ffmpeg9()?;
     println!("  FFmpeg 9 (imageio-ffmpeg): {}", ffmpeg9.display());
     Ok(vec![(
@@ -146,6 +149,35 @@ fn is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+/// Debian's Chromium and the browser harness's npm packages (`tests/browser`, pinned by its
+/// package-lock.json), installed with `npm ci` when missing.
+fn ensure_browser() -> Result<(), String> {
+    ensure_packages(BROWSER_PACKAGES, &["chromium"])?;
+    let harness = crate::workspace_root().join("tests").join("browser");
+    if harness
+        .join("node_modules/puppeteer-core/package.json")
+        .exists()
+    {
+        println!("  chromium, puppeteer-core (tests/browser): present");
+        return Ok(());
+    }
+    if !has_command("npm") {
+        return Err("npm is missing: the browser tests need Node.js and npm".into());
+    }
+    println!("  installing tests/browser's npm packages (npm ci)");
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&harness)
+        .env("PUPPETEER_SKIP_DOWNLOAD", "1")
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run npm: {e}"))?;
+    if !status.success() {
+        return Err(format!("npm ci in tests/browser failed ({status})"));
+    }
+    Ok(())
 }
 
 /// The static FFmpeg 9 binary shipped inside the imageio-ffmpeg wheel, installed into `.cache/` once.
