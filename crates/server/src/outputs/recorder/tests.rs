@@ -20,6 +20,7 @@ fn path_template_fills_fields_and_refuses_escapes() {
         "cam",
         "20261203-114500",
         2,
+        "flv",
     );
     assert_eq!(
         path,
@@ -27,18 +28,27 @@ fn path_template_fills_fields_and_refuses_escapes() {
     );
     for bad in ["..", ".", "", "a/b", "a\\b", "../x", "x\0"] {
         assert_eq!(
-            render_path("rec/{app}/{name}.flv", "live", bad, "s", 0),
+            render_path("rec/{app}/{name}.flv", "live", bad, "s", 0, "flv"),
             Err(PathError::UnsafeName(bad.to_owned())),
             "{bad:?}"
         );
-        assert!(render_path("rec/{app}/{name}.flv", bad, "cam", "s", 0).is_err());
+        assert!(render_path("rec/{app}/{name}.flv", bad, "cam", "s", 0, "flv").is_err());
     }
     assert!(matches!(
-        render_path("../{name}.flv", "live", "cam", "s", 0),
+        render_path("../{name}.flv", "live", "cam", "s", 0, "flv"),
         Err(PathError::UnsafeTemplate(_))
     ));
     // Dots inside a name are fine.
-    assert!(render_path("{name}.flv", "live", "cam..1", "s", 0).is_ok());
+    assert!(render_path("{name}.flv", "live", "cam..1", "s", 0, "flv").is_ok());
+    // Without `{n}`, later files are numbered rather than overwriting the first.
+    assert_eq!(
+        render_path("rec/{name}-{start}.{ext}", "live", "cam", "s", 0, "mp4"),
+        Ok(PathBuf::from("rec/cam-s.mp4"))
+    );
+    assert_eq!(
+        render_path("rec/{name}-{start}.{ext}", "live", "cam", "s", 2, "mp4"),
+        Ok(PathBuf::from("rec/cam-s-2.mp4"))
+    );
 }
 
 #[test]
@@ -54,7 +64,7 @@ fn utc_stamp_is_the_civil_date() {
 }
 
 #[test]
-fn config_keys_parse_and_mp4_is_refused() {
+fn config_keys_parse() {
     let config: AppConfig = toml::from_str(
         "record = \"all\"\nrecord_path = \"r/{name}.flv\"\nrecord_max_duration_s = 60\n",
     )
@@ -65,11 +75,12 @@ fn config_keys_parse_and_mp4_is_refused() {
     assert_eq!(AppConfig::default().record, RecordMode::Off);
     assert_eq!(
         AppConfig::default().record_path.0,
-        "recordings/{app}/{name}-{start}.flv"
+        "recordings/{app}/{name}-{start}.{ext}"
     );
-    let error = toml::from_str::<AppConfig>("record_format = \"mp4\"").unwrap_err();
-    assert!(error.to_string().contains("not yet supported"), "{error}");
+    let mp4: AppConfig = toml::from_str("record_format = \"mp4\"").unwrap();
+    assert_eq!(mp4.record_settings().format, RecordFormat::Mp4);
     assert!(toml::from_str::<AppConfig>("record_format = \"flv\"").is_ok());
+    assert!(toml::from_str::<AppConfig>("record_format = \"avi\"").is_err());
     assert!(toml::from_str::<AppConfig>("record = \"sometimes\"").is_err());
 }
 
