@@ -69,7 +69,11 @@ impl Fragmenter {
     }
 
     /// Takes one video tag payload at `timestamp` milliseconds; returns the bytes to append, if any.
-    pub fn push_video(&mut self, timestamp: u32, payload: &Bytes) -> Result<Option<Bytes>, CodecError> {
+    pub fn push_video(
+        &mut self,
+        timestamp: u32,
+        payload: &Bytes,
+    ) -> Result<Option<Bytes>, CodecError> {
         match codec::parse_video(payload)? {
             VideoTag::Config(config) => {
                 if !self.started {
@@ -102,7 +106,11 @@ impl Fragmenter {
     }
 
     /// Takes one audio tag payload at `timestamp` milliseconds; returns the bytes to append, if any.
-    pub fn push_audio(&mut self, timestamp: u32, payload: &Bytes) -> Result<Option<Bytes>, CodecError> {
+    pub fn push_audio(
+        &mut self,
+        timestamp: u32,
+        payload: &Bytes,
+    ) -> Result<Option<Bytes>, CodecError> {
         match codec::parse_audio(payload)? {
             AudioTag::Config(config) => {
                 if !self.started {
@@ -224,7 +232,18 @@ mod tests {
     const ASC: &[u8] = &[0xaf, 0, 0x12, 0x10];
 
     fn video(key: bool) -> Bytes {
-        Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 0, 0, 0, 1, 0x65])
+        Bytes::from(vec![
+            if key { 0x17 } else { 0x27 },
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            1,
+            0x65,
+        ])
     }
 
     fn boxes(mut data: &[u8]) -> Vec<[u8; 4]> {
@@ -251,7 +270,11 @@ mod tests {
         for frame in 0..90u32 {
             let at = frame * 1000 / 30;
             push(fragmenter.push_video(at, &video(frame % 30 == 0)).unwrap());
-            push(fragmenter.push_audio(at, &Bytes::from_static(&[0xaf, 1, 0x21])).unwrap());
+            push(
+                fragmenter
+                    .push_audio(at, &Bytes::from_static(&[0xaf, 1, 0x21]))
+                    .unwrap(),
+            );
         }
         push(fragmenter.finish());
         let kinds = boxes(&file);
@@ -271,15 +294,24 @@ mod tests {
         let mut audio_only = Fragmenter::new(FragmenterConfig::default());
         audio_only.push_audio(0, &Bytes::from_static(ASC)).unwrap();
         let fragments = (0..100u32)
-            .filter_map(|n| audio_only.push_audio(n * 23, &Bytes::from_static(&[0xaf, 1, 0x21])).unwrap())
+            .filter_map(|n| {
+                audio_only
+                    .push_audio(n * 23, &Bytes::from_static(&[0xaf, 1, 0x21]))
+                    .unwrap()
+            })
             .count();
-        assert_eq!(fragments, 3, "init with the first frame, then one fragment per second");
+        assert_eq!(
+            fragments, 3,
+            "init with the first frame, then one fragment per second"
+        );
     }
 
     #[test]
     fn truncated_payloads_are_errors() {
         let mut fragmenter = Fragmenter::new(FragmenterConfig::default());
-        assert!(fragmenter.push_video(0, &Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])).is_err());
+        assert!(fragmenter
+            .push_video(0, &Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]))
+            .is_err());
         assert!(fragmenter.push_audio(0, &Bytes::new()).is_err());
     }
 }

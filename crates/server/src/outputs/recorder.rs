@@ -164,8 +164,12 @@ pub fn render_path(
         .replace("{ext}", ext);
     let mut path = PathBuf::from(rendered);
     if n > 0 && !template.contains("{n}") {
-        let stem = path.file_stem().map(|stem| stem.to_string_lossy().into_owned());
-        let extension = path.extension().map(|ext| ext.to_string_lossy().into_owned());
+        let stem = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned());
+        let extension = path
+            .extension()
+            .map(|ext| ext.to_string_lossy().into_owned());
         let numbered = match (stem, extension) {
             (Some(stem), Some(extension)) => format!("{stem}-{n}.{extension}"),
             (Some(stem), None) => format!("{stem}-{n}"),
