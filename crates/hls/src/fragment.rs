@@ -68,6 +68,15 @@ impl Fragmenter {
         self.started
     }
 
+    /// Sample bytes taken but not yet handed out in a fragment (for size limits).
+    pub fn pending_bytes(&self) -> u64 {
+        let held = [&self.held_video, &self.held_audio].into_iter().flatten();
+        let queued = self.video_samples.iter().chain(&self.audio_samples);
+        held.chain(queued)
+            .map(|sample| sample.data.len() as u64)
+            .sum()
+    }
+
     /// Takes one video tag payload at `timestamp` milliseconds; returns the bytes to append, if any.
     pub fn push_video(
         &mut self,
@@ -276,7 +285,9 @@ mod tests {
                     .unwrap(),
             );
         }
+        assert!(fragmenter.pending_bytes() > 0);
         push(fragmenter.finish());
+        assert_eq!(fragmenter.pending_bytes(), 0);
         let kinds = boxes(&file);
         assert_eq!(&kinds[..2], &[*b"ftyp", *b"moov"]);
         assert_eq!(kinds.iter().filter(|k| *k == b"moof").count(), 3);

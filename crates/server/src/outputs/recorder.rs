@@ -468,6 +468,8 @@ struct OpenFile {
     container: Container,
     /// Bytes written whole so far (the file is cut back here when a write fails).
     position: u64,
+    /// A write failed: the file is closed as it is, nothing more is written to it.
+    failed: bool,
     base_timestamp: u32,
     last_timestamp: u32,
 }
@@ -478,6 +480,7 @@ impl OpenFile {
         if let Err(error) = self.file.write_all(bytes) {
             let _ = self.file.set_len(self.position);
             let _ = self.file.seek(SeekFrom::Start(self.position));
+            self.failed = true;
             return Err(format!("cannot write {}: {error}", self.path.display()));
         }
         self.position += bytes.len() as u64;
@@ -500,7 +503,20 @@ struct FileWriter {
     audio_header: Option<Tag>,
     /// Stream time of the last failure: opening again waits for a keyframe `RETRY_AFTER_MS` later.
     failed_at: Option<u32>,
+    /// The failure episode logged last: its cause, when it was logged, and whether its end was.
+    episode: Option<Episode>,
 }
+
+/// A run of write failures with one cause (the disk full, the directory unwritable), logged once.
+#[derive(Debug)]
+struct Episode {
+    cause: String,
+    logged_at: u32,
+    resumed: bool,
+}
+
+/// Stream milliseconds after which a failure with the same cause is logged again.
+const RELOG_AFTER_MS: u32 = 60_000;
 
 impl FileWriter {
     fn new(
@@ -521,6 +537,7 @@ impl FileWriter {
             video_header: None,
             audio_header: None,
             failed_at: None,
+            episode: None,
         }
     }
 
@@ -579,17 +596,31 @@ impl FileWriter {
             .settings
             .max_duration_s
             .is_some_and(|max| duration_ms >= max.saturating_mul(1000));
+        let pending = match &open.container {
+            Container::Mp4 { fragmenter } => fragmenter.pending_bytes(),
+            Container::Flv { .. } => 0,
+        };
         let over_bytes = self
             .settings
             .max_bytes
-            .is_some_and(|max| open.position >= max);
+            .is_some_and(|max| open.position + pending >= max);
         over_duration || over_bytes
     }
 
-    /// A failed open or write: one error line per failure episode (a retry failing the same way is not
-    /// logged again), the error kept for the API.
+    /// A failed open or write: one error line per failure episode (retries failing for the same cause
+    /// within a minute of stream time are not logged again), the error kept for the API.
     fn fail(&mut self, timestamp: u32, error: &str) {
-        if self.status.error().as_deref() != Some(error) {
+        // "cannot write PATH: No space left on device (os error 28)": the cause is after the path.
+        let cause = error.rsplit_once(": ").map_or(error, |(_, cause)| cause);
+        let new_episode = self.episode.as_ref().is_none_or(|episode| {
+            episode.cause != cause || timestamp.wrapping_sub(episode.logged_at) >= RELOG_AFTER_MS
+        });
+        if new_episode {
+            self.episode = Some(Episode {
+                cause: cause.to_owned(),
+                logged_at: timestamp,
+                resumed: false,
+            });
             tracing::error!(
                 app = %self.key.app,
                 stream = %self.key.name,
@@ -639,6 +670,7 @@ impl FileWriter {
             path,
             container,
             position: 0,
+            failed: false,
             base_timestamp,
             last_timestamp: base_timestamp,
         };
@@ -673,7 +705,11 @@ impl FileWriter {
                     };
                     head.extend_from_slice(&writer.tag(&tag).map_err(|e| e.to_string())?);
                 }
-                open.write_whole(&head)?;
+                if let Err(error) = open.write_whole(&head) {
+                    // Nothing whole in it: no file is left behind.
+                    let _ = fs::remove_file(&open.path);
+                    return Err(error);
+                }
             }
             Container::Mp4 { fragmenter } => {
                 // The init segment is written with the first frame, once the tracks are known.
@@ -696,7 +732,9 @@ impl FileWriter {
             path = %open.path.display(),
             "recording started"
         );
-        if self.failed_at.take().is_some() {
+        let resumed = self.failed_at.take().is_some();
+        if let Some(episode) = self.episode.as_mut().filter(|e| resumed && !e.resumed) {
+            episode.resumed = true;
             tracing::info!(app = %self.key.app, stream = %self.key.name, "recording resumed");
         }
         self.status.set_path(Some(open.path.clone()));
@@ -781,16 +819,23 @@ impl FileWriter {
                     }
                 }
             }
-            Container::Mp4 { fragmenter } => {
+            Container::Mp4 { fragmenter } if !open.failed => {
                 if let Some(last) = fragmenter.finish() {
                     if let Err(error) = open.write_whole(&last) {
                         tracing::warn!(path = %open.path.display(), %error, "cannot write the recording's last fragment");
                     }
                 }
             }
+            // After a failed write the file ends at its last whole fragment.
+            Container::Mp4 { .. } => {}
+        }
+        self.status.set_path(None);
+        if open.position == 0 {
+            // Nothing whole was written (a write failed at once): no file is left behind.
+            let _ = fs::remove_file(&open.path);
+            return;
         }
         let _ = open.file.sync_all();
-        self.status.set_path(None);
         self.hook.record_done(&RecordDone {
             key: self.key.clone(),
             path: open.path,
