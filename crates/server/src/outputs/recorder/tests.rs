@@ -485,3 +485,74 @@ fn read_tags_lenient(path: &std::path::Path) -> usize {
     }
     count
 }
+
+#[test]
+fn a_stuck_disk_drops_frames_to_keyframes_and_never_holds_the_publisher() {
+    // The file is a FIFO nobody reads yet: the writer thread blocks opening it, like a stuck disk.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("cam-0.flv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = runtime.block_on(async {
+        let t0 = Instant::now();
+        let hub = Hub::new(HubConfig::default(), t0);
+        let key = StreamKey::new("live", "cam");
+        let publisher = hub.publish(&key, t0).unwrap();
+        let recorder = Recorder::start(
+            &hub,
+            key,
+            settings(
+                &dir.path().join("{name}-{n}.flv"),
+                RecordMode::All,
+                RecordFormat::Flv,
+            ),
+            Arc::new(LogRecordDone),
+        );
+        let status = recorder.status().clone();
+        publisher.send(
+            &message(
+                9,
+                0,
+                vec![0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0],
+            ),
+            t0,
+        );
+        // 40 s of video: far more frames than the writer's queue holds.
+        let started = Instant::now();
+        for ms in (0..40_000u32).step_by(40) {
+            let frame_type = if ms % 1000 == 0 { 0x17 } else { 0x27 };
+            publisher.send(&message(9, ms, vec![frame_type, 1, 0, 0, 0, 1]), t0);
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the publisher was held"
+        );
+        drop(publisher);
+        recorder.stop().await;
+        status
+    });
+    let dropped = status.dropped_frames.load(Ordering::Relaxed);
+    // 1000 frames: the queue took 512 and the header, the rest were dropped to keyframes.
+    assert!((400..=500).contains(&dropped), "{dropped}");
+    // Unblock the writer: it writes what it queued and closes the file.
+    let written = fs::read(&fifo).unwrap();
+    let mut reader = TagReader::default();
+    reader.push(&written);
+    let mut video = 0;
+    while let Some(tag) = reader.next_tag().unwrap() {
+        video += usize::from(tag.tag_type == TAG_VIDEO);
+    }
+    assert_eq!(
+        video as u64 + dropped,
+        1001,
+        "every frame recorded or counted"
+    );
+}
