@@ -27,6 +27,9 @@ impl Default for FragmenterConfig {
     }
 }
 
+/// Samples a fragment holds at most, whatever the timestamps say (a stream whose time stands still).
+const MAX_FRAGMENT_SAMPLES: usize = 4096;
+
 /// Fragmented MP4 out of FLV payloads, for one file: [`push_video`](Self::push_video) and
 /// [`push_audio`](Self::push_audio) return what to append, [`finish`](Self::finish) the rest.
 #[derive(Debug)]
@@ -210,8 +213,10 @@ impl Fragmenter {
             return;
         };
         let pending = dts.saturating_sub(start);
+        let samples = self.video_samples.len() + self.audio_samples.len();
         if (keyframe && pending >= u64::from(self.config.fragment_ms))
             || pending >= u64::from(self.config.max_fragment_ms)
+            || samples >= MAX_FRAGMENT_SAMPLES
         {
             self.flush(out);
         }
@@ -315,6 +320,45 @@ mod tests {
             fragments, 3,
             "init with the first frame, then one fragment per second"
         );
+    }
+
+    #[test]
+    fn arbitrary_payloads_never_panic() {
+        // A fixed xorshift sequence: headers of every kind, random bodies, random timestamps.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut fragmenter = Fragmenter::new(FragmenterConfig::default());
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let mut payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if let Some(first) = payload.first_mut() {
+                *first = [0x17, 0x27, 0x97, 0x90, 0xaf, 0x9f][(next() % 6) as usize];
+            }
+            let timestamp = (next() % 100_000) as u32;
+            let payload = Bytes::from(payload);
+            if next() % 2 == 0 {
+                let _ = fragmenter.push_video(timestamp, &payload);
+            } else {
+                let _ = fragmenter.push_audio(timestamp, &payload);
+            }
+        }
+        let _ = fragmenter.finish();
+    }
+
+    #[test]
+    fn a_stream_whose_time_stands_still_is_still_cut() {
+        let mut fragmenter = Fragmenter::new(FragmenterConfig::default());
+        fragmenter.push_video(0, &Bytes::from_static(AVCC)).unwrap();
+        for frame in 0..10_000u32 {
+            fragmenter.push_video(0, &video(frame == 0)).unwrap();
+            let pending = fragmenter.pending_bytes();
+            assert!(pending <= 4097 * 5, "{frame}: {pending} (5-byte samples)");
+        }
     }
 
     #[test]
