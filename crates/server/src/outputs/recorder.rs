@@ -515,6 +515,9 @@ struct Episode {
     resumed: bool,
 }
 
+/// Names tried for a new file before giving up (each an existing recording).
+const MAX_NAME_TRIES: u32 = 1000;
+
 /// Stream milliseconds after which a failure with the same cause is logged again.
 const RELOG_AFTER_MS: u32 = 60_000;
 
@@ -633,24 +636,40 @@ impl FileWriter {
         self.failed_at = Some(timestamp);
     }
 
-    fn open(&mut self, base_timestamp: u32) -> Result<(), String> {
-        let path = render_path(
-            &self.settings.path.0,
-            &self.key.app,
-            &self.key.name,
-            &self.start,
-            self.file_number,
-            self.settings.format.extension(),
-        )
-        .map_err(|error| error.to_string())?;
-        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)
-                .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    /// Creates the next file of the recording. A name that is an existing regular file (an earlier
+    /// recording of the same name) is skipped for the next `{n}`: a recording never overwrites one.
+    fn create(&mut self) -> Result<(PathBuf, File), String> {
+        for _ in 0..MAX_NAME_TRIES {
+            let path = render_path(
+                &self.settings.path.0,
+                &self.key.app,
+                &self.key.name,
+                &self.start,
+                self.file_number,
+                self.settings.format.extension(),
+            )
+            .map_err(|error| error.to_string())?;
+            // The next file never reuses this name, even when this one fails.
+            self.file_number += 1;
+            if fs::metadata(&path).is_ok_and(|existing| existing.is_file()) {
+                continue;
+            }
+            if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                fs::create_dir_all(dir)
+                    .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+            }
+            let file = File::create(&path)
+                .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
+            return Ok((path, file));
         }
-        let file = File::create(&path)
-            .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
-        // The next file never reuses this name, even when this one fails.
-        self.file_number += 1;
+        Err(format!(
+            "no free file name for {:?} after {MAX_NAME_TRIES} tries",
+            self.settings.path.0
+        ))
+    }
+
+    fn open(&mut self, base_timestamp: u32) -> Result<(), String> {
+        let (path, file) = self.create()?;
         let container = match self.settings.format {
             RecordFormat::Flv => Container::Flv {
                 writer: TagWriter::new(),

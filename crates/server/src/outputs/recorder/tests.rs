@@ -461,6 +461,18 @@ fn the_recordings_table_starts_and_stops_manual_recordings() {
         }
         assert_eq!(read_tags_lenient(&file), 1 + 1 + 50);
         assert!(recordings.info(&key).unwrap().bytes > 0);
+        // Started again: a new file, the first one kept.
+        assert!(recordings.start(&key).unwrap().recording);
+        publisher.send(&message(9, 2000, vec![0x17, 1, 0, 0, 0, 1]), t0);
+        tokio::task::yield_now().await;
+        recordings.stop(&key).await.unwrap();
+        let second = dir.path().join("cam-1.flv");
+        let started = Instant::now();
+        while read_tags_lenient(&second) < 3 && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(read_tags_lenient(&second) >= 3);
+        assert_eq!(read_tags_lenient(&file), 1 + 1 + 50);
         drop(guard);
         assert!(recordings.info(&key).is_none(), "gone with its publisher");
 
