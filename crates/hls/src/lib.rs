@@ -31,8 +31,10 @@
 )]
 
 pub mod codec;
+pub mod fragment;
 pub mod mp4;
 mod segmenter;
 
 pub use codec::CodecError;
+pub use fragment::{Fragmenter, FragmenterConfig};
 pub use segmenter::{BlockingRequest, HlsConfig, Part, Segmenter};

@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::clients::{ClientInfo, Clients};
+use crate::outputs::recorder_api;
 
 /// What the API reads.
 #[derive(Debug)]
@@ -38,6 +39,8 @@ pub struct ApiState {
     pub token: Option<String>,
     /// The hub, for each stream's counters.
     pub hub: rtmp_hub::Hub,
+    /// The recordable streams, for the recording routes.
+    pub recordings: Arc<crate::outputs::recordings::Recordings>,
 }
 
 /// The API's routes; anything else is a JSON 404.
@@ -50,6 +53,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route(
             "/api/v1/streams/{app}/{name}",
             get(stream).delete(stop_stream),
+        )
+        .route(
+            "/api/v1/streams/{app}/{name}/record",
+            get(recorder_api::status)
+                .post(recorder_api::start)
+                .delete(recorder_api::stop),
         )
         .route("/metrics", get(metrics))
         .fallback(not_found)

@@ -338,9 +338,9 @@ pub struct AppConfig {
     // Recording (docs/recording.md).
     /// `off`, `all`, `video`, `audio` or `manual` (started and stopped on request only).
     pub record: crate::outputs::recorder::RecordMode,
-    /// The file name template: `{app}`, `{name}`, `{start}` (UTC, `20261203-114500`), `{n}`.
+    /// The file name template: `{app}`, `{name}`, `{start}` (UTC, `20261203-114500`), `{n}`, `{ext}`.
     pub record_path: crate::outputs::recorder::RecordPath,
-    /// The container: `flv` (`mp4` is refused as not yet supported).
+    /// The container: `flv` or `mp4` (fragmented MP4).
     pub record_format: crate::outputs::recorder::RecordFormat,
     /// A new file starts at the next keyframe once a file spans this many seconds.
     pub record_max_duration_s: Option<u64>,
@@ -398,6 +398,7 @@ impl AppConfig {
         crate::outputs::recorder::RecordSettings {
             mode: self.record,
             path: self.record_path.clone(),
+            format: self.record_format,
             max_duration_s: self.record_max_duration_s,
             max_bytes: self.record_max_bytes,
         }

@@ -118,12 +118,14 @@ impl Server {
             tracing::info!(fingerprint = %tls.fingerprint(), "RTMPS certificate loaded");
         }
         let (rtmpt, mut tunnels) = rtmp_rtmpt::server::RtmptServer::new(config.rtmpt_config());
+        let recordings = Arc::new(outputs::recordings::Recordings::new(hub.clone()));
         let context = Arc::new(ServerContext {
             hub: hub.clone(),
             session: config.session_config(),
             tls: Some(tls.clone()),
             apps: apps.clone(),
             clients: clients.clone(),
+            recordings: recordings.clone(),
         });
         let http = http::router(Some(rtmpt.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -200,6 +202,7 @@ impl Server {
             listeners: media_listeners,
             token: config.api_token.clone(),
             hub: hub.clone(),
+            recordings,
         }));
         for address in &config.listen_api {
             let listener = listener::bind(*address, config.listen_backlog).map_err(|error| {

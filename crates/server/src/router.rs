@@ -38,7 +38,7 @@ use rtmp_session::{ConnectRequest, FourCc, PublishType, ServerEvent, ServerSessi
 use crate::close_reason::CloseReason;
 use crate::config::{AppConfig, SharedApps};
 use crate::hooks::{Call, HookForm, RecordDoneNotifier};
-use crate::outputs::recorder::Recorder;
+use crate::outputs::recordings::{RecordingGuard, Recordings};
 use crate::policy::limits::{self, Slot, OCCUPANCY};
 use crate::policy::{self, Action, Refusal};
 
@@ -182,8 +182,12 @@ pub struct Router {
     /// The publishers counted against the application's limits, by stream id.
     publisher_slots: ByStream<Slot>,
     players: ByStream<Player>,
-    /// Recordings of this connection's published streams (dropped with their publisher: they stop).
-    recorders: ByStream<Recorder>,
+    /// The server's recordable streams, where each publish registers (a table of the connection's own
+    /// when the driver gave none, made at the first publish).
+    recordings: Option<Arc<Recordings>>,
+    /// This connection's published streams in `recordings` (dropped with their publisher: a recording
+    /// stops).
+    recorders: ByStream<RecordingGuard>,
     /// The stream last published or played, for the close log.
     last_stream: Option<StreamKey>,
     /// The request waiting for [`Router::answer`].
@@ -224,6 +228,7 @@ impl Router {
             publishers: ByStream::new(),
             publisher_slots: ByStream::new(),
             players: ByStream::new(),
+            recordings: None,
             recorders: ByStream::new(),
             last_stream: None,
             pending: None,
@@ -235,6 +240,12 @@ impl Router {
             random: |bytes| rand::fill(bytes),
             user: None,
         }
+    }
+
+    /// Registers this connection's publishes in the server's table of recordable streams (a router
+    /// starts with a table of its own).
+    pub fn set_recordings(&mut self, recordings: Arc<Recordings>) {
+        self.recordings = Some(recordings);
     }
 
     /// Replaces the source of login challenges' random values.
@@ -670,18 +681,20 @@ impl Router {
                         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "publish");
                         session.accept_publish(stream_id);
                         self.publishers.insert(stream_id, publisher);
-                        if self.app_config.record.is_automatic() {
-                            let recorder = Recorder::start(
-                                &self.hub,
-                                key.clone(),
-                                self.app_config.record_settings(),
-                                Arc::new(RecordDoneNotifier::new(
-                                    self.app_config.clone(),
-                                    self.record_done_form(&key),
-                                )),
-                            );
-                            self.recorders.insert(stream_id, recorder);
-                        }
+                        let hook = Arc::new(RecordDoneNotifier::new(
+                            self.app_config.clone(),
+                            self.record_done_form(&key),
+                        ));
+                        let hub = &self.hub;
+                        let recordings = self
+                            .recordings
+                            .get_or_insert_with(|| Arc::new(Recordings::new(hub.clone())));
+                        let recording = recordings.published(
+                            key.clone(),
+                            self.app_config.record_settings(),
+                            hook,
+                        );
+                        self.recorders.insert(stream_id, recording);
                         self.last_stream = Some(key);
                     }
                     Err(error) => {

@@ -264,6 +264,10 @@ pub async fn serve<S>(
         .register(peer, transport, inspect(&shared, transport));
     // One id names the connection everywhere: the API, the hooks' `clientid`, the logs.
     shared.lock().router.set_client_id(registration.id());
+    shared
+        .lock()
+        .router
+        .set_recordings(context.recordings.clone());
     let hook_context = HookContext {
         client_id: registration.id(),
         peer,

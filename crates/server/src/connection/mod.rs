@@ -26,4 +26,6 @@ pub struct ServerContext {
     pub apps: std::sync::Arc<crate::config::SharedApps>,
     /// Every open connection, for the API and `/metrics`.
     pub clients: std::sync::Arc<crate::clients::Clients>,
+    /// The recordable streams (manual recording, recording state for the API).
+    pub recordings: std::sync::Arc<crate::outputs::recordings::Recordings>,
 }
