@@ -17,7 +17,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -38,6 +38,8 @@ pub struct ApiState {
     pub token: Option<String>,
     /// The hub, for each stream's counters.
     pub hub: rtmp_hub::Hub,
+    /// The server's drain, started by `POST /api/v1/server/drain`.
+    pub drain: Arc<crate::drain::Drain>,
 }
 
 /// The API's routes; anything else is a JSON 404.
@@ -52,6 +54,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(stream).delete(stop_stream),
         )
         .route("/metrics", get(metrics))
+        .route("/api/v1/server/drain", post(crate::drain::start_from_api))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state.clone());

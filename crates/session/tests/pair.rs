@@ -7,8 +7,8 @@ use rtmp_amf::Amf0Value;
 use rtmp_chunk::{type_id, Message, SharedMessage};
 use rtmp_session::{
     ClientEvent, ClientOptions, ClientSession, FourCc, PublishType, RandomFill, ServerEvent,
-    ServerSession, SessionConfig, SessionError, StatusCode, CAPS_EX_HONOURED, CAPS_EX_MOD_EX, CAPS_EX_MULTITRACK,
-    CAPS_EX_RECONNECT,
+    ServerSession, SessionConfig, SessionError, StatusCode, CAPS_EX_HONOURED, CAPS_EX_MOD_EX,
+    CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT,
 };
 
 /// A fixed "random" source: the exchange is the same on every run.

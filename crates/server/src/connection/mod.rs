@@ -26,4 +26,6 @@ pub struct ServerContext {
     pub apps: std::sync::Arc<crate::config::SharedApps>,
     /// Every open connection, for the API and `/metrics`.
     pub clients: std::sync::Arc<crate::clients::Clients>,
+    /// The server's drain phase (docs/drain.md), watched by every connection.
+    pub drain: tokio::sync::watch::Receiver<crate::drain::DrainPhase>,
 }
