@@ -18,8 +18,10 @@
 
 mod client;
 pub mod flv;
+mod reconnect;
 mod url;
 
 pub use client::{Client, ClientError, ConnectOptions};
+pub use reconnect::{Player, Publisher};
 pub use rtmp_session::ClientEvent;
 pub use url::{RtmpUrl, Scheme};
