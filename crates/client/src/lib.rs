@@ -23,5 +23,5 @@ mod url;
 
 pub use client::{Client, ClientError, ConnectOptions};
 pub use reconnect::{Player, Publisher};
-pub use rtmp_session::ClientEvent;
+pub use rtmp_session::{ClientEvent, CAPS_EX_MOD_EX, CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT};
 pub use url::{RtmpUrl, Scheme};

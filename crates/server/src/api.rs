@@ -5,6 +5,7 @@
 //! - `GET /api/v1/server`, `GET /api/v1/clients`, `DELETE /api/v1/clients/{id}`, `GET /api/v1/streams`,
 //!   `GET /api/v1/streams/{app}/{name}`, `DELETE /api/v1/streams/{app}/{name}`: JSON.
 //! - `GET /metrics`: Prometheus text exposition ([`crate::metrics`]).
+//! - `POST /api/v1/server/drain`: starts the graceful drain ([`crate::drain`]).
 //!
 //! With `api_token` set, every route but the probes asks for `Authorization: Bearer TOKEN`.
 
