@@ -684,6 +684,23 @@ mod tests {
         Config::from_file(file_with(text).path())
     }
 
+    #[test]
+    fn drain_keys_are_read_and_a_reconnect_url_must_be_an_rtmp_url() {
+        assert_eq!(Config::default().drain_timeout_s, 30);
+        let config =
+            parse("drain_timeout_s = 5\ndrain_reconnect_url = \"rtmps://10.0.0.2:4443/live\"\n")
+                .unwrap();
+        assert_eq!(config.drain_timeout_s, 5);
+        config.validate().unwrap();
+        for bad in ["http://x/live", "rtmp://", "rtmp:///live", "10.0.0.2/live"] {
+            let config = Config {
+                drain_reconnect_url: Some(bad.into()),
+                ..Config::default()
+            };
+            assert!(config.validate().is_err(), "{bad}");
+        }
+    }
+
     fn tables(text: &str) -> BTreeMap<String, toml::Table> {
         toml::from_str::<toml::Table>(text)
             .unwrap()

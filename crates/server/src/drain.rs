@@ -213,12 +213,14 @@ pub fn on_phase(
             let declares = router
                 .connect_request()
                 .is_some_and(|connect| connect.declares_reconnect());
-            if declares && !*asked && !session.is_closed() {
-                *asked = true;
-                session.request_reconnect(
+            if declares
+                && !*asked
+                && session.request_reconnect(
                     reconnect_url.as_deref(),
                     "The server is shutting down: connect again.",
-                );
+                )
+            {
+                *asked = true;
                 tracing::debug!(
                     reconnect_url = reconnect_url.as_deref().unwrap_or(""),
                     "asked to reconnect"

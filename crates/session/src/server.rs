@@ -408,13 +408,18 @@ impl ServerSession {
     /// Asks the client to connect again (E-RTMP v2 `NetConnection.Connect.ReconnectRequest`): an
     /// `onStatus` on stream 0 with `tcUrl` when the client should move to another URL, without it when
     /// it should reuse its own. Only for a client whose `connect` declared `capsEx` Reconnect
-    /// ([`ConnectRequest::declares_reconnect`]); the caller decides when.
-    pub fn request_reconnect(&mut self, tc_url: Option<&str>, description: &str) {
+    /// ([`ConnectRequest::declares_reconnect`]); the caller decides when. Nothing is sent before the
+    /// `connect` was accepted (false then).
+    pub fn request_reconnect(&mut self, tc_url: Option<&str>, description: &str) -> bool {
+        if !self.connected || self.is_closed() {
+            return false;
+        }
         let mut info = info(StatusCode::ConnectReconnectRequest, description, None);
         if let (Amf0Value::Object(fields), Some(tc_url)) = (&mut info, tc_url) {
             fields.push(("tcUrl".into(), tc_url.into()));
         }
         self.transport.send(csid::COMMAND, &on_status(0, info));
+        true
     }
 
     /// Sends a status event on a stream, with the user control event that goes with it: StreamEOF before

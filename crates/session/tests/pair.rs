@@ -518,10 +518,15 @@ fn caps_ex_is_read_from_connect_and_the_answer_advertises_what_is_honoured() {
 #[test]
 fn a_reconnect_request_reaches_the_client_with_or_without_a_tc_url() {
     let mut pair = Pair::new();
+    assert!(
+        !pair.server.request_reconnect(None, "too early"),
+        "nothing before connect is accepted"
+    );
     pair.pump(&mut accept_all);
-    pair.server
-        .request_reconnect(Some("rtmp://10.0.0.2:1936/live"), "The server is draining.");
-    pair.server.request_reconnect(None, "Connect again.");
+    assert!(pair
+        .server
+        .request_reconnect(Some("rtmp://10.0.0.2:1936/live"), "The server is draining."));
+    assert!(pair.server.request_reconnect(None, "Connect again."));
     pair.pump(&mut accept_all);
     let requests: Vec<_> = pair
         .client_events
