@@ -261,7 +261,9 @@ fn fit_open_file_limit(mut config: Config) -> Config {
     config
 }
 
-/// Waits for SIGINT or SIGTERM; SIGHUP meanwhile re-reads the configuration and applies what it can.
+/// Waits until the server should stop. SIGTERM (or `POST /api/v1/server/drain`) starts a graceful drain
+/// (docs/drain.md) and returns when it is over; SIGINT, or a second SIGTERM during the drain, returns at
+/// once. SIGHUP meanwhile re-reads the configuration and applies what it can.
 async fn wait_for_shutdown_signal(server: &Server, args: &ServeArgs) {
     #[cfg(unix)]
     {
@@ -274,11 +276,23 @@ async fn wait_for_shutdown_signal(server: &Server, args: &ServeArgs) {
             let _ = tokio::signal::ctrl_c().await;
             return;
         };
+        let drain = server.drain().clone();
         loop {
+            let draining = drain.is_draining();
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => return,
-                _ = terminate.recv() => return,
+                _ = terminate.recv() => {
+                    if draining {
+                        tracing::info!("SIGTERM during the drain: stopping now");
+                        return;
+                    }
+                    drain.start();
+                }
                 _ = hangup.recv() => reload(server, args),
+                _ = drain.finished() => {
+                    tracing::info!("drained");
+                    return;
+                }
             }
         }
     }

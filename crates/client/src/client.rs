@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rtmp_chunk::Message;
-use rtmp_session::io::write_all_vectored;
 use rtmp_session::{ClientEvent, ClientOptions, ClientSession, SessionConfig};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::RtmpUrl;
@@ -84,9 +83,11 @@ pub struct ConnectOptions {
     pub insecure: bool,
     /// Enhanced RTMP FourCCs to announce in `connect` (`fourCcList`).
     pub fourcc_list: Vec<String>,
-    /// E-RTMP v2 `capsEx` bits to declare in `connect` (none when 0). The default declares Multitrack:
-    /// the client passes every message through, multitrack ones included. Reconnect is not declared: a
-    /// `NetConnection.Connect.ReconnectRequest` reaches the caller as a status event.
+    /// E-RTMP v2 `capsEx` bits to declare in `connect` (none when 0). The default declares Multitrack
+    /// (the client passes every message through, multitrack ones included) and Reconnect: a
+    /// `NetConnection.Connect.ReconnectRequest` reaches the caller as [`ClientEvent::ReconnectRequest`],
+    /// and [`Publisher`](crate::Publisher) and [`Player`](crate::Player) act on it. A caller of the bare
+    /// [`Client`] that does not should leave Reconnect out.
     pub caps_ex: u8,
     /// How long to wait for each answer.
     pub timeout: Duration,
@@ -98,7 +99,7 @@ impl Default for ConnectOptions {
             ca_file: None,
             insecure: false,
             fourcc_list: Vec::new(),
-            caps_ex: rtmp_session::CAPS_EX_MULTITRACK,
+            caps_ex: rtmp_session::CAPS_EX_MULTITRACK | rtmp_session::CAPS_EX_RECONNECT,
             timeout: Duration::from_secs(10),
         }
     }
@@ -115,6 +116,9 @@ pub struct Client {
     timeout: Duration,
     pending: std::collections::VecDeque<ClientEvent>,
     server_properties: rtmp_amf::Amf0Value,
+    /// Bytes the session queued that are not written yet: kept here so that a flush cut short (its
+    /// future dropped in a `select!`) loses and repeats nothing.
+    unsent: std::collections::VecDeque<bytes::Bytes>,
 }
 
 impl std::fmt::Debug for Client {
@@ -201,6 +205,7 @@ impl Client {
             timeout: options.timeout,
             pending: Default::default(),
             server_properties: rtmp_amf::Amf0Value::Null,
+            unsent: Default::default(),
         };
         let connected = client
             .wait_for("connect", |e| matches!(e, ClientEvent::Connected { .. }))
@@ -221,15 +226,42 @@ impl Client {
         self.session.mode()
     }
 
-    /// Sends everything queued.
+    /// Sends everything queued. Cancel-safe: when the future is dropped, what was not written is kept
+    /// for the next flush.
     pub async fn flush(&mut self) -> Result<(), ClientError> {
-        let mut out = Vec::new();
-        self.session.poll_transmit(&mut out);
-        write_all_vectored(&mut self.io, &mut out).await?;
+        let mut queued = Vec::new();
+        self.session.poll_transmit(&mut queued);
+        self.unsent.extend(queued);
+        while !self.unsent.is_empty() {
+            let slices: Vec<std::io::IoSlice<'_>> = self
+                .unsent
+                .iter()
+                .take(64)
+                .map(|buffer| std::io::IoSlice::new(buffer))
+                .collect();
+            let written = self.io.write_vectored(&slices).await?;
+            if written == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+            }
+            let mut left = written;
+            while left > 0 {
+                let Some(front) = self.unsent.front_mut() else {
+                    break;
+                };
+                if left >= front.len() {
+                    left -= front.len();
+                    self.unsent.pop_front();
+                } else {
+                    *front = front.slice(left..);
+                    left = 0;
+                }
+            }
+        }
+        self.io.flush().await?;
         Ok(())
     }
 
-    /// The next event from the server.
+    /// The next event from the server. Cancel-safe.
     pub async fn next_event(&mut self) -> Result<ClientEvent, ClientError> {
         loop {
             if let Some(event) = self.pending.pop_front() {
@@ -250,6 +282,46 @@ impl Client {
                     self.session.handle_input(input, Instant::now())?;
                 }
                 _ = tokio::time::sleep_until(deadline) => self.session.handle_timeout(Instant::now())?,
+            }
+        }
+    }
+
+    /// An event the server already sent, without waiting for one: for a publisher, which mostly
+    /// writes, to see a status or a ReconnectRequest between two sends.
+    pub async fn try_next_event(&mut self) -> Result<Option<ClientEvent>, ClientError> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Ok(Some(event));
+            }
+            if let Some(event) = self.session.poll_event() {
+                return Ok(Some(unwrap_set_data_frame(event)));
+            }
+            let Client { io, buffer, .. } = self;
+            let mut read = tokio::io::ReadBuf::new(buffer);
+            let ready = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(
+                    match std::pin::Pin::new(&mut *io).poll_read(cx, &mut read) {
+                        std::task::Poll::Ready(result) => Some(result),
+                        std::task::Poll::Pending => None,
+                    },
+                )
+            })
+            .await;
+            match ready {
+                None => {
+                    if Instant::now() >= self.session.poll_timeout() {
+                        self.session.handle_timeout(Instant::now())?;
+                    }
+                    self.flush().await?;
+                    return Ok(None);
+                }
+                Some(Err(error)) => return Err(error.into()),
+                Some(Ok(())) if read.filled().is_empty() => return Err(ClientError::Closed),
+                Some(Ok(())) => {
+                    let n = read.filled().len();
+                    let input = self.buffer.get(..n).unwrap_or_default();
+                    self.session.handle_input(input, Instant::now())?;
+                }
             }
         }
     }
@@ -297,7 +369,8 @@ impl Client {
         result
     }
 
-    async fn create_stream(&mut self) -> Result<u32, ClientError> {
+    /// Creates a NetStream (`createStream`); returns its id, for [`Client::publish_on`].
+    pub async fn create_stream(&mut self) -> Result<u32, ClientError> {
         self.session.create_stream();
         match self
             .wait_for("createStream", |e| {
@@ -314,12 +387,23 @@ impl Client {
     /// `NetStream.Publish.Start`.
     pub async fn publish(&mut self, stream_name: &str) -> Result<u32, ClientError> {
         let stream_id = self.create_stream().await?;
+        self.publish_on(stream_id, stream_name).await?;
+        Ok(stream_id)
+    }
+
+    /// Publishes `stream_name` on a stream from [`Client::create_stream`], once the server said
+    /// `NetStream.Publish.Start`.
+    pub async fn publish_on(
+        &mut self,
+        stream_id: u32,
+        stream_name: &str,
+    ) -> Result<(), ClientError> {
         self.session.publish(stream_id, stream_name);
         self.wait_for("publish", |e| {
             matches!(e, ClientEvent::PublishStarted { .. })
         })
         .await?;
-        Ok(stream_id)
+        Ok(())
     }
 
     /// Plays `stream_name` live; media follows as [`ClientEvent::Media`] and [`ClientEvent::Metadata`].

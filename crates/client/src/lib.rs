@@ -18,8 +18,10 @@
 
 mod client;
 pub mod flv;
+mod reconnect;
 mod url;
 
 pub use client::{Client, ClientError, ConnectOptions};
-pub use rtmp_session::ClientEvent;
+pub use reconnect::{Player, Publisher};
+pub use rtmp_session::{ClientEvent, CAPS_EX_MOD_EX, CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT};
 pub use url::{RtmpUrl, Scheme};

@@ -88,6 +88,22 @@ impl RtmpUrl {
     }
 }
 
+impl RtmpUrl {
+    /// Where a `NetConnection.Connect.ReconnectRequest` sends this URL: the request's `tcUrl`
+    /// (`scheme://host[:port]/app`) with this URL's stream name, or this URL itself when the request
+    /// named none.
+    pub fn reconnect_target(&self, tc_url: Option<&str>) -> Result<RtmpUrl, ClientError> {
+        let Some(tc_url) = tc_url else {
+            return Ok(self.clone());
+        };
+        let target: RtmpUrl = tc_url.trim_end_matches('/').parse()?;
+        Ok(RtmpUrl {
+            stream: self.stream.clone(),
+            ..target
+        })
+    }
+}
+
 impl FromStr for RtmpUrl {
     type Err = ClientError;
 
@@ -145,5 +161,23 @@ mod tests {
         assert!("http://x/y".parse::<RtmpUrl>().is_err());
         assert!("rtmp://host".parse::<RtmpUrl>().is_err());
         assert!("rtmp://host:x/app".parse::<RtmpUrl>().is_err());
+    }
+
+    #[test]
+    fn a_reconnect_target_keeps_the_stream_name() {
+        let url: RtmpUrl = "rtmp://a.example/live/cam?k=1".parse().unwrap();
+        let moved = url
+            .reconnect_target(Some("rtmps://b.example:4443/live2"))
+            .unwrap();
+        assert_eq!(
+            (moved.scheme, moved.host.as_str(), moved.port),
+            (Scheme::Rtmps, "b.example", 4443)
+        );
+        assert_eq!(
+            (moved.app.as_str(), moved.stream.as_str()),
+            ("live2", "cam?k=1")
+        );
+        assert_eq!(url.reconnect_target(None).unwrap(), url);
+        assert!(url.reconnect_target(Some("http://x/y")).is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! - `GET /api/v1/server`, `GET /api/v1/clients`, `DELETE /api/v1/clients/{id}`, `GET /api/v1/streams`,
 //!   `GET /api/v1/streams/{app}/{name}`, `DELETE /api/v1/streams/{app}/{name}`: JSON.
 //! - `GET /metrics`: Prometheus text exposition ([`crate::metrics`]).
+//! - `POST /api/v1/server/drain`: starts the graceful drain ([`crate::drain`]).
 //!
 //! With `api_token` set, every route but the probes asks for `Authorization: Bearer TOKEN`.
 
@@ -17,7 +18,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -41,6 +42,8 @@ pub struct ApiState {
     pub hub: rtmp_hub::Hub,
     /// The recordable streams, for the recording routes.
     pub recordings: Arc<crate::outputs::recordings::Recordings>,
+    /// The server's drain, started by `POST /api/v1/server/drain`.
+    pub drain: Arc<crate::drain::Drain>,
 }
 
 /// The API's routes; anything else is a JSON 404.
@@ -61,6 +64,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .delete(recorder_api::stop),
         )
         .route("/metrics", get(metrics))
+        .route("/api/v1/server/drain", post(crate::drain::start_from_api))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state.clone());

@@ -34,6 +34,9 @@ pub enum CloseReason {
     Shutdown,
     /// An operator closed the connection through the API (`DELETE /api/v1/clients/{id}`).
     Kicked,
+    /// The server drained (SIGTERM, `POST /api/v1/server/drain`) and the connection was still open at
+    /// the drain timeout.
+    Draining,
 }
 
 /// Which way a failed I/O went.
@@ -83,6 +86,7 @@ impl CloseReason {
             Self::Refused(_) => "refused",
             Self::Shutdown => "shutdown",
             Self::Kicked => "kicked",
+            Self::Draining => "draining",
         }
     }
 }
@@ -121,6 +125,7 @@ impl fmt::Display for CloseReason {
             Self::Refused(why) => write!(f, "refused: {why}"),
             Self::Shutdown => f.write_str("server shutting down"),
             Self::Kicked => f.write_str("closed through the API"),
+            Self::Draining => f.write_str("server drained: still open at the drain timeout"),
         }
     }
 }

@@ -98,6 +98,12 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Accept RTMPE (handshake versions 6, 8, 9) on the RTMP listeners. It is obfuscation, not security.
     pub rtmpe: bool,
+    // Graceful drain (docs/drain.md): SIGTERM or `POST /api/v1/server/drain`.
+    /// Seconds a draining server keeps serving its connections before it ends the rest.
+    pub drain_timeout_s: u64,
+    /// The `tcUrl` (`scheme://host[:port]/app`) a draining server sends in its ReconnectRequest; absent:
+    /// none is sent, and clients connect again to the URL they used.
+    pub drain_reconnect_url: Option<String>,
     /// The per-application tables as written: `[app.live]` applies to connections to the application
     /// `live`, `[app."*"]` to every application without a table of its own and to the keys a named table
     /// leaves unset. Resolved with [`Config::apps`]; each table's keys are those of [`AppConfig`].
@@ -138,6 +144,8 @@ impl Default for Config {
             batch_full_players: 500,
             workers: None,
             rtmpe: true,
+            drain_timeout_s: 30,
+            drain_reconnect_url: None,
             app: BTreeMap::new(),
         }
     }
@@ -239,6 +247,18 @@ impl Config {
             if self.api_token.is_none() {
                 return Err(ConfigError::Invalid(format!(
                     "listen_api {open} is not a loopback address: set api_token"
+                )));
+            }
+        }
+        if let Some(url) = &self.drain_reconnect_url {
+            let schemes = ["rtmp", "rtmps", "rtmpt", "rtmpts", "rtmpe", "rtmpte"];
+            let host = url
+                .split_once("://")
+                .filter(|(scheme, _)| schemes.contains(scheme))
+                .map(|(_, rest)| rest);
+            if host.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
+                return Err(ConfigError::Invalid(format!(
+                    "drain_reconnect_url {url:?} is not an RTMP URL (rtmp://host[:port]/app)"
                 )));
             }
         }
@@ -577,6 +597,9 @@ impl ReloadPlan {
             batch_full_players,
             workers,
             rtmpe,
+            // Read when a drain starts: a reload applies them (Server::reload).
+            drain_timeout_s: _,
+            drain_reconnect_url: _,
             app,
         } = new;
         let mut needs_restart = Vec::new();
@@ -660,6 +683,23 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_file(file_with(text).path())
+    }
+
+    #[test]
+    fn drain_keys_are_read_and_a_reconnect_url_must_be_an_rtmp_url() {
+        assert_eq!(Config::default().drain_timeout_s, 30);
+        let config =
+            parse("drain_timeout_s = 5\ndrain_reconnect_url = \"rtmps://10.0.0.2:4443/live\"\n")
+                .unwrap();
+        assert_eq!(config.drain_timeout_s, 5);
+        config.validate().unwrap();
+        for bad in ["http://x/live", "rtmp://", "rtmp:///live", "10.0.0.2/live"] {
+            let config = Config {
+                drain_reconnect_url: Some(bad.into()),
+                ..Config::default()
+            };
+            assert!(config.validate().is_err(), "{bad}");
+        }
     }
 
     fn tables(text: &str) -> BTreeMap<String, toml::Table> {

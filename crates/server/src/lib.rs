@@ -13,6 +13,7 @@
 //!   publishers and players through the `rtmp_hub::Hub`.
 //! * [`router`]: every decision about a connection (connect, publish, play), with no I/O.
 //! * [`close_reason`]: why a connection ended.
+//! * [`drain`]: the graceful drain (SIGTERM, `POST /api/v1/server/drain`): reconnect requests, then an end.
 //! * [`Server`]: binds everything, reloads what can change at run time, and shuts down gracefully.
 //!
 //! A server on an ephemeral loopback port, a client connecting to it, a graceful shutdown:
@@ -50,6 +51,7 @@ pub mod clients;
 pub mod close_reason;
 pub mod config;
 pub mod connection;
+pub mod drain;
 pub mod hooks;
 pub mod http;
 pub mod limits;
@@ -86,6 +88,7 @@ pub struct Server {
     config: Mutex<Config>,
     apps: Arc<SharedApps>,
     clients: Arc<clients::Clients>,
+    drain: Arc<drain::Drain>,
 }
 
 impl Server {
@@ -119,6 +122,14 @@ impl Server {
         }
         let (rtmpt, mut tunnels) = rtmp_rtmpt::server::RtmptServer::new(config.rtmpt_config());
         let recordings = Arc::new(outputs::recordings::Recordings::new(hub.clone()));
+        let connections = Arc::new(ConnectionCount::with_per_ip_limit(
+            config.max_connections_per_ip,
+        ));
+        let drain = Arc::new(drain::Drain::new(
+            drain::DrainSettings::from_config(config),
+            clients.clone(),
+            connections.clone(),
+        ));
         let context = Arc::new(ServerContext {
             hub: hub.clone(),
             session: config.session_config(),
@@ -126,12 +137,10 @@ impl Server {
             apps: apps.clone(),
             clients: clients.clone(),
             recordings: recordings.clone(),
+            drain: drain.watch(),
         });
         let http = http::router(Some(rtmpt.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let connections = Arc::new(ConnectionCount::with_per_ip_limit(
-            config.max_connections_per_ip,
-        ));
         let mut addresses = Vec::new();
         let mut media_listeners = Vec::new();
         let mut tasks = Vec::new();
@@ -185,7 +194,7 @@ impl Server {
             tracing::info!(address = %local, serves, "listening");
             addresses.push(local);
             media_listeners.push((local, serves));
-            tasks.push(tokio::spawn(listener::run(
+            let accepting = tokio::spawn(listener::run(
                 listener,
                 kind,
                 context.clone(),
@@ -193,7 +202,9 @@ impl Server {
                 connections.clone(),
                 config.max_connections,
                 shutdown_rx.clone(),
-            )));
+            ));
+            drain.stop_accepting_on([accepting.abort_handle()]);
+            tasks.push(accepting);
         }
         let mut api_addresses = Vec::new();
         let api_router = api::router(Arc::new(api::ApiState {
@@ -203,6 +214,7 @@ impl Server {
             token: config.api_token.clone(),
             hub: hub.clone(),
             recordings,
+            drain: drain.clone(),
         }));
         for address in &config.listen_api {
             let listener = listener::bind(*address, config.listen_backlog).map_err(|error| {
@@ -229,6 +241,7 @@ impl Server {
             config: Mutex::new(config.clone()),
             apps,
             clients,
+            drain,
         })
     }
 
@@ -250,6 +263,12 @@ impl Server {
     /// Whether `/readyz` answers 200 (true from the start): cleared while the server drains.
     pub fn set_ready(&self, ready: bool) {
         self.clients.set_ready(ready);
+    }
+
+    /// The server's graceful drain (docs/drain.md): [`drain::Drain::start`] on SIGTERM,
+    /// [`drain::Drain::finished`] before [`Server::shutdown`].
+    pub fn drain(&self) -> &Arc<drain::Drain> {
+        &self.drain
     }
 
     /// The hub every stream goes through, for its streams' statistics.
@@ -311,6 +330,9 @@ impl Server {
         if plan.reread_certificate {
             self.reload_tls();
         }
+        self.drain.configure(drain::DrainSettings::from_config(new));
+        current.drain_timeout_s = new.drain_timeout_s;
+        current.drain_reconnect_url = new.drain_reconnect_url.clone();
         for key in &plan.needs_restart {
             tracing::warn!(key, "changed in the configuration: restart to apply");
         }

@@ -82,6 +82,14 @@ pub enum ClientEvent {
         /// The human-readable description.
         description: String,
     },
+    /// The server asks to connect again (E-RTMP v2 `NetConnection.Connect.ReconnectRequest`), e.g. because
+    /// it drains: to `tc_url` when it names one, else to the same URL.
+    ReconnectRequest {
+        /// The `tcUrl` to connect to instead (`scheme://host[:port]/app`), if the server named one.
+        tc_url: Option<String>,
+        /// The human-readable description.
+        description: String,
+    },
     /// An `_error` answer to one of our commands (`connect` rejected, ...).
     CommandFailed {
         /// The command that failed.
@@ -429,6 +437,14 @@ impl ClientSession {
                 let event = match code.as_str() {
                     "NetStream.Publish.Start" => ClientEvent::PublishStarted { stream_id },
                     "NetStream.Play.Start" => ClientEvent::PlayStarted { stream_id },
+                    "NetConnection.Connect.ReconnectRequest" => ClientEvent::ReconnectRequest {
+                        tc_url: info
+                            .get("tcUrl")
+                            .and_then(Amf0Value::as_str)
+                            .filter(|url| !url.is_empty())
+                            .map(str::to_owned),
+                        description,
+                    },
                     _ => ClientEvent::Status {
                         stream_id,
                         level,

@@ -94,8 +94,8 @@ pub use config::SessionConfig;
 pub use error::SessionError;
 pub use fourcc::{FourCc, FourCcList};
 pub use server::{
-    ConnectRequest, ServerEvent, ServerSession, CAPS_EX_MOD_EX, CAPS_EX_MULTITRACK,
-    CAPS_EX_RECONNECT,
+    ConnectRequest, ServerEvent, ServerSession, CAPS_EX_HONOURED, CAPS_EX_MOD_EX,
+    CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT,
 };
 pub use status::{StatusCode, StatusLevel};
 

@@ -69,6 +69,8 @@ pub const CAPS_EX_RECONNECT: u8 = 0x01;
 pub const CAPS_EX_MULTITRACK: u8 = 0x02;
 /// E-RTMP v2 `CapsExMask.ModEx`: parses ModEx packet-type prefixes.
 pub const CAPS_EX_MOD_EX: u8 = 0x04;
+/// The `capsEx` bits the server side advertises in its `connect` answer: what it honours.
+pub const CAPS_EX_HONOURED: u8 = CAPS_EX_RECONNECT | CAPS_EX_MULTITRACK | CAPS_EX_MOD_EX;
 
 /// What happened on the session, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -288,10 +290,11 @@ impl ServerSession {
             ("capabilities".into(), 31.0.into()),
             ("mode".into(), 1.0.into()),
         ];
-        if request.fourcc_list.is_some() {
-            // Enhanced RTMP: we forward every codec (CanForward) and multitrack messages (a player that
-            // did not declare Multitrack gets the default track alone). Reconnect is not advertised: this
-            // server sends no ReconnectRequest yet.
+        if request.fourcc_list.is_some() || request.caps_ex != 0 {
+            // Enhanced RTMP: we forward every codec (CanForward). capsEx says what is honoured: a
+            // ReconnectRequest is sent when the server drains, multitrack messages are passed on (a
+            // player that did not declare Multitrack gets the default track alone), and ModEx prefixes
+            // are parsed where media is classified.
             properties.push((
                 "videoFourCcInfoMap".into(),
                 Amf0Value::object([("*", Amf0Value::Number(4.0))]),
@@ -300,7 +303,7 @@ impl ServerSession {
                 "audioFourCcInfoMap".into(),
                 Amf0Value::object([("*", Amf0Value::Number(4.0))]),
             ));
-            properties.push(("capsEx".into(), f64::from(CAPS_EX_MULTITRACK).into()));
+            properties.push(("capsEx".into(), f64::from(CAPS_EX_HONOURED).into()));
         }
         let mut info = info(StatusCode::ConnectSuccess, "Connection succeeded.", None);
         if let Amf0Value::Object(fields) = &mut info {
@@ -400,6 +403,23 @@ impl ServerSession {
             stream_id,
             on_status(stream_id, info(code, description, None)),
         );
+    }
+
+    /// Asks the client to connect again (E-RTMP v2 `NetConnection.Connect.ReconnectRequest`): an
+    /// `onStatus` on stream 0 with `tcUrl` when the client should move to another URL, without it when
+    /// it should reuse its own. Only for a client whose `connect` declared `capsEx` Reconnect
+    /// ([`ConnectRequest::declares_reconnect`]); the caller decides when. Nothing is sent before the
+    /// `connect` was accepted (false then).
+    pub fn request_reconnect(&mut self, tc_url: Option<&str>, description: &str) -> bool {
+        if !self.connected || self.is_closed() {
+            return false;
+        }
+        let mut info = info(StatusCode::ConnectReconnectRequest, description, None);
+        if let (Amf0Value::Object(fields), Some(tc_url)) = (&mut info, tc_url) {
+            fields.push(("tcUrl".into(), tc_url.into()));
+        }
+        self.transport.send(csid::COMMAND, &on_status(0, info));
+        true
     }
 
     /// Sends a status event on a stream, with the user control event that goes with it: StreamEOF before

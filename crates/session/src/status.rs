@@ -33,6 +33,9 @@ pub enum StatusCode {
     ConnectRejected,
     /// `NetConnection.Connect.InvalidApp`: the application named in `connect` does not exist.
     ConnectInvalidApp,
+    /// `NetConnection.Connect.ReconnectRequest` (E-RTMP v2): the server asks the client to connect
+    /// again, to the `tcUrl` the info object names or to the same one.
+    ConnectReconnectRequest,
     /// `NetConnection.Call.Failed`: a command could not be carried out.
     CallFailed,
     /// `NetConnection.Call.BadValue`: a command's arguments are not what it needs.
@@ -71,10 +74,11 @@ pub enum StatusCode {
 
 impl StatusCode {
     /// Every code, for lookups by text.
-    const ALL: [StatusCode; 20] = [
+    const ALL: [StatusCode; 21] = [
         Self::ConnectSuccess,
         Self::ConnectRejected,
         Self::ConnectInvalidApp,
+        Self::ConnectReconnectRequest,
         Self::CallFailed,
         Self::CallBadValue,
         Self::PublishStart,
@@ -100,6 +104,7 @@ impl StatusCode {
             Self::ConnectSuccess => "NetConnection.Connect.Success",
             Self::ConnectRejected => "NetConnection.Connect.Rejected",
             Self::ConnectInvalidApp => "NetConnection.Connect.InvalidApp",
+            Self::ConnectReconnectRequest => "NetConnection.Connect.ReconnectRequest",
             Self::CallFailed => "NetConnection.Call.Failed",
             Self::CallBadValue => "NetConnection.Call.BadValue",
             Self::PublishStart => "NetStream.Publish.Start",
@@ -133,6 +138,7 @@ impl StatusCode {
             | Self::SeekFailed
             | Self::StreamFailed => StatusLevel::Error,
             Self::ConnectSuccess
+            | Self::ConnectReconnectRequest
             | Self::PublishStart
             | Self::UnpublishSuccess
             | Self::PlayReset

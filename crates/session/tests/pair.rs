@@ -7,7 +7,8 @@ use rtmp_amf::Amf0Value;
 use rtmp_chunk::{type_id, Message, SharedMessage};
 use rtmp_session::{
     ClientEvent, ClientOptions, ClientSession, FourCc, PublishType, RandomFill, ServerEvent,
-    ServerSession, SessionConfig, SessionError, StatusCode, CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT,
+    ServerSession, SessionConfig, SessionError, StatusCode, CAPS_EX_HONOURED, CAPS_EX_MOD_EX,
+    CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT,
 };
 
 /// A fixed "random" source: the exchange is the same on every run.
@@ -481,7 +482,7 @@ fn publish_carries_its_type_and_connect_its_enhanced_codecs() {
 }
 
 #[test]
-fn caps_ex_is_read_from_connect_and_the_answer_advertises_multitrack_only() {
+fn caps_ex_is_read_from_connect_and_the_answer_advertises_what_is_honoured() {
     let mut options = ClientOptions::new("live", "rtmp://127.0.0.1/live");
     options.extra_properties.extend([
         (
@@ -505,7 +506,47 @@ fn caps_ex_is_read_from_connect_and_the_answer_advertises_multitrack_only() {
         }
         _ => None,
     });
-    assert_eq!(answer, Some(f64::from(CAPS_EX_MULTITRACK)));
+    assert_eq!(
+        answer,
+        Some(f64::from(
+            CAPS_EX_RECONNECT | CAPS_EX_MULTITRACK | CAPS_EX_MOD_EX
+        ))
+    );
+    assert_eq!(answer, Some(f64::from(CAPS_EX_HONOURED)));
+}
+
+#[test]
+fn a_reconnect_request_reaches_the_client_with_or_without_a_tc_url() {
+    let mut pair = Pair::new();
+    assert!(
+        !pair.server.request_reconnect(None, "too early"),
+        "nothing before connect is accepted"
+    );
+    pair.pump(&mut accept_all);
+    assert!(pair
+        .server
+        .request_reconnect(Some("rtmp://10.0.0.2:1936/live"), "The server is draining."));
+    assert!(pair.server.request_reconnect(None, "Connect again."));
+    pair.pump(&mut accept_all);
+    let requests: Vec<_> = pair
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::ReconnectRequest { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ClientEvent::ReconnectRequest {
+                tc_url: Some("rtmp://10.0.0.2:1936/live".into()),
+                description: "The server is draining.".into(),
+            },
+            ClientEvent::ReconnectRequest {
+                tc_url: None,
+                description: "Connect again.".into(),
+            },
+        ]
+    );
 }
 
 #[test]

@@ -213,7 +213,7 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
             files.hard
         ));
     }
-    let options = args.client.options();
+    let options = args.client.options_without_reconnect();
     let urls: Vec<rtmp_client::RtmpUrl> = if streams == 1 {
         vec![url]
     } else {

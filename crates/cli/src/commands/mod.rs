@@ -37,6 +37,16 @@ impl ClientArgs {
             ..ConnectOptions::default()
         }
     }
+
+    /// For the commands that do not follow a ReconnectRequest (`probe`, `bench`): Reconnect is not
+    /// declared, so a draining server ends them at its timeout instead of asking.
+    fn options_without_reconnect(&self) -> ConnectOptions {
+        let options = self.options();
+        ConnectOptions {
+            caps_ex: options.caps_ex & !rtmp_client::CAPS_EX_RECONNECT,
+            ..options
+        }
+    }
 }
 
 fn parse_url(url: &str) -> Result<RtmpUrl, String> {

@@ -1,12 +1,13 @@
 //! `rtmpx play URL -o OUT.flv` (or `-o -` for standard output): writes what the server sends as FLV
 //! until the stream ends, or until SIGINT or SIGTERM (Ctrl-C, `timeout`, systemd, `docker stop`), which
-//! end the file after the last whole tag.
+//! end the file after the last whole tag. A server's ReconnectRequest is followed: the output goes on
+//! from the new connection without a gap or a repeated frame (`rtmp_client::Player`).
 
 use std::io::Write;
 use std::path::Path;
 
 use rtmp_client::flv::FlvWriter;
-use rtmp_client::{Client, ClientError, ClientEvent};
+use rtmp_client::{ClientError, ClientEvent, Player};
 
 use super::progress::Progress;
 use super::{parse_url, ClientArgs};
@@ -23,10 +24,9 @@ pub async fn play(url: &str, output: &Path, args: &ClientArgs) -> Result<(), Str
     };
     // Unbuffered: each tag is written whole as it arrives (a live pipe gets it at once).
     let mut writer = FlvWriter::new(sink).map_err(|e| e.to_string())?;
-    let mut client = Client::connect(&url, &args.options())
+    let mut client = Player::start(&url, &args.options())
         .await
         .map_err(|e| e.to_string())?;
-    client.play(&url.stream).await.map_err(|e| e.to_string())?;
     let mut progress = Progress::new("played");
     let stop = super::stop_signal();
     tokio::pin!(stop);

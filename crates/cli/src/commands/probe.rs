@@ -39,7 +39,7 @@ fn describe_handshake(mode: Option<HandshakeMode>) -> String {
 
 pub async fn probe(url: &str, args: &ClientArgs) -> Result<(), String> {
     let url = parse_url(url)?;
-    let mut client = Client::connect(&url, &args.options())
+    let mut client = Client::connect(&url, &args.options_without_reconnect())
         .await
         .map_err(|e| e.to_string())?;
     println!(

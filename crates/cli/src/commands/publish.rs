@@ -1,11 +1,12 @@
 //! `rtmpx publish FILE.flv URL`: sends an FLV file in real time (paced by its timestamps), optionally in
-//! a loop with timestamps that keep increasing.
+//! a loop with timestamps that keep increasing. A server's ReconnectRequest is followed (the publication
+//! moves at a keyframe, nothing lost: `rtmp_client::Publisher`).
 
 use std::path::Path;
 use std::time::Duration;
 
 use rtmp_client::flv::FlvReader;
-use rtmp_client::Client;
+use rtmp_client::Publisher;
 
 use super::progress::Progress;
 use super::{parse_url, ClientArgs};
@@ -24,11 +25,7 @@ pub async fn publish(
             .and_then(|f| FlvReader::new(f).map_err(|e| format!("{}: {e}", file.display())))
     };
     let mut reader = open()?;
-    let mut client = Client::connect(&url, &args.options())
-        .await
-        .map_err(|e| e.to_string())?;
-    let stream_id = client
-        .publish(&url.stream)
+    let mut client = Publisher::start(&url, &args.options())
         .await
         .map_err(|e| e.to_string())?;
     let mut progress = Progress::new("published");
@@ -66,19 +63,15 @@ pub async fn publish(
             let values = rtmp_amf::decode_amf0(&message.payload).unwrap_or_default();
             if values.first().and_then(rtmp_amf::Amf0Value::as_str) == Some("onMetaData") {
                 if let Some(metadata) = values.into_iter().nth(1) {
-                    client.send_metadata(stream_id, metadata);
+                    client.send_metadata(metadata);
                 }
                 continue;
             }
         }
         progress.add(message.payload.len());
-        client.send(stream_id, &message);
-        client.flush().await.map_err(|e| e.to_string())?;
+        client.send(&message).await.map_err(|e| e.to_string())?;
     }
-    client
-        .unpublish(stream_id, &url.stream)
-        .await
-        .map_err(|e| e.to_string())?;
+    client.finish().await.map_err(|e| e.to_string())?;
     progress.finish();
     Ok(())
 }

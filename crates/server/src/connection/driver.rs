@@ -20,6 +20,7 @@ use tracing::Instrument;
 use super::delivery::{Connection, DirectWriteTurn, Shared};
 use super::ServerContext;
 use crate::close_reason::{CloseReason, Direction};
+use crate::drain::{self, DrainPhase};
 use crate::hooks::{self, Call, HookForm};
 use crate::router::{Admission, Question, Router, Step, Verdict};
 use crate::socket::SendNow;
@@ -294,6 +295,12 @@ pub async fn serve<S>(
     let timer = tokio::time::sleep_until(deadline.into());
     tokio::pin!(timer);
     let mut closing: Option<CloseReason> = None;
+    // The server's drain: its phase as this connection last saw it, and whether the ReconnectRequest
+    // went out (a client still connecting when the drain starts is asked once its `connect` is known).
+    let mut drain_phase = DrainPhase::Serving;
+    let mut reconnect_asked = false;
+    let drain_signal = drain::next_phase(context.drain.clone(), DrainPhase::Serving);
+    tokio::pin!(drain_signal);
     // A hook's answer the session waits for: while it is pending, no input is fed to the session.
     let mut pending: Option<PendingAnswer> = None;
     // `on_update`'s timer, armed once the application is known to have the hook.
@@ -347,6 +354,10 @@ pub async fn serve<S>(
                         Routed::Close(reason) => closing = Some(reason),
                         Routed::Asking(answer) => pending = Some(answer),
                     }
+                    if !reconnect_asked && matches!(drain_phase, DrainPhase::Draining { .. }) {
+                        let Connection { session, router, .. } = &mut *connection;
+                        drain::on_phase(&drain_phase, session, router, &mut reconnect_asked);
+                    }
                     let encrypted = connection.session.mode().is_some_and(|m| m.is_encrypted());
                     notify_done(&mut connection.router, &hook_context, encrypted);
                     if !span_named {
@@ -385,6 +396,16 @@ pub async fn serve<S>(
             (stream_id, event) = shared.next_player_event(delivery.as_ref()) => {
                 // Everything already waiting goes into the same vectored write.
                 shared.lock().handle_player_events(stream_id, event);
+            }
+            phase = &mut drain_signal => {
+                drain_signal.set(drain::next_phase(context.drain.clone(), phase.clone()));
+                let mut connection = shared.lock();
+                let Connection { session, router, .. } = &mut *connection;
+                // An end takes effect once what is queued (an UnpublishNotify) is written.
+                if let Some(reason) = drain::on_phase(&phase, session, router, &mut reconnect_asked) {
+                    closing = Some(reason);
+                }
+                drain_phase = phase;
             }
             _ = taken_over(&shared) => break CloseReason::TakenOver,
             _ = registration.kicked() => break CloseReason::Kicked,

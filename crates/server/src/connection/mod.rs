@@ -28,4 +28,6 @@ pub struct ServerContext {
     pub clients: std::sync::Arc<crate::clients::Clients>,
     /// The recordable streams (manual recording, recording state for the API).
     pub recordings: std::sync::Arc<crate::outputs::recordings::Recordings>,
+    /// The server's drain phase (docs/drain.md), watched by every connection.
+    pub drain: tokio::sync::watch::Receiver<crate::drain::DrainPhase>,
 }
