@@ -3,7 +3,9 @@
 //! about 3 s in:
 //! - `rtmpx play` (declares `capsEx` Multitrack and the codecs) gets all three streams, bit-exact;
 //! - FFmpeg 9 and FFmpeg 5.1 (neither declares `capsEx`: FFmpeg 9's RTMP client sends `fourCcList`
-//!   only) get the video and the default audio track as legacy FLV, bit-exact, and no unknown stream.
+//!   only) get the video and the default audio track as legacy FLV, bit-exact, and no unknown stream;
+//! - in an application with `multitrack_to_enhanced_players = true`, FFmpeg 9 (it declared E-RTMP codecs)
+//!   gets all three streams, bit-exact.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -86,13 +88,27 @@ fn multitrack_audio_reaches_multitrack_players_whole_and_legacy_players_as_track
     let default_tracks: Vec<Packet> = reference.iter().filter(|p| p.stream < 2).cloned().collect();
 
     let dir = scratch("multitrack_audio");
-    let server = RtmpxServer::start(&[]);
+    let config = dir.path().join("rtmpx.toml");
+    std::fs::write(
+        &config,
+        "[app.wide]\nmultitrack_to_enhanced_players = true\n",
+    )
+    .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
+    let server = RtmpxServer::start(&["--config", &config.display().to_string()]);
     let url = server.url("live/tracks");
+    let wide_url = server.url("wide/tracks");
     let mut publisher = ffmpeg_publisher(
         &ffmpeg9(),
         &source,
         &url,
         &dir.path().join("publisher.log"),
+        &["-map", "0"],
+    );
+    let mut wide_publisher = ffmpeg_publisher(
+        &ffmpeg9(),
+        &source,
+        &wide_url,
+        &dir.path().join("wide-publisher.log"),
         &["-map", "0"],
     );
     std::thread::sleep(Duration::from_secs(3));
@@ -122,12 +138,33 @@ fn multitrack_audio_reaches_multitrack_players_whole_and_legacy_players_as_track
             "ffmpeg5",
             ffmpeg_player(&ffmpeg(), &url, &out("ffmpeg5"), &log("ffmpeg5"), &[]),
         ),
+        ("ffmpeg9-wide", {
+            // Every stream of the input (`-map 0`): FFmpeg keeps one audio stream by default.
+            let mut command = Command::new(ffmpeg9());
+            command
+                .args([
+                    "-loglevel",
+                    "warning",
+                    "-rtmp_enhanced_codecs",
+                    "hvc1,av01,avc1,mp4a",
+                ])
+                .args([
+                    "-i", &wide_url, "-map", "0", "-c", "copy", "-f", "flv", "-y",
+                ])
+                .arg(out("ffmpeg9-wide"));
+            Background::spawn("ffmpeg 9 player", &mut command, &log("ffmpeg9-wide"))
+        }),
     ];
-    assert!(
-        publisher.wait(LIMIT).success(),
-        "publisher: {}",
-        publisher.log()
-    );
+    for (name, publisher) in [
+        ("publisher", &mut publisher),
+        ("wide publisher", &mut wide_publisher),
+    ] {
+        assert!(
+            publisher.wait(LIMIT).success(),
+            "{name}: {}",
+            publisher.log()
+        );
+    }
     for (name, player) in &mut players {
         let status = player.wait(LIMIT);
         assert!(status.success(), "{name}: {}", player.log());
@@ -135,6 +172,8 @@ fn multitrack_audio_reaches_multitrack_players_whole_and_legacy_players_as_track
 
     // All three streams for the player that declared Multitrack: each one run of the published one.
     assert_contiguous_run(&reference, &packets(&out("rtmpx")), 0.3);
+    // All three for FFmpeg 9 where the application gives every track to E-RTMP players.
+    assert_contiguous_run(&reference, &packets(&out("ffmpeg9-wide")), 0.3);
     // The default tracks alone for the others; FFmpeg 5.1's own reading of its file has no stream it
     // does not know.
     for name in ["ffmpeg9", "ffmpeg5"] {

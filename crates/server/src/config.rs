@@ -393,6 +393,12 @@ pub struct AppConfig {
     pub auth: Option<AuthMode>,
     /// With `auth`, players must log in too.
     pub auth_play: bool,
+
+    // E-RTMP v2 multitrack (docs/hub.md).
+    /// Players that declared E-RTMP codecs (`fourCcList`) but not `capsEx` Multitrack also get every
+    /// track of a multitrack stream. FFmpeg 8 and 9 read multitrack FLV but do not send `capsEx`;
+    /// older E-RTMP players do not read it, so the default (`false`) gives them the default track only.
+    pub multitrack_to_enhanced_players: bool,
 }
 
 impl AppConfig {

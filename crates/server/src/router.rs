@@ -827,10 +827,11 @@ impl Router {
                 if player.paused && frame.kind != FrameKind::Data {
                     return;
                 }
-                let declares_multitrack = self
-                    .connect
-                    .as_ref()
-                    .is_some_and(ConnectRequest::declares_multitrack);
+                let declares_multitrack = self.connect.as_ref().is_some_and(|connect| {
+                    connect.declares_multitrack()
+                        || (self.app_config.multitrack_to_enhanced_players
+                            && connect.declares_enhanced_codecs())
+                });
                 // A player that did not declare multitrack gets the default track alone, in the form
                 // the hub built once for every such player.
                 let frame = match (

@@ -51,6 +51,11 @@ impl ConnectRequest {
             .is_some_and(|list| list.accepts(fourcc))
     }
 
+    /// Whether the client declared E-RTMP codecs (`fourCcList`, or a `*InfoMap`).
+    pub fn declares_enhanced_codecs(&self) -> bool {
+        self.fourcc_list.is_some()
+    }
+
     /// Whether the client declared it takes E-RTMP v2 multitrack messages (`capsEx` Multitrack).
     pub fn declares_multitrack(&self) -> bool {
         self.caps_ex & CAPS_EX_MULTITRACK != 0
