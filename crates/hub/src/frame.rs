@@ -1,8 +1,9 @@
 //! What the hub carries: a published message encoded once ([`Frame`]), its kind, and the events a
 //! subscriber receives ([`SubscriberEvent`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use rtmp_chunk::{csid, type_id, Message, SharedMessage};
 
 use crate::media::{classify_audio, classify_video, default_track_payload, MediaInfo};
@@ -34,6 +35,8 @@ pub struct Frame {
     /// [`crate::media::default_track_payload`]), encoded once here for every player that did not declare
     /// multitrack. `None` for other messages, and when the message carries no track 0.
     pub default_track: Option<Box<Frame>>,
+    /// The FLV tag form ([`Frame::flv_tag`]), built by the first reader that asks and shared by all.
+    flv: OnceLock<Option<Bytes>>,
 }
 
 impl Frame {
@@ -67,7 +70,22 @@ impl Frame {
             info,
             shared: SharedMessage::encode(chunk_stream, message, chunk_size),
             default_track,
+            flv: OnceLock::new(),
         }
+    }
+
+    /// The frame as one FLV tag (11-byte header, payload, PreviousTagSize), for HTTP-FLV and WS-FLV
+    /// players: built once, by the first player that asks, and the same `Bytes` for every other.
+    /// `None` for a message FLV cannot carry (a payload over 16 MiB - 1).
+    ///
+    /// Built on first use rather than at publish, so a stream nobody reads over HTTP costs nothing.
+    pub fn flv_tag(&self) -> Option<&Bytes> {
+        self.flv
+            .get_or_init(|| {
+                let tag = rtmp_flv::Tag::from_message(&self.message())?;
+                rtmp_flv::encode_tag(&tag).ok()
+            })
+            .as_ref()
     }
 
     /// The message as published (rebuilt from the shared chunks; see [`SharedMessage::message`]).

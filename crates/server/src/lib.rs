@@ -125,8 +125,15 @@ impl Server {
             apps: apps.clone(),
             clients: clients.clone(),
         });
-        let http = http::router(Some(rtmpt.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let flv = Arc::new(outputs::http_flv::HttpFlv {
+            hub: hub.clone(),
+            apps: apps.clone(),
+            clients: clients.clone(),
+            shutdown: shutdown_rx.clone(),
+        });
+        let page = config.http_page.then(|| hub.clone());
+        let http = http::router(Some(rtmpt.clone()), Some(flv), page);
         let connections = Arc::new(ConnectionCount::with_per_ip_limit(
             config.max_connections_per_ip,
         ));
