@@ -108,3 +108,37 @@ pub enum SubscriberEvent {
     /// The publisher left; the subscriber stays and resumes when a publisher returns.
     Unpublished,
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    #[test]
+    fn the_flv_tag_is_built_once_and_laid_out_as_flv() {
+        let message = Message {
+            timestamp: 0x0102_0304,
+            type_id: type_id::VIDEO,
+            stream_id: 1,
+            payload: Bytes::from_static(&[0x17, 1, 0, 0, 0, 9]),
+        };
+        let frame = Frame::new(&message, 4096);
+        let tag = frame.flv_tag().expect("a video tag").clone();
+        let again = frame.flv_tag().expect("the same tag");
+        assert_eq!(tag.as_ptr(), again.as_ptr(), "one buffer for every reader");
+        assert_eq!(tag.len(), 11 + 6 + 4);
+        assert_eq!(&tag[..11], &[9, 0, 0, 6, 0x02, 0x03, 0x04, 0x01, 0, 0, 0]);
+        assert_eq!(&tag[11..17], &message.payload[..]);
+        assert_eq!(&tag[17..], &17u32.to_be_bytes());
+        let amf3 = Message {
+            type_id: type_id::DATA_AMF3,
+            ..message
+        };
+        assert_eq!(
+            Frame::new(&amf3, 4096).flv_tag(),
+            None,
+            "FLV has no AMF3 data"
+        );
+    }
+}
