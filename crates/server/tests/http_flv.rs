@@ -29,7 +29,8 @@ async fn start(apps: &str) -> Server {
     Server::start(&config).await.unwrap()
 }
 
-const APPS: &str = "[\"*\"]\nhttp_flv_wait_ms = 300\n[private]\ndeny_play = [\"127.0.0.1\"]\n";
+const APPS: &str = "[\"*\"]\nhttp_flv_wait_ms = 300\n[private]\ndeny_play = [\"127.0.0.1\"]\n\
+                    [signed]\nsecret = \"k\"\n[cors]\nhttp_cors_origin = \"https://example.org\"\n";
 
 fn message(type_id: u8, timestamp: u32, payload: Vec<u8>) -> Message {
     Message {
@@ -305,5 +306,38 @@ async fn a_legacy_request_for_hevc_is_told_to_ask_for_enhanced_flv() {
     }
     assert_eq!(tags.len(), 2, "the sequence start and the keyframe");
     assert!(tags[0].is_sequence_header() && tags[1].is_keyframe());
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn signed_names_and_cors_origins_are_the_applications() {
+    let server = start(APPS).await;
+    let http = server.local_addresses()[1];
+    let t0 = Instant::now();
+    let _signed = server
+        .hub()
+        .publish(&StreamKey::new("signed", "cam"), t0)
+        .unwrap();
+    let _cors = server
+        .hub()
+        .publish(&StreamKey::new("cors", "cam"), t0)
+        .unwrap();
+    let (head, body) = exchange(http, "HEAD /signed/cam.flv HTTP/1.0\r\n\r\n").await;
+    assert!(status(&head) == 403, "{head}");
+    let _ = body;
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let query = rtmpx::policy::signed::signed_query("k", "signed", "cam", expires);
+    let request = format!("HEAD /signed/cam.flv?{query} HTTP/1.0\r\n\r\n");
+    let (head, _) = exchange(http, &request).await;
+    assert!(status(&head) == 200, "{head}");
+    let (head, _) = exchange(http, "HEAD /cors/cam.flv HTTP/1.0\r\n\r\n").await;
+    assert!(
+        head.contains("access-control-allow-origin: https://example.org"),
+        "{head}"
+    );
     server.shutdown(Duration::from_secs(1)).await;
 }

@@ -921,3 +921,72 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<I> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enhanced_flv_is_asked_for_by_the_query_or_the_application() {
+        let legacy = AppConfig::default();
+        assert_eq!(
+            Options::of(&legacy, "a=1"),
+            Options {
+                enhanced: false,
+                multitrack: false
+            }
+        );
+        assert!(Options::of(&legacy, "enhanced=1").enhanced);
+        assert!(
+            !Options::of(&legacy, "multitrack=1").multitrack,
+            "needs enhanced"
+        );
+        assert!(Options::of(&legacy, "enhanced=true&multitrack=1").multitrack);
+        let enhanced = AppConfig {
+            http_flv_enhanced: true,
+            ..AppConfig::default()
+        };
+        assert!(Options::of(&enhanced, "").enhanced);
+    }
+
+    #[test]
+    fn the_cors_origin_defaults_to_any_and_can_be_turned_off() {
+        let mut config = AppConfig::default();
+        assert_eq!(config.cors_origin(), Some("*"));
+        config.http_cors_origin = Some(String::new());
+        assert_eq!(config.cors_origin(), None);
+        config.http_cors_origin = Some("https://a.example".into());
+        assert_eq!(config.cors_origin(), Some("https://a.example"));
+    }
+
+    #[test]
+    fn the_header_flags_come_from_the_metadata_and_default_to_both() {
+        assert_eq!(flv_header(&[]), FlvHeader::default());
+        let hub = Hub::new(rtmp_hub::HubConfig::default(), Instant::now());
+        let key = StreamKey::new("live", "audio-only");
+        let publisher = hub.publish(&key, Instant::now()).unwrap();
+        let metadata = rtmp_amf::encode_amf0_values(&[
+            Amf0Value::String("onMetaData".into()),
+            Amf0Value::EcmaArray(vec![("audiocodecid".into(), Amf0Value::Number(10.0))]),
+        ])
+        .unwrap();
+        publisher.set_metadata(Some(&rtmp_chunk::Message {
+            timestamp: 0,
+            type_id: 18,
+            stream_id: 1,
+            payload: metadata,
+        }));
+        let mut subscriber = hub.subscribe(&key);
+        let mut events = Vec::new();
+        while let Some(event) = subscriber.try_recv() {
+            events.push(event);
+        }
+        assert_eq!(
+            flv_header(&events),
+            FlvHeader {
+                has_audio: true,
+                has_video: false
+            }
+        );
+    }
+}
