@@ -107,6 +107,11 @@ async fn a_player_gets_the_header_metadata_sequence_headers_and_gop_then_live_ta
     let reading = tokio::spawn(async move { exchange(http, &request).await });
     // Live frames once the player is in.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let clients = server.clients().list();
+    let player = clients.iter().find(|c| c.variant == "http-flv");
+    let player = player.unwrap_or_else(|| panic!("the player is a client: {clients:?}"));
+    assert_eq!((player.role, player.app.as_str()), ("player", "live"));
+    assert_eq!(player.stream, "cam");
     for index in 10..40 {
         publisher.send(&video(index, 100), Instant::now());
     }
@@ -274,6 +279,11 @@ async fn a_reader_that_never_reads_is_dropped_without_holding_memory() {
         );
     }
     assert!(server.clients().list().is_empty(), "no player left");
+    let stats = server.hub().stats(&key).unwrap();
+    assert_eq!(
+        stats.players, 0,
+        "its subscriber, and what it held, is gone"
+    );
     drop(stalled);
     server.shutdown(Duration::from_secs(1)).await;
 }
