@@ -90,21 +90,27 @@ pub enum Via {
     Rtmpts,
     /// `rtmpte://` on the HTTP-only port.
     Rtmpte,
+    /// HTTP-FLV: `http://HOST/APP/NAME.flv` on the HTTP-only port (players only).
+    HttpFlv,
+    /// HTTP-FLV over TLS: `https://HOST/APP/NAME.flv` on the TLS-only port (players only).
+    HttpsFlv,
 }
 
 impl Via {
     pub fn url(self, server: &RtmpxServer, path: &str) -> String {
-        let (scheme, address) = match self {
-            Via::Rtmp => ("rtmp", server.address),
-            Via::Rtmpe => ("rtmpe", server.address),
-            Via::Rtmps => ("rtmps", server.tls_address),
-            Via::RtmpsShared => ("rtmps", server.address),
-            Via::Rtmpt => ("rtmpt", server.http_address),
-            Via::RtmptShared => ("rtmpt", server.address),
-            Via::Rtmpts => ("rtmpts", server.tls_address),
-            Via::Rtmpte => ("rtmpte", server.http_address),
+        let (scheme, address, suffix) = match self {
+            Via::Rtmp => ("rtmp", server.address, ""),
+            Via::Rtmpe => ("rtmpe", server.address, ""),
+            Via::Rtmps => ("rtmps", server.tls_address, ""),
+            Via::RtmpsShared => ("rtmps", server.address, ""),
+            Via::Rtmpt => ("rtmpt", server.http_address, ""),
+            Via::RtmptShared => ("rtmpt", server.address, ""),
+            Via::Rtmpts => ("rtmpts", server.tls_address, ""),
+            Via::Rtmpte => ("rtmpte", server.http_address, ""),
+            Via::HttpFlv => ("http", server.http_address, ".flv"),
+            Via::HttpsFlv => ("https", server.tls_address, ".flv"),
         };
-        format!("{scheme}://{address}/{path}")
+        format!("{scheme}://{address}/{path}{suffix}")
     }
 
     /// What the server logs as the connection's `transport` (RTMPE inside the tunnel is the tunnel's).
@@ -115,6 +121,7 @@ impl Via {
             Via::Rtmps | Via::RtmpsShared => "rtmps",
             Via::Rtmpt | Via::RtmptShared | Via::Rtmpte => "rtmpt",
             Via::Rtmpts => "rtmpts",
+            Via::HttpFlv | Via::HttpsFlv => "http-flv",
         }
     }
 }

@@ -43,6 +43,17 @@ impl GopCache {
             .cloned()
     }
 
+    /// The codecs of the first video and audio tracks whose sequence start is kept.
+    pub(crate) fn codecs(&self) -> (Option<[u8; 4]>, Option<[u8; 4]>) {
+        let first = |kind: HeaderKind| {
+            self.headers
+                .iter()
+                .find(|((k, _), _)| *k == kind)
+                .and_then(|(_, frame)| frame.info.codec)
+        };
+        (first(HeaderKind::Video), first(HeaderKind::Audio))
+    }
+
     /// Keeps `frame` if a player joining later needs it; `limit` bounds the bytes of frames kept.
     pub(crate) fn add(&mut self, frame: &Arc<Frame>, limit: usize) {
         match frame.kind {

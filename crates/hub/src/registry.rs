@@ -61,6 +61,17 @@ pub struct StreamStats {
     pub bytes: u64,
 }
 
+/// A published stream as [`Hub::published`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedStream {
+    /// The stream.
+    pub key: StreamKey,
+    /// The FourCC of its video codec (`avc1`, `hvc1`, `av01`...), once its sequence header arrived.
+    pub video: Option<[u8; 4]>,
+    /// The FourCC of its audio codec (`mp4a`, `.mp3`, `Opus`...), once known.
+    pub audio: Option<[u8; 4]>,
+}
+
 /// One stream's state, behind its lock: the publisher and the players meet here.
 #[derive(Debug)]
 pub(crate) struct StreamState {
@@ -264,6 +275,27 @@ impl Hub {
     /// Players subscribed to any stream.
     pub fn players(&self) -> usize {
         self.inner.players.load(Ordering::Relaxed)
+    }
+
+    /// The streams that have a publisher now, by key, with the codecs of their first video and audio
+    /// tracks (FourCC, e.g. `avc1`, `mp4a`) once their sequence headers arrived.
+    pub fn published(&self) -> Vec<PublishedStream> {
+        let streams: Vec<Arc<Stream>> = self.streams().values().cloned().collect();
+        let mut published: Vec<PublishedStream> = streams
+            .iter()
+            .filter_map(|stream| {
+                let state = stream.lock();
+                state.publisher.as_ref()?;
+                let (video, audio) = state.gop.codecs();
+                Some(PublishedStream {
+                    key: stream.key.clone(),
+                    video,
+                    audio,
+                })
+            })
+            .collect();
+        published.sort_by(|a, b| (&a.key.app, &a.key.name).cmp(&(&b.key.app, &b.key.name)));
+        published
     }
 
     /// Counters of a stream, if it exists.

@@ -331,6 +331,7 @@ pub async fn run(listener: TcpListener, router: Router, mut shutdown: watch::Rec
             stream,
             peer,
             router.clone(),
+            crate::http::HttpTimeouts::default(),
             shutdown.clone(),
         ));
     }

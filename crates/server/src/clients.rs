@@ -15,7 +15,8 @@ use tokio::sync::Notify;
 /// What a connection is doing, read from its session and router when asked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveState {
-    /// rtmp, rtmps, rtmpt, rtmpts, rtmpe, rtmpte (with `+rtmpe` when encrypted inside TLS).
+    /// rtmp, rtmps, rtmpt, rtmpts, rtmpe, rtmpte (with `+rtmpe` when encrypted inside TLS); `http-flv`
+    /// and `ws-flv` for HTTP-FLV and WebSocket-FLV players.
     pub variant: &'static str,
     /// `publisher`, `player` or `idle`.
     pub role: &'static str,
@@ -43,7 +44,7 @@ pub struct ClientInfo {
     pub id: u64,
     /// The peer's address and port.
     pub address: String,
-    /// rtmp, rtmps, rtmpt, rtmpts, rtmpe, rtmpte (see [`LiveState::variant`]).
+    /// rtmp, rtmps, rtmpt, rtmpts, rtmpe, rtmpte, http-flv, ws-flv (see [`LiveState::variant`]).
     pub variant: &'static str,
     /// `publisher`, `player` or `idle`.
     pub role: &'static str,

@@ -37,6 +37,8 @@ pub enum CloseReason {
     /// The server drained (SIGTERM, `POST /api/v1/server/drain`) and the connection was still open at
     /// the drain timeout.
     Draining,
+    /// The stream an HTTP-FLV or WS-FLV player watched was unpublished: its response ends with it.
+    Unpublished,
 }
 
 /// Which way a failed I/O went.
@@ -55,6 +57,9 @@ pub enum Timeout {
     Handshake(Duration),
     /// The peer sent nothing for this long.
     Idle(Duration),
+    /// The peer read nothing of what the server had to send for this long (an HTTP reader that
+    /// stopped reading).
+    WriteStalled(Duration),
 }
 
 impl CloseReason {
@@ -82,11 +87,13 @@ impl CloseReason {
             Self::Protocol(_) => "protocol_error",
             Self::Timeout(Timeout::Handshake(_)) => "handshake_timeout",
             Self::Timeout(Timeout::Idle(_)) => "idle_timeout",
+            Self::Timeout(Timeout::WriteStalled(_)) => "write_stalled",
             Self::TakenOver => "taken_over",
             Self::Refused(_) => "refused",
             Self::Shutdown => "shutdown",
             Self::Kicked => "kicked",
             Self::Draining => "draining",
+            Self::Unpublished => "unpublished",
         }
     }
 }
@@ -121,11 +128,15 @@ impl fmt::Display for CloseReason {
                 write!(f, "handshake did not complete within {after:?}")
             }
             Self::Timeout(Timeout::Idle(after)) => write!(f, "peer silent for {after:?}"),
+            Self::Timeout(Timeout::WriteStalled(after)) => {
+                write!(f, "peer read nothing for {after:?}")
+            }
             Self::TakenOver => f.write_str("publisher taken over by a new connection"),
             Self::Refused(why) => write!(f, "refused: {why}"),
             Self::Shutdown => f.write_str("server shutting down"),
             Self::Kicked => f.write_str("closed through the API"),
             Self::Draining => f.write_str("server drained: still open at the drain timeout"),
+            Self::Unpublished => f.write_str("the stream was unpublished"),
         }
     }
 }

@@ -104,6 +104,9 @@ pub struct Config {
     /// The `tcUrl` (`scheme://host[:port]/app`) a draining server sends in its ReconnectRequest; absent:
     /// none is sent, and clients connect again to the URL they used.
     pub drain_reconnect_url: Option<String>,
+    /// Serve the built-in page on the HTTP listeners: `/` (lists the live streams, plays one with the
+    /// vendored mpegts.js or hls.js), `/assets/...` and `/streams.json`.
+    pub http_page: bool,
     /// The per-application tables as written: `[app.live]` applies to connections to the application
     /// `live`, `[app."*"]` to every application without a table of its own and to the keys a named table
     /// leaves unset. Resolved with [`Config::apps`]; each table's keys are those of [`AppConfig`].
@@ -146,6 +149,7 @@ impl Default for Config {
             rtmpe: true,
             drain_timeout_s: 30,
             drain_reconnect_url: None,
+            http_page: true,
             app: BTreeMap::new(),
         }
     }
@@ -399,6 +403,15 @@ pub struct AppConfig {
     /// track of a multitrack stream. FFmpeg 8 and 9 read multitrack FLV but do not send `capsEx`;
     /// older E-RTMP players do not read it, so the default (`false`) gives them the default track only.
     pub multitrack_to_enhanced_players: bool,
+    // HTTP-FLV and WS-FLV playback (docs/http-flv.md, crate::outputs::http_flv).
+    /// Serve Enhanced FLV (E-RTMP codecs: HEVC, AV1, VP9, Opus) to every HTTP-FLV and WS-FLV player,
+    /// not only to those asking with `?enhanced=1`.
+    pub http_flv_enhanced: bool,
+    /// How long a request for a stream not yet published waits for its publisher before it is answered
+    /// 404, in milliseconds (default 10000; 0 answers at once).
+    pub http_flv_wait_ms: Option<u64>,
+    /// `Access-Control-Allow-Origin` of the media answers (default `*`; an empty string sends none).
+    pub http_cors_origin: Option<String>,
 }
 
 impl AppConfig {
@@ -419,6 +432,20 @@ impl AppConfig {
         )
     }
 
+    /// `http_flv_wait_ms`, defaulted.
+    pub fn http_flv_wait(&self) -> Duration {
+        Duration::from_millis(self.http_flv_wait_ms.unwrap_or(DEFAULT_HTTP_FLV_WAIT_MS))
+    }
+
+    /// `http_cors_origin`, defaulted; `None` when set empty (no CORS headers).
+    pub fn cors_origin(&self) -> Option<&str> {
+        match self.http_cors_origin.as_deref() {
+            None => Some("*"),
+            Some("") => None,
+            Some(origin) => Some(origin),
+        }
+    }
+
     /// The recording settings of this application.
     pub fn record_settings(&self) -> crate::outputs::recorder::RecordSettings {
         crate::outputs::recorder::RecordSettings {
@@ -430,6 +457,9 @@ impl AppConfig {
         }
     }
 }
+
+/// The default of `http_flv_wait_ms`.
+pub const DEFAULT_HTTP_FLV_WAIT_MS: u64 = 10_000;
 
 /// How clients log in (`auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -606,6 +636,7 @@ impl ReloadPlan {
             // Read when a drain starts: a reload applies them (Server::reload).
             drain_timeout_s: _,
             drain_reconnect_url: _,
+            http_page,
             app,
         } = new;
         let mut needs_restart = Vec::new();
@@ -668,6 +699,7 @@ impl ReloadPlan {
         );
         restart_if_changed(*workers != old.workers, "workers");
         restart_if_changed(*rtmpe != old.rtmpe, "rtmpe");
+        restart_if_changed(*http_page != old.http_page, "http_page");
         let same_certificate_files = *tls_cert == old.tls_cert && *tls_key == old.tls_key;
         ReloadPlan {
             apps_changed: *app != old.app,

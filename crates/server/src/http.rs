@@ -1,10 +1,14 @@
 //! The HTTP front: one axum router for every HTTP listener (the HTTP-only port, HTTPS on the TLS port,
 //! and HTTP sniffed on the shared port), served on hyper 1 with the settings RTMPT clients need.
 //!
-//! Today it routes the RTMPT tunnel (`/fcs/ident2`, `/open/1`, `/idle/…`, `/send/…`, `/close/…`) and
-//! answers everything else with 404. Media routes go in [`router`], next to the tunnel's.
+//! It routes the RTMPT tunnel (`/fcs/ident2`, `/open/1`, `/idle/…`, `/send/…`, `/close/…`), HTTP-FLV and
+//! WS-FLV (`/{app}/{name}.flv`, [`crate::outputs::http_flv`]) and the built-in page (`/`, `/assets/…`,
+//! `/streams.json`, [`crate::outputs::page`]), and answers everything else with 404. Media routes go in
+//! [`router`], next to the tunnel's.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -12,11 +16,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rtmp_rtmpt::server::RtmptServer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
+
+use crate::outputs::http_flv::{self, HttpFlv, WriteDeadline, WriteStall};
+use crate::outputs::page;
 
 /// Where a request came from: put in every request's extensions by [`serve_connection`].
 #[derive(Debug, Clone, Copy)]
@@ -27,13 +34,28 @@ pub struct Peer {
     pub secure: bool,
 }
 
-/// The router of every media HTTP listener. `rtmpt` is the tunnel, if enabled.
+/// The router of every media HTTP listener. `rtmpt` is the tunnel, if enabled; `flv` serves
+/// `/{app}/{name}.flv` over HTTP and WebSocket; `page` (the hub it lists) the built-in page.
 ///
-/// Next routes go here, before the fallback: `/{app}/{name}.flv` (HTTP-FLV) and
-/// `/{app}/{name}/index.m3u8` with its parts (LL-HLS). The tunnel's first path segments (`fcs`, `open`,
-/// `idle`, `send`, `close`) are reserved for it.
-pub fn router(rtmpt: Option<RtmptServer>) -> Router {
+/// Next routes go here, before the fallback: `/{app}/{name}/index.m3u8` with its parts (LL-HLS). The
+/// tunnel's first path segments (`fcs`, `open`, `idle`, `send`, `close`) and, with the page, `assets`
+/// are reserved.
+pub fn router(
+    rtmpt: Option<RtmptServer>,
+    flv: Option<Arc<HttpFlv>>,
+    page: Option<rtmp_hub::Hub>,
+) -> Router {
     let mut router = Router::new();
+    if let Some(flv) = flv {
+        router = router.merge(
+            Router::new()
+                .route("/{app}/{file}", any(http_flv::serve))
+                .with_state(flv),
+        );
+    }
+    if let Some(hub) = page {
+        router = router.merge(page::routes(hub));
+    }
     if let Some(rtmpt) = rtmpt {
         let tunnel = Router::new()
             .route("/fcs/{*rest}", any(tunnel))
@@ -69,24 +91,64 @@ async fn not_found() -> Response {
         .into_response()
 }
 
+/// How long an HTTP connection may take over its request head, and a write to it may wait for the peer
+/// to read.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpTimeouts {
+    /// The request line and headers must arrive within this (then the connection is closed).
+    pub head: Duration,
+    /// A write the peer does not read for this long fails, and the connection ends (a stalled
+    /// HTTP-FLV reader).
+    pub write: Duration,
+}
+
+impl Default for HttpTimeouts {
+    /// 10 s for the head, 30 s for a write (the API listener's).
+    fn default() -> Self {
+        Self {
+            head: Duration::from_secs(10),
+            write: Duration::from_secs(30),
+        }
+    }
+}
+
+impl HttpTimeouts {
+    /// The session's handshake timeout for the head, its idle timeout for writes.
+    pub fn of(session: &rtmp_session::SessionConfig) -> Self {
+        Self {
+            head: session.handshake_timeout,
+            write: session.idle_timeout,
+        }
+    }
+}
+
 /// Serves one HTTP/1.1 connection with `router` until the peer closes it; on shutdown, finishes the
 /// request in flight and closes. Title-case headers (librtmp looks for `Content-Length`), keep-alive and
-/// pipelining, as the tunnel needs.
+/// pipelining, as the tunnel needs; upgrades (WS-FLV); the head and stalled writes bounded by `timeouts`.
 pub async fn serve_connection<I>(
     io: I,
     peer: Peer,
     router: Router,
+    timeouts: HttpTimeouts,
     mut shutdown: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let stall = WriteStall::new(timeouts.write);
+    let io = WriteDeadline::new(io, stall.clone());
     let service = TowerToHyperService::new(router);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(peer);
+        request.extensions_mut().insert(stall.clone());
         hyper::service::Service::call(&service, request)
     });
-    let connection =
-        rtmp_rtmpt::server::http1_builder().serve_connection(TokioIo::new(io), service);
+    let mut builder = rtmp_rtmpt::server::http1_builder();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.head);
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
     tokio::pin!(connection);
     let served = tokio::select! {
         served = connection.as_mut() => served,

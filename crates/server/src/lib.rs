@@ -139,8 +139,15 @@ impl Server {
             recordings: recordings.clone(),
             drain: drain.watch(),
         });
-        let http = http::router(Some(rtmpt.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let flv = Arc::new(outputs::http_flv::HttpFlv {
+            hub: hub.clone(),
+            apps: apps.clone(),
+            clients: clients.clone(),
+            shutdown: shutdown_rx.clone(),
+        });
+        let page = config.http_page.then(|| hub.clone());
+        let http = http::router(Some(rtmpt.clone()), Some(flv), page);
         let mut addresses = Vec::new();
         let mut media_listeners = Vec::new();
         let mut tasks = Vec::new();

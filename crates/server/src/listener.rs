@@ -314,7 +314,11 @@ async fn serve_sniffed<S>(
                 address: peer,
                 secure: outer == "rtmps",
             };
-            Box::pin(crate::http::serve_connection(stream, peer, http, shutdown)).await
+            let timeouts = crate::http::HttpTimeouts::of(&context.session);
+            Box::pin(crate::http::serve_connection(
+                stream, peer, http, timeouts, shutdown,
+            ))
+            .await
         }
         Sniffed::Unknown(byte) => {
             tracing::info!(%peer, first_byte = byte, "connection closed: not an RTMP connection")

@@ -41,7 +41,7 @@ async fn unknown_paths_get_404_on_the_http_and_shared_ports() {
     let server = start().await;
     let [shared, http] = [0, 1].map(|i| server.local_addresses()[i]);
     for address in [shared, http] {
-        let answer = exchange(address, &get("/live/stream.flv")).await;
+        let answer = exchange(address, &get("/live/stream.txt")).await;
         assert!(answer.starts_with("HTTP/1.1 404"), "{address}: {answer}");
         assert!(answer.ends_with("not found\n"), "{address}: {answer}");
     }

@@ -36,6 +36,10 @@ pub struct BenchArgs {
     /// The server's process id, to report its CPU seconds and peak RSS.
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
+    /// Players read HTTP-FLV from this HTTP listener (`http://ADDR/APP/STREAM.flv`) instead of playing
+    /// the RTMP URL; the publisher still publishes over the URL.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub http_flv: Option<String>,
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -44,19 +48,19 @@ pub struct BenchArgs {
 }
 
 /// When each published message left the publisher, by (type, timestamp).
-type SendTimes = Arc<RwLock<HashMap<(u8, u32), Instant>>>;
+pub(super) type SendTimes = Arc<RwLock<HashMap<(u8, u32), Instant>>>;
 
 /// When the steady state begins: every player started, plus a second to settle.
-type SteadyFrom = Arc<std::sync::OnceLock<Instant>>;
+pub(super) type SteadyFrom = Arc<std::sync::OnceLock<Instant>>;
 
 #[derive(Debug, Default, Clone)]
-struct PlayerStats {
-    playing: bool,
-    bytes: u64,
-    frames: u64,
-    stalls: u64,
-    latencies_us: Vec<u32>,
-    error: Option<String>,
+pub(super) struct PlayerStats {
+    pub(super) playing: bool,
+    pub(super) bytes: u64,
+    pub(super) frames: u64,
+    pub(super) stalls: u64,
+    pub(super) latencies_us: Vec<u32>,
+    pub(super) error: Option<String>,
 }
 
 async fn run_player(
@@ -259,13 +263,23 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let stream = index % streams;
-        players.push(tokio::spawn(run_player(
-            urls[stream].clone(),
-            options.clone(),
-            sent[stream].clone(),
-            steady.clone(),
-            until,
-        )));
+        let player = match &args.http_flv {
+            Some(address) => tokio::spawn(super::bench_http_flv::run_player(
+                address.clone(),
+                format!("/{}/{}.flv", urls[stream].app, urls[stream].stream),
+                sent[stream].clone(),
+                steady.clone(),
+                until,
+            )),
+            None => tokio::spawn(run_player(
+                urls[stream].clone(),
+                options.clone(),
+                sent[stream].clone(),
+                steady.clone(),
+                until,
+            )),
+        };
+        players.push(player);
     }
     let _ = steady.set(Instant::now() + Duration::from_secs(1));
     let mut all = Vec::with_capacity(players.len());

@@ -1,5 +1,8 @@
-//! What a server makes of a stream besides playing it: recordings (and, later, HLS and relays).
+//! What a server makes of a stream besides playing it: recordings, HTTP-FLV and WS-FLV players,
+//! the built-in page (and, later, HLS and relays).
 
+pub mod http_flv;
+pub mod page;
 pub mod recorder;
 pub mod recorder_api;
 pub mod recordings;

@@ -1,0 +1,353 @@
+//! HTTP-FLV served by the server in this process, a stream published straight into its hub: what a
+//! player gets (header, metadata, sequence headers, GOP, live tags, the end at unpublish), and the
+//! answers to bad requests: refused by policy, unknown streams after the wait, paths with `..`, huge
+//! heads, half requests by the hundred, and a reader that never reads.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtmp_chunk::Message;
+use rtmp_flv::{TagReader, TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
+use rtmp_hub::StreamKey;
+use rtmpx::{Config, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn start(apps: &str) -> Server {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let config = Config {
+        listen: vec![any],
+        listen_tls: vec![],
+        listen_http: vec![any],
+        listen_api: vec![],
+        handshake_timeout_ms: 1000,
+        idle_timeout_ms: 1500,
+        app: toml::from_str(apps).unwrap(),
+        ..Config::default()
+    };
+    Server::start(&config).await.unwrap()
+}
+
+const APPS: &str = "[\"*\"]\nhttp_flv_wait_ms = 300\n[private]\ndeny_play = [\"127.0.0.1\"]\n\
+                    [signed]\nsecret = \"k\"\n[cors]\nhttp_cors_origin = \"https://example.org\"\n";
+
+fn message(type_id: u8, timestamp: u32, payload: Vec<u8>) -> Message {
+    Message {
+        timestamp,
+        type_id,
+        stream_id: 1,
+        payload: Bytes::from(payload),
+    }
+}
+
+fn metadata() -> Message {
+    let payload = rtmp_amf::encode_amf0_values(&[
+        rtmp_amf::Amf0Value::String("onMetaData".into()),
+        rtmp_amf::Amf0Value::EcmaArray(vec![
+            ("videocodecid".into(), rtmp_amf::Amf0Value::Number(7.0)),
+            ("audiocodecid".into(), rtmp_amf::Amf0Value::Number(10.0)),
+        ]),
+    ])
+    .unwrap();
+    message(18, 0, payload.to_vec())
+}
+
+/// Video at `index * 33` ms, a keyframe every 30 frames, `size` bytes.
+fn video(index: u32, size: usize) -> Message {
+    let mut payload = vec![if index % 30 == 0 { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+    payload.resize(size.max(5), index as u8);
+    message(9, index * 33, payload)
+}
+
+/// Sends `request` as it is and reads the answer until the server closes (HTTP/1.0: no chunking).
+async fn exchange(address: SocketAddr, request: &str) -> (String, Vec<u8>) {
+    let mut socket = TcpStream::connect(address).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer))
+        .await
+        .expect("the server answers and closes")
+        .unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(answer.len(), |at| at + 4);
+    let body = answer.split_off(split);
+    (String::from_utf8_lossy(&answer).to_lowercase(), body)
+}
+
+/// The status code of an answer's head.
+fn status(head: &str) -> u16 {
+    head.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")
+}
+
+#[tokio::test]
+async fn a_player_gets_the_header_metadata_sequence_headers_and_gop_then_live_tags_until_unpublish()
+{
+    let server = start(APPS).await;
+    let http = server.local_addresses()[1];
+    let key = StreamKey::new("live", "cam");
+    let t0 = Instant::now();
+    let publisher = server.hub().publish(&key, t0).unwrap();
+    publisher.set_metadata(Some(&metadata()));
+    publisher.send(&message(9, 0, vec![0x17, 0, 0, 0, 0, 1, 2]), t0);
+    publisher.send(&message(8, 0, vec![0xAF, 0, 0x12, 0x10]), t0);
+    for index in 0..10 {
+        publisher.send(&video(index, 100), t0);
+    }
+    let request = get("/live/cam.flv");
+    let reading = tokio::spawn(async move { exchange(http, &request).await });
+    // Live frames once the player is in.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let clients = server.clients().list();
+    let player = clients.iter().find(|c| c.variant == "http-flv");
+    let player = player.unwrap_or_else(|| panic!("the player is a client: {clients:?}"));
+    assert_eq!((player.role, player.app.as_str()), ("player", "live"));
+    assert_eq!(player.stream, "cam");
+    for index in 10..40 {
+        publisher.send(&video(index, 100), Instant::now());
+    }
+    drop(publisher);
+    let (head, body) = reading.await.unwrap();
+    assert!(status(&head) == 200, "{head}");
+    assert!(head.contains("video/x-flv"), "{head}");
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    assert_eq!(&body[..5], b"FLV\x01\x05");
+    let mut reader = TagReader::default();
+    reader.push(&body);
+    let mut tags = Vec::new();
+    while let Some(tag) = reader.next_tag().unwrap() {
+        tags.push(tag);
+    }
+    reader.finish().unwrap();
+    let kinds: Vec<u8> = tags.iter().take(3).map(|t| t.tag_type).collect();
+    assert_eq!(kinds, [TAG_SCRIPT, TAG_VIDEO, TAG_AUDIO]);
+    let frames: Vec<u32> = tags[3..].iter().map(|t| t.timestamp / 33).collect();
+    assert_eq!(
+        frames,
+        (0..40).collect::<Vec<_>>(),
+        "the GOP, then every live frame"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_status_and_a_reason() {
+    let server = start(APPS).await;
+    let http = server.local_addresses()[1];
+
+    let started = Instant::now();
+    let (head, body) = exchange(http, &get("/live/nobody.flv")).await;
+    assert!(status(&head) == 404, "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("not published"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "waited first"
+    );
+
+    let (head, _) = exchange(http, &get("/live/..%2F..%2Fetc%2Fpasswd.flv")).await;
+    assert!(status(&head) == 400, "{head}");
+    let (head, _) = exchange(http, &get("/live/../../etc/passwd")).await;
+    assert!(status(&head) == 404, "{head}");
+
+    let (head, body) = exchange(http, &get("/private/cam.flv")).await;
+    assert!(status(&head) == 403, "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("denied for 127.0.0.1"));
+
+    // hyper 1 builds a 431 for a head over its buffer (about 400 KiB) or over 100 headers, but closes the
+    // connection without flushing it: what is checked is that the server lets go at once.
+    let huge = format!(
+        "GET /live/cam.flv HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let mut socket = TcpStream::connect(http).await.unwrap();
+    let _ = socket.write_all(huge.as_bytes()).await;
+    let mut answer = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "a huge head is let go at once");
+    assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 431"));
+
+    let (head, _) = exchange(
+        http,
+        "POST /live/cam.flv HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
+    assert!(status(&head) == 405, "{head}");
+    let preflight = "OPTIONS /live/cam.flv HTTP/1.0\r\nOrigin: http://page\r\nAccess-Control-Request-Method: GET\r\n\r\n";
+    let (head, _) = exchange(http, preflight).await;
+    assert!(status(&head) == 204, "{head}");
+    assert!(
+        head.contains("access-control-allow-methods: get, head, options"),
+        "{head}"
+    );
+
+    let (head, _) = exchange(http, "HEAD /live/cam.flv HTTP/1.0\r\n\r\n").await;
+    assert!(status(&head) == 404, "HEAD does not wait: {head}");
+    let publisher = server
+        .hub()
+        .publish(&StreamKey::new("live", "cam"), Instant::now())
+        .unwrap();
+    let (head, body) = exchange(http, "HEAD /live/cam.flv HTTP/1.0\r\n\r\n").await;
+    assert!(
+        status(&head) == 200 && head.contains("video/x-flv"),
+        "{head}"
+    );
+    assert!(body.is_empty());
+    let (head, body) = exchange(http, &get("/streams.json")).await;
+    assert!(status(&head) == 200, "{head}");
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        r#"[{"app":"live","name":"cam","video":"","audio":""}]"#
+    );
+    drop(publisher);
+
+    let totals = server.clients().totals();
+    assert!(
+        totals.ended.get("refused").copied().unwrap_or(0) >= 3,
+        "{totals:?}"
+    );
+    assert!(
+        totals.started.get("http-flv").copied().unwrap_or(0) >= 3,
+        "{totals:?}"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn five_hundred_half_requests_neither_block_others_nor_stay() {
+    let server = start(APPS).await;
+    let http = server.local_addresses()[1];
+    let mut half = Vec::new();
+    for _ in 0..500 {
+        let mut socket = TcpStream::connect(http).await.unwrap();
+        socket
+            .write_all(b"GET /live/cam.flv HTTP/1.1\r\nHost: loc")
+            .await
+            .unwrap();
+        half.push(socket);
+    }
+    let (head, _) = exchange(http, &get("/")).await;
+    assert!(status(&head) == 200, "the page still answers: {head}");
+    // The head timeout (the handshake timeout, 1 s here) closes every one of them.
+    for mut socket in half {
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut rest))
+            .await
+            .expect("a half request is closed after the head timeout")
+            .ok();
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_reader_that_never_reads_is_dropped_without_holding_memory() {
+    let server = start(APPS).await;
+    let http = server.local_addresses()[1];
+    let key = StreamKey::new("live", "big");
+    let publisher = server.hub().publish(&key, Instant::now()).unwrap();
+    publisher.send(&video(0, 64 * 1024), Instant::now());
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(http).await.unwrap();
+    stalled
+        .write_all(get("/live/big.flv").as_bytes())
+        .await
+        .unwrap();
+    // 64 KiB frames, 30 a second, until the server lets the reader go (at most 1.5 s of waiting writes).
+    let started = Instant::now();
+    let mut index = 1;
+    loop {
+        publisher.send(&video(index, 64 * 1024), Instant::now());
+        index += 1;
+        tokio::time::sleep(Duration::from_millis(33)).await;
+        let totals = server.clients().totals();
+        if totals.ended.get("write_stalled") == Some(&1) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the reader was not dropped: {totals:?}"
+        );
+    }
+    assert!(server.clients().list().is_empty(), "no player left");
+    let stats = server.hub().stats(&key).unwrap();
+    assert_eq!(
+        stats.players, 0,
+        "its subscriber, and what it held, is gone"
+    );
+    drop(stalled);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_legacy_request_for_hevc_is_told_to_ask_for_enhanced_flv() {
+    let server = start(APPS).await;
+    let http = server.local_addresses()[1];
+    let key = StreamKey::new("live", "hevc");
+    let t0 = Instant::now();
+    let publisher = server.hub().publish(&key, t0).unwrap();
+    // An Enhanced RTMP HEVC sequence start, then a coded keyframe.
+    publisher.send(&message(9, 0, b"\x90hvc1\x01\x02".to_vec()), t0);
+    publisher.send(&message(9, 0, b"\x91hvc1\x00\x00\x00\x05".to_vec()), t0);
+    let (head, body) = exchange(http, &get("/live/hevc.flv")).await;
+    assert!(status(&head) == 406, "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("?enhanced=1"));
+
+    let request = get("/live/hevc.flv?enhanced=1");
+    let reading = tokio::spawn(async move { exchange(http, &request).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(publisher);
+    let (head, body) = reading.await.unwrap();
+    assert!(status(&head) == 200, "{head}");
+    let mut reader = TagReader::default();
+    reader.push(&body);
+    let mut tags = Vec::new();
+    while let Some(tag) = reader.next_tag().unwrap() {
+        tags.push(tag);
+    }
+    assert_eq!(tags.len(), 2, "the sequence start and the keyframe");
+    assert!(tags[0].is_sequence_header() && tags[1].is_keyframe());
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn signed_names_and_cors_origins_are_the_applications() {
+    let server = start(APPS).await;
+    let http = server.local_addresses()[1];
+    let t0 = Instant::now();
+    let _signed = server
+        .hub()
+        .publish(&StreamKey::new("signed", "cam"), t0)
+        .unwrap();
+    let _cors = server
+        .hub()
+        .publish(&StreamKey::new("cors", "cam"), t0)
+        .unwrap();
+    let (head, body) = exchange(http, "HEAD /signed/cam.flv HTTP/1.0\r\n\r\n").await;
+    assert!(status(&head) == 403, "{head}");
+    let _ = body;
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let query = rtmpx::policy::signed::signed_query("k", "signed", "cam", expires);
+    let request = format!("HEAD /signed/cam.flv?{query} HTTP/1.0\r\n\r\n");
+    let (head, _) = exchange(http, &request).await;
+    assert!(status(&head) == 200, "{head}");
+    let (head, _) = exchange(http, "HEAD /cors/cam.flv HTTP/1.0\r\n\r\n").await;
+    assert!(
+        head.contains("access-control-allow-origin: https://example.org"),
+        "{head}"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}

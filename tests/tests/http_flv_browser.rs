@@ -1,0 +1,100 @@
+//! WS-FLV and the browser: FFmpeg publishes a looping stream over RTMP; a small WebSocket client reads
+//! `ws://HOST/APP/NAME.flv` and checks the FLV it gets (header, metadata, sequence headers, a keyframe
+//! first, then live tags); headless Chromium plays the built-in page with mpegts.js over HTTP-FLV and
+//! over WS-FLV, and its decoded frames and `currentTime` must advance.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rtmp_flv::{TagReader, TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
+use rtmpx_interop::browser;
+use rtmpx_interop::{enabled, scratch, Background, Fixture, RtmpxServer};
+
+/// The fixture published in a loop, in real time, until dropped.
+fn looping_publisher(server: &RtmpxServer, path: &str, log: &std::path::Path) -> Background {
+    let mut command = Command::new("ffmpeg");
+    command
+        .args(["-loglevel", "warning", "-re", "-stream_loop", "-1", "-i"])
+        .arg(Fixture::H264Aac.path())
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(server.url(path));
+    Background::spawn("ffmpeg publisher", &mut command, log)
+}
+
+/// Reads WS-FLV from `address` for `duration`: the tags, after checking the FLV header.
+fn read_ws_flv(address: SocketAddr, path: &str, duration: Duration) -> Vec<rtmp_flv::Tag> {
+    let url = format!("ws://{address}/{path}.flv");
+    let (mut socket, response) =
+        tungstenite::connect(&url).unwrap_or_else(|e| panic!("WebSocket to {url}: {e}"));
+    assert_eq!(response.status(), 101);
+    let mut bytes = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        match socket.read() {
+            Ok(tungstenite::Message::Binary(data)) => bytes.extend_from_slice(&data),
+            Ok(tungstenite::Message::Close(_)) => break,
+            Ok(_) => {}
+            Err(error) => panic!("WS-FLV read failed: {error}"),
+        }
+    }
+    let _ = socket.close(None);
+    assert!(bytes.len() > 13, "no FLV received");
+    assert_eq!(&bytes[..3], b"FLV", "the FLV header");
+    assert_eq!(bytes[4], 0x05, "audio and video flags");
+    let mut reader = TagReader::default();
+    reader.push(&bytes);
+    let mut tags = Vec::new();
+    while let Some(tag) = reader.next_tag().unwrap_or_else(|e| panic!("bad FLV: {e}")) {
+        tags.push(tag);
+    }
+    tags
+}
+
+#[test]
+fn ws_flv_and_mpegts_js_in_chromium_over_http_and_websocket() {
+    let name = "ws_flv_and_mpegts_js_in_chromium_over_http_and_websocket";
+    if !enabled(name) {
+        return;
+    }
+    browser::require();
+    let dir = scratch(name);
+    let server = RtmpxServer::start(&[]);
+    let _publisher = looping_publisher(&server, "live/page", &dir.path().join("publisher.log"));
+
+    let tags = read_ws_flv(server.http_address, "live/page", Duration::from_secs(3));
+    assert_eq!(tags[0].tag_type, TAG_SCRIPT, "onMetaData first");
+    let first_frame = tags
+        .iter()
+        .position(|t| t.tag_type == TAG_VIDEO && !t.is_sequence_header())
+        .unwrap_or_else(|| panic!("no video frame in {} tags", tags.len()));
+    assert!(
+        tags[first_frame].is_keyframe(),
+        "video starts on a keyframe"
+    );
+    let headers = &tags[..first_frame];
+    assert!(headers
+        .iter()
+        .any(|t| t.tag_type == TAG_VIDEO && t.is_sequence_header()));
+    assert!(headers
+        .iter()
+        .any(|t| t.tag_type == TAG_AUDIO && t.is_sequence_header()));
+    let video: Vec<u32> = tags
+        .iter()
+        .filter(|t| t.tag_type == TAG_VIDEO)
+        .map(|t| t.timestamp)
+        .collect();
+    assert!(
+        video.last().copied().unwrap_or(0) >= video[0] + 1500,
+        "live tags keep coming: {video:?}"
+    );
+
+    for via in ["flv", "ws"] {
+        let url = format!("http://{}/?stream=live/page&via={via}", server.http_address);
+        let watched = browser::watch(&url, 8);
+        watched.assert_played(4.0);
+    }
+    let log = server.log();
+    assert!(log.contains("transport=\"ws-flv\""), "{log}");
+    assert!(log.contains("transport=\"http-flv\""), "{log}");
+}
