@@ -401,3 +401,5 @@ mod tests {
         }
     }
 }
+
+mod playback;

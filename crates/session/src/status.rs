@@ -65,13 +65,15 @@ pub enum StatusCode {
     UnpauseNotify,
     /// `NetStream.Seek.Failed`: live streams cannot seek.
     SeekFailed,
+    /// `NetStream.Seek.Notify`: a recorded stream moved to a new position.
+    SeekNotify,
     /// `NetStream.Failed`: something on the stream went wrong.
     StreamFailed,
 }
 
 impl StatusCode {
     /// Every code, for lookups by text.
-    const ALL: [StatusCode; 20] = [
+    const ALL: [StatusCode; 21] = [
         Self::ConnectSuccess,
         Self::ConnectRejected,
         Self::ConnectInvalidApp,
@@ -91,6 +93,7 @@ impl StatusCode {
         Self::PauseNotify,
         Self::UnpauseNotify,
         Self::SeekFailed,
+        Self::SeekNotify,
         Self::StreamFailed,
     ];
 
@@ -116,6 +119,7 @@ impl StatusCode {
             Self::PauseNotify => "NetStream.Pause.Notify",
             Self::UnpauseNotify => "NetStream.Unpause.Notify",
             Self::SeekFailed => "NetStream.Seek.Failed",
+            Self::SeekNotify => "NetStream.Seek.Notify",
             Self::StreamFailed => "NetStream.Failed",
         }
     }
@@ -142,7 +146,8 @@ impl StatusCode {
             | Self::PlayPublishNotify
             | Self::PlayUnpublishNotify
             | Self::PauseNotify
-            | Self::UnpauseNotify => StatusLevel::Status,
+            | Self::UnpauseNotify
+            | Self::SeekNotify => StatusLevel::Status,
         }
     }
 

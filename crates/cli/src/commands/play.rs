@@ -11,7 +11,15 @@ use rtmp_client::{Client, ClientError, ClientEvent};
 use super::progress::Progress;
 use super::{parse_url, ClientArgs};
 
-pub async fn play(url: &str, output: &Path, args: &ClientArgs) -> Result<(), String> {
+/// The buffer a recording is played with: the server sends this far ahead of real time.
+const RECORDING_BUFFER_MS: u32 = 3000;
+
+pub async fn play(
+    url: &str,
+    output: &Path,
+    start_ms: Option<u64>,
+    args: &ClientArgs,
+) -> Result<(), String> {
     let url = parse_url(url)?;
     let sink: Box<dyn Write + Send> = if output == Path::new("-") {
         Box::new(std::io::stdout())
@@ -26,7 +34,14 @@ pub async fn play(url: &str, output: &Path, args: &ClientArgs) -> Result<(), Str
     let mut client = Client::connect(&url, &args.options())
         .await
         .map_err(|e| e.to_string())?;
-    client.play(&url.stream).await.map_err(|e| e.to_string())?;
+    match start_ms {
+        Some(start) => client
+            .play_from(&url.stream, start as f64, -1.0, RECORDING_BUFFER_MS)
+            .await
+            .map(|_| ()),
+        None => client.play(&url.stream).await.map(|_| ()),
+    }
+    .map_err(|e| e.to_string())?;
     let mut progress = Progress::new("played");
     let stop = super::stop_signal();
     tokio::pin!(stop);
