@@ -489,6 +489,19 @@ impl Router {
     ) {
         tracing::warn!(peer = %self.peer, transport = self.transport, app = self.app(),
             request = ?question, reason = ?refusal.reason, why = %refusal.description, "access refused");
+        if let Question::Play { stream_id, .. } = &question {
+            if refusal.reason == policy::Reason::BadName && self.app_config.vod_path.is_some() {
+                // In a VOD application a name is a file name: one that could leave `vod_path` names
+                // no file.
+                self.play_args.remove(*stream_id);
+                let description = format!("No such stream: {}.", refusal.description);
+                return session.reject_play(
+                    *stream_id,
+                    StatusCode::PlayStreamNotFound,
+                    &description,
+                );
+            }
+        }
         self.carry_out(session, question, Verdict::Refuse(refusal.description), now);
     }
 
