@@ -9,6 +9,7 @@
 //! dropped by the router.
 
 pub mod flv_file;
+pub mod http;
 pub mod path;
 
 use std::path::{Path, PathBuf};
