@@ -32,7 +32,32 @@ const MAX_TIMESTAMP_GAP_MS: u32 = 10_000;
 /// `getStreamLength` look-ups running at once over the whole server; more are answered 0.
 const MAX_LENGTH_PROBES: usize = 16;
 
+/// Files played at once over the whole server (one reader thread each); more are refused.
+const MAX_READERS: usize = 1024;
+/// A reader thread's stack: it holds a read buffer and a tag at a time.
+const READER_STACK: usize = 256 * 1024;
+
 static LENGTH_PROBES: AtomicUsize = AtomicUsize::new(0);
+static READERS: AtomicUsize = AtomicUsize::new(0);
+
+/// One running reader, counted against [`MAX_READERS`] until dropped.
+struct ReaderSlot;
+
+impl ReaderSlot {
+    fn take() -> Option<Self> {
+        if READERS.fetch_add(1, Ordering::AcqRel) >= MAX_READERS {
+            READERS.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(ReaderSlot)
+    }
+}
+
+impl Drop for ReaderSlot {
+    fn drop(&mut self) {
+        READERS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// What the reader of a [`Playback`] reports, in order.
 #[derive(Debug)]
@@ -136,13 +161,23 @@ impl Playback {
         let (events_tx, events) = mpsc::channel(CHANNEL_MESSAGES);
         let (control, control_rx) = std_mpsc::channel();
         let failure = events_tx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("rtmpx-vod".into())
-            .spawn(move || Reader::run(request, events_tx, control_rx));
-        if let Err(error) = spawned {
-            let _ = failure.try_send(VodEvent::Unplayable(format!(
-                "no reader thread could be started: {error}"
-            )));
+        let spawned = match ReaderSlot::take() {
+            Some(slot) => std::thread::Builder::new()
+                .name("rtmpx-vod".into())
+                .stack_size(READER_STACK)
+                .spawn(move || {
+                    let _slot = slot;
+                    Reader::run(request, events_tx, control_rx)
+                })
+                .map(drop)
+                .map_err(|error| format!("no reader thread could be started: {error}")),
+            None => Err(format!(
+                "{MAX_READERS} files are playing already; try again later"
+            )),
+        };
+        if let Err(reason) = spawned {
+            tracing::warn!(%reason, "vod: a file cannot be played now");
+            let _ = failure.try_send(VodEvent::Unplayable(reason));
         }
         Self {
             events,
