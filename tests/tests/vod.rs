@@ -71,6 +71,94 @@ fn ffmpeg_plays_a_file_bit_exact_over_every_transport() {
     assert!(server.log().contains("file played to its end"));
 }
 
+/// The packets of each stream of a file, in order, streams sorted (FLV and MP4 number them apart).
+fn per_stream(packets: &[rtmpx_interop::Packet]) -> Vec<Vec<(usize, String)>> {
+    let streams = packets.iter().map(|p| p.stream + 1).max().unwrap_or(0);
+    let mut all: Vec<Vec<(usize, String)>> = (0..streams)
+        .map(|stream| {
+            packets
+                .iter()
+                .filter(|p| p.stream == stream)
+                .map(|p| (p.size, p.md5.clone()))
+                .collect()
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn an_mp4_file_plays_with_the_same_packets_and_seeks() {
+    if !enabled("an_mp4_file_plays_with_the_same_packets_and_seeks") {
+        return;
+    }
+    let dir = scratch("vod-mp4");
+    let (server, media) = vod_server(dir.path());
+    let mp4 = media.join("movie.mp4");
+    let mut command = std::process::Command::new("ffmpeg");
+    command
+        .args(["-loglevel", "error", "-y", "-i"])
+        .arg(media.join("clip.flv"))
+        .args(["-c", "copy"])
+        .arg(&mp4);
+    assert!(
+        rtmpx_interop::run_with_timeout(&mut command, Duration::from_secs(30))
+            .status
+            .success()
+    );
+    let out = dir.path().join("played.flv");
+    let mut player = Player::Ffmpeg.spawn(
+        &Via::Rtmp.url(&server, "vod/mp4:movie.mp4"),
+        &out,
+        &dir.path().join("player.log"),
+    );
+    assert!(
+        player.wait(Duration::from_secs(60)).success(),
+        "{}\nserver:\n{}",
+        player.log(),
+        server.log()
+    );
+    let judge = Fixture::H264Aac.judge();
+    assert_eq!(
+        per_stream(&framemd5(&judge, &out)),
+        per_stream(&framemd5(&judge, &mp4))
+    );
+    runtime().block_on(async {
+        let mut client = connect(&server, "rtmp").await;
+        let seconds = client.stream_length("mp4:movie.mp4").await.unwrap();
+        assert!(
+            (5.9..6.2).contains(&seconds),
+            "getStreamLength answered {seconds}"
+        );
+        let stream = client
+            .play_from("mp4:movie.mp4", 2500.0, -1.0, 60_000)
+            .await
+            .unwrap();
+        let played = receive(&mut client, Duration::from_secs(10), |e| {
+            is_status(e, "NetStream.Play.Complete")
+        })
+        .await;
+        let first_video = played.media.iter().find(|(kind, _)| *kind == 9);
+        assert_eq!(
+            first_video.map(|(_, ts)| *ts),
+            Some(keyframe_at_or_before(&media.join("clip.flv"), 2500)),
+            "{played:?}"
+        );
+        client.seek(stream, 4200.0).await.unwrap();
+        let restart = receive(&mut client, Duration::from_secs(2), |e| {
+            matches!(e, ClientEvent::PlayStarted { .. })
+        })
+        .await;
+        assert!(!restart.codes.is_empty());
+        let after = receive(&mut client, Duration::from_secs(1), |_| false).await;
+        let first_video = after.media.iter().find(|(kind, _)| *kind == 9);
+        assert_eq!(
+            first_video.map(|(_, ts)| *ts),
+            Some(keyframe_at_or_before(&media.join("clip.flv"), 4200)),
+        );
+    });
+}
+
 #[test]
 fn rtmpdump_start_begins_at_the_keyframe_at_or_before_it() {
     if !enabled("rtmpdump_start_begins_at_the_keyframe_at_or_before_it") {

@@ -348,7 +348,8 @@ pub struct AppConfig {
     pub record_max_bytes: Option<u64>,
 
     // Video on demand (docs/vod.md).
-    /// A directory whose files `play NAME` plays (FLV; `NAME`, `NAME.flv`, `flv:NAME`): with
+    /// A directory whose files `play NAME` plays (FLV: `NAME`, `NAME.flv`, `flv:NAME`; MP4:
+    /// `mp4:NAME.mp4`): with
     /// `start >= 0`, or `-2` when no one publishes `NAME` live. Names never leave it (`..`, absolute
     /// names and symbolic links out are refused with `NetStream.Play.StreamNotFound`).
     pub vod_path: Option<PathBuf>,

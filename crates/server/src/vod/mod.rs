@@ -10,6 +10,7 @@
 
 pub mod flv_file;
 pub mod http;
+pub mod mp4_file;
 pub mod path;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use rtmp_flv::{Tag, TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
 use tokio::sync::{mpsc, oneshot};
 
 use flv_file::{FlvFile, Index};
+use mp4_file::Mp4File;
 use path::{Container, PathRefusal};
 
 /// Messages a reader may have ready for the connection: its read-ahead beyond the client's buffer.
@@ -247,8 +249,8 @@ pub fn stream_length(root: PathBuf, name: String) -> oneshot::Receiver<f64> {
 /// The duration of a playable file, ms: its `onMetaData` duration, else its last timestamp.
 fn file_duration_ms(root: &Path, name: &str) -> Option<f64> {
     let (path, container) = path::resolve(root, name).ok()?;
-    if container != Container::Flv {
-        return None;
+    if container == Container::Mp4 {
+        return Some(Mp4File::open(&path).ok()?.prelude().1);
     }
     let mut file = FlvFile::open(&path).ok()?;
     let (_, duration) = file.prelude().ok()?;
@@ -292,10 +294,9 @@ impl Clock {
 struct Reader {
     events: mpsc::Sender<VodEvent>,
     control: std_mpsc::Receiver<Control>,
-    file: FlvFile,
+    source: Source,
     path: PathBuf,
     prelude: Vec<Tag>,
-    index: Option<Index>,
     clock: Clock,
     generation: u64,
     paused: bool,
@@ -311,6 +312,50 @@ struct Reader {
     first_sent: Option<u32>,
     last_sent: u32,
     bytes: u64,
+}
+
+/// The file a reader reads, by container.
+enum Source {
+    Flv {
+        file: FlvFile,
+        /// Built on the first seek (or start past 0), or at open for a file without a duration.
+        index: Option<Index>,
+    },
+    Mp4(Box<Mp4File>),
+}
+
+impl Source {
+    fn next_tag(&mut self) -> Result<Option<Tag>, String> {
+        match self {
+            Source::Flv { file, .. } => file.next_tag().map_err(|error| error.to_string()),
+            Source::Mp4(file) => file.next_tag(),
+        }
+    }
+
+    /// At the end: the bytes a cut-short last FLV tag misses.
+    fn truncated(&self) -> Option<usize> {
+        match self {
+            Source::Flv { file, .. } => file.truncated(),
+            Source::Mp4(_) => None,
+        }
+    }
+
+    /// Moves to the sync point at or before `position_ms`; its timestamp.
+    fn restart_at(&mut self, path: &Path, position_ms: f64) -> Result<u32, String> {
+        match self {
+            Source::Flv { file, index } => {
+                let index = index.get_or_insert_with(|| flv_file::scan(path).unwrap_or_default());
+                let point = index.at_or_before(position_ms);
+                match point {
+                    Some(point) => file.seek_to(point.offset),
+                    None => file.rewind(),
+                }
+                .map_err(|error| error.to_string())?;
+                Ok(point.map_or(0, |point| point.timestamp))
+            }
+            Source::Mp4(file) => Ok(file.seek(position_ms)),
+        }
+    }
 }
 
 /// Why the reader thread stops: the connection dropped its [`Playback`].
@@ -337,36 +382,47 @@ impl Reader {
             Ok(found) => found,
             Err(refusal) => return refuse(VodEvent::Refused(refusal)),
         };
-        if container == Container::Mp4 {
-            return refuse(VodEvent::Unplayable(
-                "MP4 files are not played yet; use FLV".into(),
-            ));
-        }
-        let mut file = match FlvFile::open(&path) {
-            Ok(file) => file,
-            Err(error) => return refuse(VodEvent::Unplayable(error.to_string())),
-        };
-        let (prelude, duration) = match file.prelude() {
-            Ok(found) => found,
-            Err(error) => return refuse(VodEvent::Unplayable(error.to_string())),
-        };
-        let mut index = None;
-        let duration_ms = match duration {
-            Some(duration) => duration,
-            None => {
-                let scanned = flv_file::scan(&path).unwrap_or_default();
-                let last = f64::from(scanned.last_timestamp);
-                index = Some(scanned);
-                last
+        let (source, prelude, duration_ms) = match container {
+            Container::Mp4 => match Mp4File::open(&path) {
+                Ok(file) => {
+                    let (prelude, duration_ms) = file.prelude();
+                    (Source::Mp4(Box::new(file)), prelude, duration_ms)
+                }
+                Err(error) => return refuse(VodEvent::Unplayable(error)),
+            },
+            Container::Flv => {
+                let mut file = match FlvFile::open(&path) {
+                    Ok(file) => file,
+                    Err(error) => return refuse(VodEvent::Unplayable(error.to_string())),
+                };
+                let (prelude, duration) = match file.prelude() {
+                    Ok(found) => found,
+                    Err(error) => return refuse(VodEvent::Unplayable(error.to_string())),
+                };
+                let mut index = None;
+                let duration_ms = match duration {
+                    Some(duration) => duration,
+                    None => {
+                        let scanned = flv_file::scan(&path).unwrap_or_default();
+                        let last = f64::from(scanned.last_timestamp);
+                        index = Some(scanned);
+                        last
+                    }
+                };
+                (Source::Flv { file, index }, prelude, duration_ms)
             }
+        };
+        // An MP4 file holds no FLV metadata or sequence header tags: they are sent first.
+        let queued = match &source {
+            Source::Mp4(_) => prelude.iter().cloned().collect(),
+            Source::Flv { .. } => Default::default(),
         };
         Some(Self {
             events: events.clone(),
             control,
-            file,
+            source,
             path,
             prelude,
-            index,
             clock: Clock {
                 buffer_ms: request.buffer_ms,
                 ..Clock::default()
@@ -374,7 +430,7 @@ impl Reader {
             generation: 0,
             paused: false,
             finished: false,
-            queued: Default::default(),
+            queued,
             duration_ms,
             play_duration_ms: request.duration_ms,
             stop_at: None,
@@ -408,10 +464,10 @@ impl Reader {
             }
             let tag = match self.queued.pop_front() {
                 Some(tag) => tag,
-                None => match self.file.next_tag() {
+                None => match self.source.next_tag() {
                     Ok(Some(tag)) => tag,
                     Ok(None) => {
-                        if let Some(missing) = self.file.truncated() {
+                        if let Some(missing) = self.source.truncated() {
                             tracing::info!(path = %self.path.display(), missing,
                                 "vod: the file ends inside a tag (truncated, or still being written); played to its last whole tag");
                         }
@@ -509,17 +565,7 @@ impl Reader {
 
     /// Moves to the sync point at or before `position_ms`, the prelude first; returns its timestamp.
     fn restart_at(&mut self, position_ms: f64) -> Result<f64, Gone> {
-        if self.index.is_none() {
-            self.index = Some(flv_file::scan(&self.path).unwrap_or_default());
-        }
-        let point = self
-            .index
-            .as_ref()
-            .and_then(|index| index.at_or_before(position_ms));
-        let moved = match point {
-            Some(point) => self.file.seek_to(point.offset),
-            None => self.file.rewind(),
-        };
+        let moved = self.source.restart_at(&self.path, position_ms);
         self.queued.clear();
         self.finished = false;
         self.first_sent = None;
@@ -534,8 +580,8 @@ impl Reader {
             })?;
             return Ok(position_ms);
         }
-        let timestamp = point.map_or(0, |point| point.timestamp);
-        if timestamp > 0 {
+        let timestamp = moved.unwrap_or(0);
+        if timestamp > 0 || matches!(self.source, Source::Mp4(_)) {
             // The decoder's configuration and the metadata come first, at the new position.
             self.queued = self
                 .prelude
