@@ -1156,8 +1156,15 @@ impl Router {
             None => {
                 let opened = player.opened;
                 self.vod_players.remove(stream_id);
-                if !opened {
-                    tracing::warn!(peer = %self.peer, stream = %name, "file reader ended before opening");
+                tracing::warn!(peer = %self.peer, stream = %name, opened, "file reader stopped");
+                if opened {
+                    session.send_status(
+                        stream_id,
+                        StatusCode::StreamFailed,
+                        "The file could not be read further.",
+                    );
+                    session.end_recorded_play(stream_id, &name, 0.0, 0);
+                } else {
                     session.reject_play(
                         stream_id,
                         StatusCode::PlayFailed,

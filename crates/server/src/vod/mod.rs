@@ -1,7 +1,8 @@
 //! Video on demand: `play NAME` of a file under the application's `vod_path` (docs/vod.md).
 //!
 //! A [`Playback`] is one player's file: a reader thread opens it (through [`path::resolve`], which never
-//! leaves `vod_path`), reads its tags with `rtmp-flv` and hands them, paced in real time with the client's
+//! leaves `vod_path`), reads its tags (FLV with `rtmp-flv`, MP4 with the `mp4` crate, [`mp4_file`]) and
+//! hands them, paced in real time with the client's
 //! buffer length as read-ahead, to the connection through a bounded channel whose receiver wakes the
 //! connection like a hub subscriber does. The router decides (accept, seek, pause, end) from the
 //! [`VodEvent`]s; the thread does all the file I/O and keeps the clock. Seek, pause and the buffer
@@ -169,7 +170,14 @@ impl Playback {
                 .stack_size(READER_STACK)
                 .spawn(move || {
                     let _slot = slot;
-                    Reader::run(request, events_tx, control_rx)
+                    let name = request.name.clone();
+                    let run = std::panic::AssertUnwindSafe(|| {
+                        Reader::run(request, events_tx, control_rx)
+                    });
+                    // A demuxer that panics on a malformed file ends this player only.
+                    if std::panic::catch_unwind(run).is_err() {
+                        tracing::warn!(%name, "vod: the reader stopped on a malformed file");
+                    }
                 })
                 .map(drop)
                 .map_err(|error| format!("no reader thread could be started: {error}")),
