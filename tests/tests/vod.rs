@@ -219,6 +219,27 @@ fn rtmpdump_start_begins_at_the_keyframe_at_or_before_it() {
         .collect();
     let received: Vec<_> = played.into_iter().map(|(_, md5)| md5).collect();
     assert_eq!(received, from_keyframe);
+
+    // The project's own player: `rtmpx play --start 3000`.
+    let out = dir.path().join("from-3s.flv");
+    let mut command = std::process::Command::new(rtmpx_interop::server::binary());
+    command
+        .args(["play", &server.url("vod/clip"), "--start", "3000", "-o"])
+        .arg(&out);
+    let output = rtmpx_interop::run_with_timeout(&mut command, Duration::from_secs(30));
+    assert!(
+        output.status.success(),
+        "rtmpx play: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected = keyframes
+        .iter()
+        .rfind(|(dts, _)| *dts <= 3.0)
+        .expect("a keyframe before 3 s");
+    assert_eq!(
+        video_packets(&out).first().map(|(_, md5)| md5),
+        Some(&expected.1)
+    );
 }
 
 /// `(dts seconds, md5)` of each video packet, read with ffprobe-style framemd5 (the file's time base).
