@@ -48,6 +48,10 @@ enum Command {
         url: String,
         #[arg(short, long, value_name = "OUT.flv")]
         output: PathBuf,
+        /// Play a recording from this many milliseconds in (the server restarts at the keyframe at or
+        /// before it); without it, the live stream.
+        #[arg(long, value_name = "MS")]
+        start: Option<u64>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -358,8 +362,9 @@ fn run_client_command(command: Command) -> ExitCode {
             Command::Play {
                 url,
                 output,
+                start,
                 client,
-            } => commands::play(&url, &output, &client).await,
+            } => commands::play(&url, &output, start, &client).await,
             Command::Probe { url, client } => commands::probe(&url, &client).await,
             Command::Bench(args) => commands::bench(&args).await,
             Command::Serve(_) | Command::Sign { .. } => Ok(()),

@@ -485,3 +485,5 @@ mod tests {
         }
     }
 }
+
+mod playback;

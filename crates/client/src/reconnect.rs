@@ -376,7 +376,26 @@ impl Player {
     pub async fn start(url: &RtmpUrl, options: &ConnectOptions) -> Result<Player, ClientError> {
         let mut client = Client::connect(url, options).await?;
         client.play(&url.stream).await?;
-        Ok(Player {
+        Ok(Self::playing(url, options, client))
+    }
+
+    /// Connects and plays `url`'s recorded stream from `start_ms` (a file under the server's
+    /// `vod_path`), asking the server to send `buffer_ms` ahead (see [`Client::play_from`]).
+    pub async fn start_from(
+        url: &RtmpUrl,
+        options: &ConnectOptions,
+        start_ms: f64,
+        buffer_ms: u32,
+    ) -> Result<Player, ClientError> {
+        let mut client = Client::connect(url, options).await?;
+        client
+            .play_from(&url.stream, start_ms, -1.0, buffer_ms)
+            .await?;
+        Ok(Self::playing(url, options, client))
+    }
+
+    fn playing(url: &RtmpUrl, options: &ConnectOptions, client: Client) -> Player {
+        Player {
             url: url.clone(),
             options: options.clone(),
             client,
@@ -388,7 +407,7 @@ impl Player {
             last_headers: Vec::new(),
             moved: VecDeque::new(),
             reconnects: 0,
-        })
+        }
     }
 
     /// The URL played now.

@@ -371,6 +371,13 @@ pub struct AppConfig {
     /// A new file starts at the next keyframe once a file holds this many bytes.
     pub record_max_bytes: Option<u64>,
 
+    // Video on demand (docs/vod.md).
+    /// A directory whose files `play NAME` plays (FLV: `NAME`, `NAME.flv`, `flv:NAME`; MP4:
+    /// `mp4:NAME.mp4`): with
+    /// `start >= 0`, or `-2` when no one publishes `NAME` live. Names never leave it (`..`, absolute
+    /// names and symbolic links out are refused with `NetStream.Play.StreamNotFound`).
+    pub vod_path: Option<PathBuf>,
+
     // Access control (see docs/security.md and `crate::policy`).
     /// Addresses or CIDR networks (or "all") allowed to publish; tried before `deny_publish`, the first
     /// match deciding and a peer matching none being allowed, as nginx-rtmp's `allow publish`.

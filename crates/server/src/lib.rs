@@ -61,6 +61,7 @@ pub mod outputs;
 pub mod policy;
 pub mod router;
 pub mod socket;
+pub mod vod;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -27,7 +27,9 @@
 //! The told callbacks (`on_publish_done`, `on_play_done`) are queued as [`Notice`]s the driver takes
 //! with [`Router::take_notices`] and sends without waiting.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
@@ -41,6 +43,35 @@ use crate::hooks::{Call, HookForm, RecordDoneNotifier};
 use crate::outputs::recordings::{RecordingGuard, Recordings};
 use crate::policy::limits::{self, Slot, OCCUPANCY};
 use crate::policy::{self, Action, Refusal};
+use crate::vod::path::PathRefusal;
+use crate::vod::{Playback, VodEvent};
+
+/// Messages the files a connection plays may hand its session in one turn of its task (or of a direct
+/// delivery): a reader as fast as the disk does not fill the session's queue before it is written.
+const VOD_MESSAGES_PER_TURN: usize = 64;
+
+/// What a player of this connection has for it: a hub event of a live stream, an event of a file it
+/// plays (`None`: the file's reader ended), or the answer to a `getStreamLength`.
+#[derive(Debug)]
+pub enum PlayerEvent {
+    /// A live stream's subscriber event.
+    Live(SubscriberEvent),
+    /// A file's reader event; `None` when the reader is gone.
+    Vod(Option<VodEvent>),
+    /// A `getStreamLength` answer (stream id 0).
+    StreamLength {
+        /// The call's transaction id.
+        transaction_id: f64,
+        /// The duration in seconds.
+        seconds: f64,
+    },
+}
+
+impl From<SubscriberEvent> for PlayerEvent {
+    fn from(event: SubscriberEvent) -> Self {
+        PlayerEvent::Live(event)
+    }
+}
 
 /// Who answers a connection's `connect`, `publish` and `play`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +196,28 @@ struct Player {
     _slot: Option<Slot>,
 }
 
+/// A player of a file (`vod_path`).
+#[derive(Debug)]
+struct VodPlayer {
+    playback: Playback,
+    key: StreamKey,
+    /// `play`'s start: `-2` falls back to the live stream when there is no such file.
+    start: f64,
+    /// Whether the file opened (`Play.Start` was sent).
+    opened: bool,
+    /// Counted against the application's player limits while it lives.
+    slot: Option<Slot>,
+}
+
+/// Whether a negative `play` start asks for the live stream or else a recording (`-2`, and FFmpeg's
+/// `-2000`), rather than the live stream only (`-1`, and `-1000`).
+fn live_or_recorded(start: f64) -> bool {
+    start < 0.0 && start != -1.0 && start != -1000.0
+}
+
+/// A `getStreamLength` waiting for its file's duration.
+type LengthQuery = (f64, Pin<Box<tokio::sync::oneshot::Receiver<f64>>>);
+
 /// One connection's routing state.
 #[derive(Debug)]
 pub struct Router {
@@ -188,6 +241,16 @@ pub struct Router {
     /// This connection's published streams in `recordings` (dropped with their publisher: a recording
     /// stops).
     recorders: ByStream<RecordingGuard>,
+    /// Players of files.
+    vod_players: ByStream<VodPlayer>,
+    /// `play`'s start and duration, from the request until the player starts.
+    play_args: ByStream<(f64, f64)>,
+    /// The buffer length each stream's client announced (SetBufferLength), ms.
+    buffer_lengths: ByStream<u32>,
+    /// `getStreamLength` calls waiting for a file's duration.
+    length_queries: Vec<LengthQuery>,
+    /// VOD messages left in this turn ([`VOD_MESSAGES_PER_TURN`]).
+    vod_budget: usize,
     /// The stream last published or played, for the close log.
     last_stream: Option<StreamKey>,
     /// The request waiting for [`Router::answer`].
@@ -229,6 +292,11 @@ impl Router {
             publisher_slots: ByStream::new(),
             players: ByStream::new(),
             recordings: None,
+            vod_players: ByStream::new(),
+            play_args: ByStream::new(),
+            buffer_lengths: ByStream::new(),
+            length_queries: Vec::new(),
+            vod_budget: VOD_MESSAGES_PER_TURN,
             recorders: ByStream::new(),
             last_stream: None,
             pending: None,
@@ -326,7 +394,9 @@ impl Router {
     pub fn role(&self) -> &'static str {
         if self.publishers.values().next().is_some() {
             "publisher"
-        } else if self.players.values().next().is_some() {
+        } else if self.players.values().next().is_some()
+            || self.vod_players.values().next().is_some()
+        {
             "player"
         } else {
             "idle"
@@ -397,7 +467,9 @@ impl Router {
 
     /// Whether the connection publishes or plays anything now.
     pub fn has_streams(&self) -> bool {
-        !self.publishers.0.is_empty() || !self.players.0.is_empty()
+        !self.publishers.0.is_empty()
+            || !self.players.0.is_empty()
+            || !self.vod_players.0.is_empty()
     }
 
     /// The streams this connection publishes (`true`) and plays (`false`) now.
@@ -407,7 +479,8 @@ impl Router {
             .players
             .values()
             .map(|p| (false, p.subscriber.key().clone()));
-        publishing.chain(playing).collect()
+        let files = self.vod_players.values().map(|p| (false, p.key.clone()));
+        publishing.chain(playing).chain(files).collect()
     }
 
     /// Answers the pending question (see the module's doc); a stray answer is ignored.
@@ -427,6 +500,19 @@ impl Router {
     ) {
         tracing::warn!(peer = %self.peer, transport = self.transport, app = self.app(),
             request = ?question, reason = ?refusal.reason, why = %refusal.description, "access refused");
+        if let Question::Play { stream_id, .. } = &question {
+            if refusal.reason == policy::Reason::BadName && self.app_config.vod_path.is_some() {
+                // In a VOD application a name is a file name: one that could leave `vod_path` names
+                // no file.
+                self.play_args.remove(*stream_id);
+                let description = format!("No such stream: {}.", refusal.description);
+                return session.reject_play(
+                    *stream_id,
+                    StatusCode::PlayStreamNotFound,
+                    &description,
+                );
+            }
+        }
         self.carry_out(session, question, Verdict::Refuse(refusal.description), now);
     }
 
@@ -553,15 +639,17 @@ impl Router {
                 stream_id,
                 stream_name,
                 query,
-                ..
+                start,
+                duration,
             } => {
+                self.play_args.insert(stream_id, (start, duration));
                 return Some(self.stream_question(
                     Action::Play,
                     stream_id,
                     stream_name,
                     query,
                     PublishType::Live,
-                ))
+                ));
             }
             ServerEvent::Metadata { stream_id, message } => {
                 if let Some(publisher) = self.publishers.get(stream_id) {
@@ -572,7 +660,45 @@ impl Router {
                 if let Some(player) = self.players.get_mut(stream_id) {
                     player.paused = paused;
                 }
+                if let Some(player) = self.vod_players.get(stream_id) {
+                    player.playback.pause(paused);
+                }
             }
+            ServerEvent::Seek {
+                stream_id,
+                position_ms,
+            } => {
+                if let Some(player) = self.vod_players.get_mut(stream_id) {
+                    tracing::info!(peer = %self.peer, stream = %player.key, position_ms, "seek");
+                    player.playback.seek(position_ms);
+                }
+            }
+            ServerEvent::BufferLength {
+                stream_id,
+                buffer_ms,
+            } => {
+                self.buffer_lengths.insert(stream_id, buffer_ms);
+                if let Some(player) = self.vod_players.get(stream_id) {
+                    player.playback.set_buffer(buffer_ms);
+                }
+            }
+            ServerEvent::GetStreamLength {
+                transaction_id,
+                stream_name,
+                ..
+            } => match &self.app_config.vod_path {
+                Some(root) => {
+                    let answer = crate::vod::stream_length(root.clone(), stream_name);
+                    self.length_queries.push((transaction_id, Box::pin(answer)));
+                }
+                None => {
+                    // Not a VOD application: the answer is 0 at once, in the same order as the others.
+                    let (answer, receiver) = tokio::sync::oneshot::channel();
+                    let _ = answer.send(0.0);
+                    self.length_queries
+                        .push((transaction_id, Box::pin(receiver)));
+                }
+            },
             ServerEvent::Unpublish { stream_id } => {
                 self.publisher_slots.remove(stream_id);
                 if let Some(publisher) = self.publishers.remove(stream_id) {
@@ -585,6 +711,13 @@ impl Router {
                 self.recorders.remove(stream_id);
             }
             ServerEvent::StopPlay { stream_id } => {
+                if let Some(player) = self.vod_players.remove(stream_id) {
+                    tracing::info!(peer = %self.peer, stream = %player.key, "stop");
+                    self.notices.push(Notice {
+                        publishing: false,
+                        key: player.key,
+                    });
+                }
                 if let Some(player) = self.players.remove(stream_id) {
                     tracing::info!(peer = %self.peer, stream = %player.subscriber.key(), "stop");
                     self.notices.push(Notice {
@@ -753,6 +886,61 @@ impl Router {
         key: StreamKey,
         slot: Option<Slot>,
     ) {
+        let (start, duration) = self.play_args.remove(stream_id).unwrap_or((-2.0, -1.0));
+        match self.vod_root(start, &key) {
+            Some(root) => self.start_vod_player(stream_id, key, root, (start, duration), slot),
+            None => self.start_live_player(session, stream_id, key, slot),
+        }
+    }
+
+    /// The application's `vod_path` when `play` with this start plays a file: `start >= 0` (a recording
+    /// from there), or live-or-recorded (`-2`, FFmpeg's `-2000`, any other negative start) while no one
+    /// publishes the name live. `-1` (and the `-1000` of librtmp's and FFmpeg's `live`) ask for the live
+    /// stream only.
+    fn vod_root(&self, start: f64, key: &StreamKey) -> Option<std::path::PathBuf> {
+        let root = self.app_config.vod_path.as_ref()?;
+        let recorded = start >= 0.0
+            || (live_or_recorded(start)
+                && !self.hub.stats(key).is_some_and(|stats| stats.publishing));
+        recorded.then(|| root.clone())
+    }
+
+    fn start_vod_player(
+        &mut self,
+        stream_id: u32,
+        key: StreamKey,
+        root: std::path::PathBuf,
+        (start, duration): (f64, f64),
+        slot: Option<Slot>,
+    ) {
+        tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, start, duration, "play file");
+        let playback = Playback::start(crate::vod::Request {
+            root,
+            name: key.name.clone(),
+            start_ms: start,
+            duration_ms: duration,
+            buffer_ms: self.buffer_lengths.get(stream_id).copied().unwrap_or(0),
+        });
+        self.vod_players.insert(
+            stream_id,
+            VodPlayer {
+                playback,
+                key: key.clone(),
+                start,
+                opened: false,
+                slot,
+            },
+        );
+        self.last_stream = Some(key);
+    }
+
+    fn start_live_player(
+        &mut self,
+        session: &mut ServerSession,
+        stream_id: u32,
+        key: StreamKey,
+        slot: Option<Slot>,
+    ) {
         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "play");
         let mut subscriber = self.hub.subscribe(&key);
         session.accept_play(stream_id, &key.name);
@@ -771,16 +959,54 @@ impl Router {
         );
         self.last_stream = Some(key);
         if let Some(event) = first {
-            self.handle_player_event(session, stream_id, event);
+            self.handle_player_event(session, stream_id, event.into());
         }
         self.handle_ready_player_events(session, stream_id);
     }
 
+    /// Opens a new turn of the connection's task (or of a direct delivery): the files it plays may hand
+    /// over [`VOD_MESSAGES_PER_TURN`] messages again.
+    pub fn start_turn(&mut self) {
+        self.vod_budget = VOD_MESSAGES_PER_TURN;
+    }
+
     /// The next event of any player; registers `cx`'s waker with every subscriber otherwise.
-    pub fn poll_player_event(&mut self, cx: &mut Context<'_>) -> Poll<(u32, SubscriberEvent)> {
+    pub fn poll_player_event(&mut self, cx: &mut Context<'_>) -> Poll<(u32, PlayerEvent)> {
         for (stream_id, player) in self.players.iter_mut() {
             if let Poll::Ready(event) = player.subscriber.poll_recv(cx) {
-                return Poll::Ready((stream_id, event));
+                return Poll::Ready((stream_id, PlayerEvent::Live(event)));
+            }
+        }
+        let answered = self
+            .length_queries
+            .iter_mut()
+            .enumerate()
+            .find_map(|(at, (_, answer))| match answer.as_mut().poll(cx) {
+                Poll::Ready(seconds) => Some((at, seconds.unwrap_or(0.0))),
+                Poll::Pending => None,
+            });
+        if let Some((at, seconds)) = answered {
+            let (transaction_id, _) = self.length_queries.swap_remove(at);
+            return Poll::Ready((
+                0,
+                PlayerEvent::StreamLength {
+                    transaction_id,
+                    seconds,
+                },
+            ));
+        }
+        if self.vod_players.0.is_empty() {
+            return Poll::Pending;
+        }
+        if self.vod_budget == 0 {
+            // The turn's share is spent: come back after this turn's write.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        for (stream_id, player) in self.vod_players.iter_mut() {
+            if let Poll::Ready(event) = player.playback.poll_event(cx) {
+                self.vod_budget -= 1;
+                return Poll::Ready((stream_id, PlayerEvent::Vod(event)));
             }
         }
         Poll::Pending
@@ -794,17 +1020,36 @@ impl Router {
             .get_mut(stream_id)
             .and_then(|p| p.subscriber.try_recv())
         {
-            self.handle_player_event(session, stream_id, event);
+            self.handle_player_event(session, stream_id, PlayerEvent::Live(event));
+        }
+        while self.vod_budget > 0 {
+            let Some(event) = self
+                .vod_players
+                .get_mut(stream_id)
+                .and_then(|p| p.playback.try_event())
+            else {
+                break;
+            };
+            self.vod_budget -= 1;
+            self.handle_player_event(session, stream_id, PlayerEvent::Vod(Some(event)));
         }
     }
 
-    /// One event of the player of `stream_id`, as the session should send it.
+    /// One event of a player of `stream_id`, as the session should send it.
     pub fn handle_player_event(
         &mut self,
         session: &mut ServerSession,
         stream_id: u32,
-        event: SubscriberEvent,
+        event: PlayerEvent,
     ) {
+        let event = match event {
+            PlayerEvent::Live(event) => event,
+            PlayerEvent::Vod(event) => return self.handle_vod_event(session, stream_id, event),
+            PlayerEvent::StreamLength {
+                transaction_id,
+                seconds,
+            } => return session.answer_stream_length(transaction_id, seconds),
+        };
         let Some(player) = self.players.get(stream_id) else {
             return;
         };
@@ -856,6 +1101,94 @@ impl Router {
         }
     }
 
+    /// One event of the file played on `stream_id`.
+    fn handle_vod_event(
+        &mut self,
+        session: &mut ServerSession,
+        stream_id: u32,
+        event: Option<VodEvent>,
+    ) {
+        let Some(player) = self.vod_players.get_mut(stream_id) else {
+            return;
+        };
+        if event
+            .as_ref()
+            .and_then(VodEvent::generation)
+            .is_some_and(|generation| generation != player.playback.generation())
+        {
+            // Read before a later seek: not wanted any more.
+            return;
+        }
+        let name = player.key.name.clone();
+        match event {
+            Some(VodEvent::Frame { message, .. }) => session.send_message(stream_id, &message),
+            Some(VodEvent::Opened { duration_ms }) => {
+                player.opened = true;
+                tracing::debug!(peer = %self.peer, stream = %player.key, duration_ms, "file opened");
+                session.accept_play_recorded(stream_id, &name);
+            }
+            Some(VodEvent::Seeked { position_ms, .. }) => {
+                session.seek_done(stream_id, &name, position_ms);
+            }
+            Some(VodEvent::Ended {
+                played_ms, bytes, ..
+            }) => {
+                tracing::info!(peer = %self.peer, stream = %player.key, played_ms, bytes, "file played to its end");
+                session.end_recorded_play(stream_id, &name, played_ms / 1000.0, bytes);
+            }
+            Some(VodEvent::Failed { reason, .. }) => {
+                tracing::warn!(peer = %self.peer, stream = %player.key, %reason, "file playback failed");
+                session.send_status(stream_id, StatusCode::StreamFailed, &reason);
+                session.end_recorded_play(stream_id, &name, 0.0, 0);
+            }
+            Some(VodEvent::Refused(PathRefusal::Missing(_))) if live_or_recorded(player.start) => {
+                // `-2`: no recording of that name, so the live stream (which may come later).
+                if let Some(player) = self.vod_players.remove(stream_id) {
+                    self.start_live_player(session, stream_id, player.key, player.slot);
+                }
+            }
+            Some(VodEvent::Refused(refusal)) => {
+                tracing::warn!(peer = %self.peer, transport = self.transport, stream = %player.key,
+                    why = %refusal, "play refused: no such file");
+                let description = match refusal {
+                    PathRefusal::Root(_) => format!("{name} cannot be played here."),
+                    refusal => refusal.to_string(),
+                };
+                self.vod_players.remove(stream_id);
+                session.reject_play(stream_id, StatusCode::PlayStreamNotFound, &description);
+            }
+            Some(VodEvent::Unplayable(reason)) => {
+                tracing::warn!(peer = %self.peer, transport = self.transport, stream = %player.key,
+                    %reason, "play refused: file cannot be played");
+                self.vod_players.remove(stream_id);
+                session.reject_play(
+                    stream_id,
+                    StatusCode::PlayFailed,
+                    &format!("{name} cannot be played: {reason}"),
+                );
+            }
+            None => {
+                let opened = player.opened;
+                self.vod_players.remove(stream_id);
+                tracing::warn!(peer = %self.peer, stream = %name, opened, "file reader stopped");
+                if opened {
+                    session.send_status(
+                        stream_id,
+                        StatusCode::StreamFailed,
+                        "The file could not be read further.",
+                    );
+                    session.end_recorded_play(stream_id, &name, 0.0, 0);
+                } else {
+                    session.reject_play(
+                        stream_id,
+                        StatusCode::PlayFailed,
+                        "The file could not be read.",
+                    );
+                }
+            }
+        }
+    }
+
     /// Resolves when a publisher of this connection was taken over by another connection.
     pub fn poll_taken_over(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self
@@ -886,6 +1219,7 @@ impl Router {
     /// frees it.
     pub fn leave_streams(&mut self) {
         self.players = ByStream::new();
+        self.vod_players = ByStream::new();
         self.publishers = ByStream::new();
         self.publisher_slots = ByStream::new();
     }

@@ -111,12 +111,18 @@ pub enum ClientEvent {
         /// The message, as received.
         message: Message,
     },
+    /// The answer to [`ClientSession::get_stream_length`]: the stream's duration in seconds.
+    StreamLength {
+        /// The duration in seconds (0 for a live or unknown stream).
+        seconds: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Pending {
     Connect,
     CreateStream,
+    StreamLength,
     Other(&'static str),
 }
 
@@ -297,6 +303,86 @@ impl ClientSession {
             .send_control(RtmpMessage::UserControl(buffer));
     }
 
+    /// Plays a stream from `start_ms` (`-2` live or recorded, `-1` live only, `>= 0` a recording from
+    /// there) for `duration_ms` (`-1`: to the end), telling the server a buffer of `buffer_ms`.
+    pub fn play_from(
+        &mut self,
+        stream_id: u32,
+        stream_name: &str,
+        start_ms: f64,
+        duration_ms: f64,
+        buffer_ms: u32,
+    ) {
+        let txn = self.transaction(Pending::Other("play"));
+        let play = replies::command(
+            stream_id,
+            &[
+                "play".into(),
+                txn.into(),
+                Amf0Value::Null,
+                stream_name.into(),
+                start_ms.into(),
+                duration_ms.into(),
+            ],
+        );
+        self.transport.send(csid::STREAM_COMMAND, &play);
+        self.set_buffer_length(stream_id, buffer_ms);
+    }
+
+    /// Tells the server the client's buffer length for a stream (User Control SetBufferLength).
+    pub fn set_buffer_length(&mut self, stream_id: u32, buffer_ms: u32) {
+        let buffer = UserControlEvent::SetBufferLength {
+            stream_id,
+            buffer_ms,
+        };
+        self.transport
+            .send_control(RtmpMessage::UserControl(buffer));
+    }
+
+    /// Asks a recorded stream to move to `position_ms` (`NetStream.Seek.Notify` answers).
+    pub fn seek(&mut self, stream_id: u32, position_ms: f64) {
+        let seek = replies::command(
+            stream_id,
+            &[
+                "seek".into(),
+                0.0.into(),
+                Amf0Value::Null,
+                position_ms.into(),
+            ],
+        );
+        self.transport.send(csid::STREAM_COMMAND, &seek);
+    }
+
+    /// Pauses (`true`) or resumes a stream; `position_ms` is the client's play head.
+    pub fn pause(&mut self, stream_id: u32, paused: bool, position_ms: f64) {
+        let pause = replies::command(
+            stream_id,
+            &[
+                "pause".into(),
+                0.0.into(),
+                Amf0Value::Null,
+                paused.into(),
+                position_ms.into(),
+            ],
+        );
+        self.transport.send(csid::STREAM_COMMAND, &pause);
+    }
+
+    /// Asks a stream's duration; [`ClientEvent::StreamLength`] follows.
+    pub fn get_stream_length(&mut self, stream_name: &str) {
+        let txn = self.transaction(Pending::StreamLength);
+        let call = replies::command(
+            0,
+            &[
+                "getStreamLength".into(),
+                txn.into(),
+                Amf0Value::Null,
+                stream_name.into(),
+            ],
+        );
+        self.transport.send(csid::COMMAND, &call);
+    }
+
     /// Stops publishing or playing a stream and deletes it.
     pub fn delete_stream(&mut self, stream_id: u32, stream_name: Option<&str>) {
         if let Some(name) = stream_name {
@@ -365,9 +451,24 @@ impl ClientSession {
             }
             type_id::DATA_AMF0 | type_id::DATA_AMF3 => {
                 let values = decode_values(&message, "data message")?;
-                if values.first().and_then(Amf0Value::as_str) == Some("onMetaData") {
+                let name = values.first().and_then(Amf0Value::as_str);
+                if name == Some("onMetaData") {
                     self.events
                         .push_back(ClientEvent::Metadata { stream_id, message });
+                } else if name == Some("onPlayStatus") {
+                    let info = values.get(1);
+                    let field = |key: &str| {
+                        info.and_then(|info| info.get(key))
+                            .and_then(Amf0Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    self.events.push_back(ClientEvent::Status {
+                        stream_id,
+                        level: field("level"),
+                        code: field("code"),
+                        description: field("description"),
+                    });
                 } else {
                     self.events
                         .push_back(ClientEvent::Media { stream_id, message });
@@ -403,6 +504,14 @@ impl ClientSession {
                         stream_id: id as u32,
                     });
                 }
+                Some(Pending::StreamLength) => {
+                    let seconds = values
+                        .iter()
+                        .rev()
+                        .find_map(Amf0Value::as_f64)
+                        .unwrap_or(0.0);
+                    self.events.push_back(ClientEvent::StreamLength { seconds });
+                }
                 _ => {}
             },
             Command::Error {
@@ -412,6 +521,7 @@ impl ClientSession {
                 let command = match self.pending.remove(&(transaction_id as u64)) {
                     Some(Pending::Connect) => "connect",
                     Some(Pending::CreateStream) => "createStream",
+                    Some(Pending::StreamLength) => "getStreamLength",
                     Some(Pending::Other(name)) => name,
                     None => "unknown",
                 };

@@ -69,6 +69,8 @@ pub enum Command {
         stream_name: String,
         /// The requested start (`-2` live or recorded, `-1` live only, `>= 0` recorded from there, ms).
         start: f64,
+        /// How long to play, in milliseconds (`-1`, also when absent: to the end).
+        duration: f64,
     },
     /// `pause`: pauses or resumes playback.
     Pause {
@@ -325,10 +327,12 @@ impl Command {
             "play" => {
                 let stream_name = args.string("stream name")?;
                 let start = args.number_or("start", -2.0)?;
+                let duration = args.number_or("duration", -1.0)?;
                 Command::Play {
                     transaction_id: txn,
                     stream_name,
                     start,
+                    duration,
                 }
             }
             "play2" => {
@@ -342,10 +346,15 @@ impl Command {
                     .get("start")
                     .and_then(Amf0Value::as_f64)
                     .unwrap_or(-2.0);
+                let duration = params
+                    .get("len")
+                    .and_then(Amf0Value::as_f64)
+                    .unwrap_or(-1.0);
                 Command::Play {
                     transaction_id: txn,
                     stream_name,
                     start,
+                    duration,
                 }
             }
             "pause" | "pauseRaw" => {

@@ -108,6 +108,8 @@ pub enum ServerEvent {
         query: String,
         /// The requested start (`-2` live or recorded, `-1` live only, `>= 0` recorded from there, ms).
         start: f64,
+        /// How long to play a recorded stream, in milliseconds (`-1`: to the end).
+        duration: f64,
     },
     /// Audio, video or data (other than metadata) from a publishing stream, untouched but for its stream
     /// id: media a publisher sends on stream 0 is its publishing stream's when it publishes only one.
@@ -142,15 +144,46 @@ pub enum ServerEvent {
         /// The message stream id (a NetStream from `createStream`).
         stream_id: u32,
     },
+    /// A player of a recorded stream ([`ServerSession::accept_play_recorded`]) asked to move; answer
+    /// with [`ServerSession::seek_done`] once the position is known. Live streams are answered
+    /// `NetStream.Seek.Failed` by the session itself.
+    Seek {
+        /// The message stream id (a NetStream from `createStream`).
+        stream_id: u32,
+        /// The position asked for, in milliseconds (never negative).
+        position_ms: f64,
+    },
+    /// `getStreamLength`: answer with [`ServerSession::answer_stream_length`].
+    GetStreamLength {
+        /// The transaction id the answer echoes.
+        transaction_id: f64,
+        /// The stream name, without its query.
+        stream_name: String,
+        /// What followed `?` in the stream name (without the `?`).
+        query: String,
+    },
+    /// The client told its buffer length for a stream (User Control SetBufferLength).
+    BufferLength {
+        /// The message stream id.
+        stream_id: u32,
+        /// The buffer length in milliseconds.
+        buffer_ms: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum StreamRole {
     Idle,
-    PublishRequested { name: String },
-    Publishing { name: String },
+    PublishRequested {
+        name: String,
+    },
+    Publishing {
+        name: String,
+    },
     PlayRequested,
     Playing,
+    /// Playing a recording: seek is the application's.
+    PlayingRecorded,
 }
 
 /// What waits for the pending `connect` to be answered.
@@ -401,6 +434,81 @@ impl ServerSession {
         self.transport.send(csid::DATA, &access);
     }
 
+    /// Starts the requested playback of a recording: StreamIsRecorded, then as [`accept_play`]
+    /// (StreamBegin, Play.Reset, Play.Start, `|RtmpSampleAccess`); the stream's `seek` then comes to the
+    /// application as [`ServerEvent::Seek`].
+    ///
+    /// [`accept_play`]: Self::accept_play
+    pub fn accept_play_recorded(&mut self, stream_id: u32, stream_name: &str) {
+        self.send_user_control(UserControlEvent::StreamIsRecorded(stream_id));
+        self.accept_play(stream_id, stream_name);
+        self.streams.insert(stream_id, StreamRole::PlayingRecorded);
+    }
+
+    /// Answers a [`ServerEvent::Seek`] as Adobe's server does: StreamIsRecorded, StreamBegin,
+    /// `NetStream.Seek.Notify`, `NetStream.Play.Reset`, `NetStream.Play.Start`; the media from the new
+    /// position follows. `position_ms` is where playback restarts (the keyframe at or before the target).
+    pub fn seek_done(&mut self, stream_id: u32, stream_name: &str, position_ms: f64) {
+        self.send_user_control(UserControlEvent::StreamIsRecorded(stream_id));
+        self.send_user_control(UserControlEvent::StreamBegin(stream_id));
+        let notify = info(
+            StatusCode::SeekNotify,
+            &format!("Seeking {position_ms:.0} (stream ID: {stream_id})."),
+            Some(stream_name),
+        );
+        self.send_stream_command(stream_id, on_status(stream_id, notify));
+        let reset = info(
+            StatusCode::PlayReset,
+            &format!("Playing and resetting {stream_name}."),
+            Some(stream_name),
+        );
+        self.send_stream_command(stream_id, on_status(stream_id, reset));
+        let start = info(
+            StatusCode::PlayStart,
+            &format!("Started playing {stream_name}."),
+            Some(stream_name),
+        );
+        self.send_stream_command(stream_id, on_status(stream_id, start));
+    }
+
+    /// Ends the playback of a recording that reached its end (or its requested duration):
+    /// `NetStream.Play.Stop`, `onPlayStatus` `NetStream.Play.Complete` with the duration played (s) and
+    /// the bytes sent, then StreamEOF. The stream stays a recorded stream: a seek may restart it.
+    pub fn end_recorded_play(
+        &mut self,
+        stream_id: u32,
+        stream_name: &str,
+        duration_s: f64,
+        bytes: u64,
+    ) {
+        let stop = info(
+            StatusCode::PlayStop,
+            &format!("Stopped playing {stream_name}."),
+            Some(stream_name),
+        );
+        self.send_stream_command(stream_id, on_status(stream_id, stop));
+        let mut complete = info(StatusCode::PlayComplete, "", None);
+        if let Amf0Value::Object(fields) = &mut complete {
+            fields.retain(|(key, _)| key != "description");
+            fields.push(("duration".into(), duration_s.into()));
+            fields.push(("bytes".into(), (bytes as f64).into()));
+        }
+        let status = replies::data(stream_id, &["onPlayStatus".into(), complete]);
+        self.transport.send(csid::STREAM_COMMAND, &status);
+        self.send_user_control(UserControlEvent::StreamEof(stream_id));
+    }
+
+    /// Answers a [`ServerEvent::GetStreamLength`] with the stream's duration in seconds (0 for a live
+    /// or unknown stream).
+    pub fn answer_stream_length(&mut self, transaction_id: f64, seconds: f64) {
+        if transaction_id > 0.0 {
+            self.transport.send(
+                csid::COMMAND,
+                &replies::result(transaction_id, &[Amf0Value::Null, seconds.into()]),
+            );
+        }
+    }
+
     /// Refuses the requested playback (e.g. `NetStream.Play.StreamNotFound`).
     pub fn reject_play(&mut self, stream_id: u32, code: StatusCode, description: &str) {
         self.streams.insert(stream_id, StreamRole::Idle);
@@ -505,6 +613,18 @@ impl ServerSession {
             }
             type_id::DATA_AMF0 | type_id::DATA_AMF3 => self.handle_data(message)?,
             type_id::AUDIO | type_id::VIDEO => self.handle_media(message),
+            type_id::USER_CONTROL => {
+                if let Ok(RtmpMessage::UserControl(UserControlEvent::SetBufferLength {
+                    stream_id,
+                    buffer_ms,
+                })) = RtmpMessage::decode(&message)
+                {
+                    self.events.push_back(ServerEvent::BufferLength {
+                        stream_id,
+                        buffer_ms,
+                    });
+                }
+            }
             type_id::AGGREGATE => {
                 for sub in SubMessages::new(&message) {
                     match sub {
@@ -788,7 +908,11 @@ impl ServerSession {
                 }
                 if matches!(
                     self.streams.get(&stream_id),
-                    Some(StreamRole::Publishing { .. } | StreamRole::Playing)
+                    Some(
+                        StreamRole::Publishing { .. }
+                            | StreamRole::Playing
+                            | StreamRole::PlayingRecorded
+                    )
                 ) {
                     let status = info(
                         StatusCode::PublishBadName,
@@ -810,7 +934,10 @@ impl ServerSession {
                 });
             }
             Command::Play {
-                stream_name, start, ..
+                stream_name,
+                start,
+                duration,
+                ..
             } => {
                 let (name, query) = split_stream_name(&stream_name);
                 if !self.admits_stream(stream_id) {
@@ -823,28 +950,52 @@ impl ServerSession {
                     stream_name: name,
                     query,
                     start,
+                    duration,
                 });
             }
             Command::Pause { paused, .. } => {
+                let kind = match self.streams.get(&stream_id) {
+                    Some(StreamRole::PlayingRecorded) => "recorded",
+                    _ => "live",
+                };
                 if paused {
-                    self.send_status(stream_id, StatusCode::PauseNotify, "Paused live stream.");
+                    self.send_status(
+                        stream_id,
+                        StatusCode::PauseNotify,
+                        &format!("Paused {kind} stream."),
+                    );
                 } else {
                     self.send_user_control(UserControlEvent::StreamBegin(stream_id));
                     self.send_status(
                         stream_id,
                         StatusCode::UnpauseNotify,
-                        "Unpaused live stream.",
+                        &format!("Unpaused {kind} stream."),
                     );
                 }
                 self.events
                     .push_back(ServerEvent::Pause { stream_id, paused });
             }
-            Command::Seek { .. } => {
-                self.send_status(
-                    stream_id,
-                    StatusCode::SeekFailed,
-                    "Live streams cannot seek.",
-                );
+            Command::Seek { position_ms, .. } => {
+                if matches!(
+                    self.streams.get(&stream_id),
+                    Some(StreamRole::PlayingRecorded)
+                ) {
+                    let position_ms = if position_ms.is_finite() {
+                        position_ms.max(0.0)
+                    } else {
+                        0.0
+                    };
+                    self.events.push_back(ServerEvent::Seek {
+                        stream_id,
+                        position_ms,
+                    });
+                } else {
+                    self.send_status(
+                        stream_id,
+                        StatusCode::SeekFailed,
+                        "Live streams cannot seek.",
+                    );
+                }
             }
             Command::DeleteStream {
                 stream_id: target, ..
@@ -853,11 +1004,16 @@ impl ServerSession {
                 self.streams.remove(&target);
             }
             Command::CloseStream { .. } => self.end_stream(stream_id),
-            Command::GetStreamLength { transaction_id, .. } => {
-                self.transport.send(
-                    csid::COMMAND,
-                    &replies::result(transaction_id, &[Amf0Value::Null, 0.0.into()]),
-                );
+            Command::GetStreamLength {
+                transaction_id,
+                stream_name,
+            } => {
+                let (stream_name, query) = split_stream_name(&stream_name);
+                self.events.push_back(ServerEvent::GetStreamLength {
+                    transaction_id,
+                    stream_name,
+                    query,
+                });
             }
             Command::Receive { media, enabled, .. } => {
                 tracing::debug!(media, enabled, "receive flag noted (always on)")
@@ -882,7 +1038,7 @@ impl ServerSession {
             Some(StreamRole::Publishing { .. }) => {
                 self.events.push_back(ServerEvent::Unpublish { stream_id });
             }
-            Some(StreamRole::Playing | StreamRole::PlayRequested) => {
+            Some(StreamRole::Playing | StreamRole::PlayingRecorded | StreamRole::PlayRequested) => {
                 self.events.push_back(ServerEvent::StopPlay { stream_id });
             }
             _ => {}

@@ -68,13 +68,15 @@ pub enum StatusCode {
     UnpauseNotify,
     /// `NetStream.Seek.Failed`: live streams cannot seek.
     SeekFailed,
+    /// `NetStream.Seek.Notify`: a recorded stream moved to a new position.
+    SeekNotify,
     /// `NetStream.Failed`: something on the stream went wrong.
     StreamFailed,
 }
 
 impl StatusCode {
     /// Every code, for lookups by text.
-    const ALL: [StatusCode; 21] = [
+    const ALL: [StatusCode; 22] = [
         Self::ConnectSuccess,
         Self::ConnectRejected,
         Self::ConnectInvalidApp,
@@ -95,6 +97,7 @@ impl StatusCode {
         Self::PauseNotify,
         Self::UnpauseNotify,
         Self::SeekFailed,
+        Self::SeekNotify,
         Self::StreamFailed,
     ];
 
@@ -121,6 +124,7 @@ impl StatusCode {
             Self::PauseNotify => "NetStream.Pause.Notify",
             Self::UnpauseNotify => "NetStream.Unpause.Notify",
             Self::SeekFailed => "NetStream.Seek.Failed",
+            Self::SeekNotify => "NetStream.Seek.Notify",
             Self::StreamFailed => "NetStream.Failed",
         }
     }
@@ -148,7 +152,8 @@ impl StatusCode {
             | Self::PlayPublishNotify
             | Self::PlayUnpublishNotify
             | Self::PauseNotify
-            | Self::UnpauseNotify => StatusLevel::Status,
+            | Self::UnpauseNotify
+            | Self::SeekNotify => StatusLevel::Status,
         }
     }
 

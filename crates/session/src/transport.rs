@@ -168,6 +168,10 @@ impl Transport {
             }
             match RtmpMessage::decode(&message) {
                 Ok(RtmpMessage::WindowAckSize(window)) => self.decoder.set_ack_window(window),
+                // The client's buffer length is the application's (a recorded stream's read-ahead).
+                Ok(RtmpMessage::UserControl(UserControlEvent::SetBufferLength { .. })) => {
+                    return Ok(Some(message))
+                }
                 Ok(RtmpMessage::UserControl(UserControlEvent::PingRequest(timestamp))) => {
                     self.send_control(RtmpMessage::UserControl(UserControlEvent::PingResponse(
                         timestamp,

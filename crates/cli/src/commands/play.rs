@@ -12,7 +12,15 @@ use rtmp_client::{ClientError, ClientEvent, Player};
 use super::progress::Progress;
 use super::{parse_url, ClientArgs};
 
-pub async fn play(url: &str, output: &Path, args: &ClientArgs) -> Result<(), String> {
+/// The buffer a recording is played with: the server sends this far ahead of real time.
+const RECORDING_BUFFER_MS: u32 = 3000;
+
+pub async fn play(
+    url: &str,
+    output: &Path,
+    start_ms: Option<u64>,
+    args: &ClientArgs,
+) -> Result<(), String> {
     let url = parse_url(url)?;
     let sink: Box<dyn Write + Send> = if output == Path::new("-") {
         Box::new(std::io::stdout())
@@ -24,9 +32,13 @@ pub async fn play(url: &str, output: &Path, args: &ClientArgs) -> Result<(), Str
     };
     // Unbuffered: each tag is written whole as it arrives (a live pipe gets it at once).
     let mut writer = FlvWriter::new(sink).map_err(|e| e.to_string())?;
-    let mut client = Player::start(&url, &args.options())
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut client = match start_ms {
+        Some(start) => {
+            Player::start_from(&url, &args.options(), start as f64, RECORDING_BUFFER_MS).await
+        }
+        None => Player::start(&url, &args.options()).await,
+    }
+    .map_err(|e| e.to_string())?;
     let mut progress = Progress::new("played");
     let stop = super::stop_signal();
     tokio::pin!(stop);

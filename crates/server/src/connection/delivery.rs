@@ -25,11 +25,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::Bytes;
-use rtmp_hub::SubscriberEvent;
 use rtmp_session::io::write_all_now;
 use rtmp_session::ServerSession;
 
-use crate::router::Router;
+use crate::router::{PlayerEvent, Router};
 use crate::socket::SendNow;
 
 /// Direct writes one task makes in one turn of its loop (a flush of a stream's wake group is one turn of
@@ -93,7 +92,7 @@ impl Connection {
     }
 
     /// Hands the player's event, and every event it already has after it, to the session.
-    pub(super) fn handle_player_events(&mut self, stream_id: u32, event: SubscriberEvent) {
+    pub(super) fn handle_player_events(&mut self, stream_id: u32, event: PlayerEvent) {
         let Connection {
             session, router, ..
         } = self;
@@ -137,16 +136,17 @@ impl Shared {
     /// Waits for the next event of any player on this connection (never, if there is none). With direct
     /// delivery the subscribers are given `delivery` (the flusher then writes the frames itself and wakes
     /// this task only to hand over); otherwise the task's own waker.
-    pub(super) async fn next_player_event(
-        &self,
-        delivery: Option<&Waker>,
-    ) -> (u32, SubscriberEvent) {
+    pub(super) async fn next_player_event(&self, delivery: Option<&Waker>) -> (u32, PlayerEvent) {
         std::future::poll_fn(|cx| {
             let Some(delivery) = delivery else {
-                return self.lock().router.poll_player_event(cx);
+                let mut connection = self.lock();
+                connection.router.start_turn();
+                return connection.router.poll_player_event(cx);
             };
             self.register_task(cx.waker());
-            self.lock()
+            let mut connection = self.lock();
+            connection.router.start_turn();
+            connection
                 .router
                 .poll_player_event(&mut Context::from_waker(delivery))
         })
@@ -188,6 +188,7 @@ impl Shared {
         let delivery = Waker::from(Arc::clone(self));
         let mut cx = Context::from_waker(&delivery);
         let connection = &mut *guard;
+        connection.router.start_turn();
         while let Poll::Ready((stream_id, event)) = connection.router.poll_player_event(&mut cx) {
             connection
                 .router
