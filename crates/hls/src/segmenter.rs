@@ -17,6 +17,13 @@ pub struct HlsConfig {
     pub segment_target_ms: u32,
     /// Complete segments kept in the playlist.
     pub window: usize,
+    /// A segment that reaches this many milliseconds without a keyframe to cut at is closed anyway,
+    /// and media is dropped until the next keyframe (a publisher that sends none): memory stays
+    /// bounded. `0` means five segment targets.
+    pub max_segment_ms: u32,
+    /// Put before every URI of the playlist (`{prefix}init.mp4`, `{prefix}seg3.m4s`): a server names
+    /// each run of a stream differently, so caches never mix two runs' files.
+    pub uri_prefix: String,
 }
 
 impl Default for HlsConfig {
@@ -25,6 +32,8 @@ impl Default for HlsConfig {
             part_target_ms: 333,
             segment_target_ms: 2000,
             window: 6,
+            max_segment_ms: 0,
+            uri_prefix: String::new(),
         }
     }
 }
@@ -49,6 +58,10 @@ struct Segment {
     /// part-carrying tail.
     data: Option<Bytes>,
     duration_ms: u64,
+    /// The init segment its fragments need (see [`Segmenter::init_number`]).
+    init_number: u32,
+    /// It starts after a codec change: `EXT-X-DISCONTINUITY` before it.
+    discontinuity: bool,
 }
 
 /// Where a blocking playlist request stands (RFC 8216bis 6.2.5.2).
@@ -69,6 +82,14 @@ pub struct Segmenter {
     video: Option<VideoConfig>,
     audio: Option<AudioConfig>,
     init: Option<Bytes>,
+    /// The number of the current init segment: 0, then one more per codec change.
+    init_number: u32,
+    /// Earlier init segments still needed by a segment in the window.
+    old_inits: VecDeque<(u32, Bytes)>,
+    /// The next segment opened starts after a codec change.
+    pending_discontinuity: bool,
+    /// `EXT-X-DISCONTINUITY` tags that left the window (`EXT-X-DISCONTINUITY-SEQUENCE`).
+    discontinuity_sequence: u64,
     held_video: Option<Sample>,
     held_audio: Option<Sample>,
     video_samples: Vec<Sample>,
@@ -79,6 +100,10 @@ pub struct Segmenter {
     fragment_sequence: u32,
     max_segment_ms: u64,
     ended: bool,
+    /// Media is dropped until the next video keyframe (after a forced cut).
+    awaiting_keyframe: bool,
+    /// Bumped whenever the playlist changes (a part or segment closed, the stream ended).
+    version: u64,
 }
 
 /// Segments behind the growing one that keep their parts listed.
@@ -92,6 +117,10 @@ impl Segmenter {
             video: None,
             audio: None,
             init: None,
+            init_number: 0,
+            old_inits: VecDeque::new(),
+            pending_discontinuity: false,
+            discontinuity_sequence: 0,
             held_video: None,
             held_audio: None,
             video_samples: Vec::new(),
@@ -102,7 +131,32 @@ impl Segmenter {
             fragment_sequence: 0,
             max_segment_ms: 0,
             ended: false,
+            awaiting_keyframe: false,
+            version: 0,
         }
+    }
+
+    /// A counter bumped whenever the playlist changes: render it again when this moves.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Whether [`finish`](Self::finish) was called.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The settings this segmenter runs with.
+    pub fn config(&self) -> &HlsConfig {
+        &self.config
+    }
+
+    fn hard_limit_ms(&self) -> u64 {
+        match self.config.max_segment_ms {
+            0 => u64::from(self.config.segment_target_ms).saturating_mul(5),
+            limit => u64::from(limit),
+        }
+        .max(u64::from(self.config.segment_target_ms))
     }
 
     /// Takes one video tag payload with its timestamp in milliseconds.
@@ -111,6 +165,8 @@ impl Segmenter {
             VideoTag::Config(config) => {
                 if self.init.is_none() {
                     self.video = Some(config);
+                } else if self.video.as_ref() != Some(&config) {
+                    self.reconfigure(Some(config), self.audio.clone());
                 }
             }
             VideoTag::Frame {
@@ -140,6 +196,8 @@ impl Segmenter {
             AudioTag::Config(config) => {
                 if self.init.is_none() {
                     self.audio = Some(config);
+                } else if self.audio.as_ref() != Some(&config) {
+                    self.reconfigure(self.video.clone(), Some(config));
                 }
             }
             AudioTag::Frame(data) => {
@@ -159,6 +217,42 @@ impl Segmenter {
         Ok(())
     }
 
+    /// A codec configuration changed mid-stream: the segment in progress is closed, a new init segment
+    /// is made, and the next segment starts (at a keyframe) after `EXT-X-DISCONTINUITY`.
+    fn reconfigure(&mut self, video: Option<VideoConfig>, audio: Option<AudioConfig>) {
+        self.flush_held();
+        self.flush_part();
+        match self.segments.back() {
+            Some(open) if open.data.is_none() && open.parts.is_empty() => {
+                self.segments.pop_back();
+            }
+            Some(open) if open.data.is_none() => self.close_segment(),
+            _ => {}
+        }
+        if let Some(old) = self.init.take() {
+            self.old_inits.push_back((self.init_number, old));
+        }
+        self.video = video;
+        self.audio = audio;
+        self.init_number += 1;
+        self.init = Some(mp4::init_segment(self.video.as_ref(), self.audio.as_ref()));
+        self.pending_discontinuity = true;
+        self.awaiting_keyframe = self.video.is_some();
+        self.version += 1;
+    }
+
+    /// The held samples (waiting for their successor to know their duration) get the last delta.
+    fn flush_held(&mut self) {
+        if let Some(mut held) = self.held_video.take() {
+            held.duration = self.last_video_delta;
+            self.video_samples.push(held);
+        }
+        if let Some(mut held) = self.held_audio.take() {
+            held.duration = self.last_audio_delta;
+            self.audio_samples.push(held);
+        }
+    }
+
     fn ensure_init(&mut self) {
         if self.init.is_none() && (self.video.is_some() || self.audio.is_some()) {
             self.init = Some(mp4::init_segment(self.video.as_ref(), self.audio.as_ref()));
@@ -166,6 +260,12 @@ impl Segmenter {
     }
 
     fn video_frame(&mut self, mut sample: Sample) {
+        if self.awaiting_keyframe {
+            if !sample.keyframe {
+                return;
+            }
+            self.awaiting_keyframe = false;
+        }
         if let Some(mut held) = self.held_video.take() {
             let delta = u32::try_from(sample.dts.saturating_sub(held.dts)).unwrap_or(0);
             held.duration = delta;
@@ -175,12 +275,17 @@ impl Segmenter {
             return; // wait for the first keyframe
         }
         self.cut_before(sample.dts, sample.keyframe, self.last_video_delta);
+        if self.awaiting_keyframe {
+            return;
+        }
         sample.duration = 0;
         self.held_video = Some(sample);
     }
 
     fn audio_frame(&mut self, sample: Sample) {
-        if self.video.is_some() && self.segments.is_empty() && self.held_video.is_none() {
+        let before_video =
+            self.video.is_some() && self.segments.is_empty() && self.held_video.is_none();
+        if before_video || (self.awaiting_keyframe && self.video.is_some()) {
             return; // audio starts with the first video keyframe
         }
         if let Some(mut held) = self.held_audio.take() {
@@ -203,13 +308,20 @@ impl Segmenter {
             &self.audio_samples
         };
         let Some(start) = lead.first().map(|s| s.dts) else {
-            if self.segments.is_empty() {
+            if self.segments.back().is_none_or(|s| s.data.is_some()) {
                 self.open_segment();
             }
             return;
         };
         let segment_ms = self.open_segment_ms() + dts.saturating_sub(start);
-        if keyframe && segment_ms >= u64::from(self.config.segment_target_ms) {
+        if !keyframe && segment_ms >= self.hard_limit_ms() {
+            // No keyframe to cut at: close what there is and wait for one.
+            self.flush_part();
+            self.close_segment();
+            self.held_audio = None;
+            self.audio_samples.clear();
+            self.awaiting_keyframe = true;
+        } else if keyframe && segment_ms >= u64::from(self.config.segment_target_ms) {
             self.flush_part();
             self.close_segment();
             self.open_segment();
@@ -218,6 +330,10 @@ impl Segmenter {
         {
             self.flush_part();
         }
+    }
+
+    fn audio_timescale(&self) -> u32 {
+        self.audio.as_ref().map_or(mp4::TIMESCALE, mp4::audio_timescale)
     }
 
     fn open_segment_ms(&self) -> u64 {
@@ -234,6 +350,8 @@ impl Segmenter {
             parts: Vec::new(),
             data: None,
             duration_ms: 0,
+            init_number: self.init_number,
+            discontinuity: std::mem::take(&mut self.pending_discontinuity),
         });
     }
 
@@ -247,7 +365,9 @@ impl Segmenter {
         let duration_ms: u64 = lead.iter().map(|s| u64::from(s.duration)).sum();
         let independent = lead.first().is_some_and(|s| s.keyframe);
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
-        let data = mp4::fragment(self.fragment_sequence, &video, &audio);
+        let timescales = (mp4::TIMESCALE, self.audio_timescale());
+        let data = mp4::fragment(self.fragment_sequence, &video, &audio, timescales);
+        self.version += 1;
         if let Some(segment) = self.segments.back_mut() {
             segment.duration_ms += duration_ms;
             segment.parts.push(Part {
@@ -268,10 +388,15 @@ impl Segmenter {
             .iter()
             .for_each(|p| whole.extend_from_slice(&p.data));
         segment.data = Some(whole.freeze());
+        self.version += 1;
         self.max_segment_ms = self.max_segment_ms.max(segment.duration_ms);
         let complete = self.segments.iter().filter(|s| s.data.is_some()).count();
         if complete > self.config.window {
-            self.segments.pop_front();
+            if self.segments.pop_front().is_some_and(|s| s.discontinuity) {
+                self.discontinuity_sequence += 1;
+            }
+            let oldest = self.segments.front().map_or(self.init_number, |s| s.init_number);
+            self.old_inits.retain(|(number, _)| *number >= oldest);
         }
         let keep_parts_from = self.segments.len().saturating_sub(PART_SEGMENTS);
         for (index, segment) in self.segments.iter_mut().enumerate() {
@@ -284,15 +409,12 @@ impl Segmenter {
     /// Ends the stream (the playlist then carries `EXT-X-ENDLIST`): the held samples get the last seen frame duration, the open part and
     /// segment are closed.
     pub fn finish(&mut self) {
+        if self.ended {
+            return;
+        }
         self.ended = true;
-        if let Some(mut held) = self.held_video.take() {
-            held.duration = self.last_video_delta;
-            self.video_samples.push(held);
-        }
-        if let Some(mut held) = self.held_audio.take() {
-            held.duration = self.last_audio_delta;
-            self.audio_samples.push(held);
-        }
+        self.version += 1;
+        self.flush_held();
         self.flush_part();
         if self
             .segments
@@ -303,9 +425,24 @@ impl Segmenter {
         }
     }
 
-    /// The init segment (`init.mp4`), once the first frame fixed the tracks.
+    /// The current init segment (`init.mp4`, then `init{n}.mp4` after codec changes), once the first
+    /// frame fixed the tracks.
     pub fn init(&self) -> Option<Bytes> {
         self.init.clone()
+    }
+
+    /// The number of the current init segment (0 until the codecs change mid-stream).
+    pub fn init_number(&self) -> u32 {
+        self.init_number
+    }
+
+    /// Init segment number `number`, if it is the current one or a segment in the window needs it.
+    pub fn init_by_number(&self, number: u32) -> Option<Bytes> {
+        if number == self.init_number {
+            return self.init.clone();
+        }
+        let (_, init) = self.old_inits.iter().find(|(n, _)| *n == number)?;
+        Some(init.clone())
     }
 
     /// A complete segment (`seg{msn}.m4s`) still in the window.
@@ -368,13 +505,29 @@ impl Segmenter {
             target * 3
         );
         let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence());
-        let _ = writeln!(out, "#EXT-X-MAP:URI=\"init.mp4\"");
+        if self.discontinuity_sequence > 0 {
+            let _ = writeln!(
+                out,
+                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+                self.discontinuity_sequence
+            );
+        }
+        let prefix = &self.config.uri_prefix;
         let mut next_hint = None;
+        let mut map = None;
         for segment in &self.segments {
+            if segment.discontinuity {
+                let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
+            }
+            if map != Some(segment.init_number) {
+                let uri = init_uri(segment.init_number);
+                let _ = writeln!(out, "#EXT-X-MAP:URI=\"{prefix}{uri}\"");
+                map = Some(segment.init_number);
+            }
             for (index, part) in segment.parts.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "#EXT-X-PART:DURATION={:.3},URI=\"part{}.{index}.m4s\"{}",
+                    "#EXT-X-PART:DURATION={:.3},URI=\"{prefix}part{}.{index}.m4s\"{}",
                     part.duration_ms as f64 / 1000.0,
                     segment.msn,
                     if part.independent {
@@ -386,7 +539,7 @@ impl Segmenter {
             }
             if segment.data.is_some() {
                 let _ = writeln!(out, "#EXTINF:{:.3},", segment.duration_ms as f64 / 1000.0);
-                let _ = writeln!(out, "seg{}.m4s", segment.msn);
+                let _ = writeln!(out, "{prefix}seg{}.m4s", segment.msn);
                 next_hint = Some((segment.msn + 1, 0));
             } else {
                 next_hint = Some((segment.msn, segment.parts.len()));
@@ -397,10 +550,18 @@ impl Segmenter {
         } else if let Some((msn, part)) = next_hint {
             let _ = writeln!(
                 out,
-                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part{msn}.{part}.m4s\""
+                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{prefix}part{msn}.{part}.m4s\""
             );
         }
         out
+    }
+}
+
+/// The file name of init segment `number`: `init.mp4`, then `init1.mp4`, `init2.mp4`, ...
+pub fn init_uri(number: u32) -> String {
+    match number {
+        0 => "init.mp4".to_owned(),
+        n => format!("init{n}.mp4"),
     }
 }
 
