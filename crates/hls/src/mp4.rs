@@ -314,7 +314,9 @@ pub fn fragment(
             let is_video = track == VIDEO_TRACK;
             put_box(out, b"traf", |out| {
                 put_full_box(out, b"tfhd", 0, 0x02_0000, |out| out.put_u32(track));
-                put_full_box(out, b"tfdt", 1, 0, |out| out.put_u64(scale(track, first.dts)));
+                put_full_box(out, b"tfdt", 1, 0, |out| {
+                    out.put_u64(scale(track, first.dts))
+                });
                 let flags = 0x1 | 0x100 | 0x200 | 0x400 | if is_video { 0x800 } else { 0 };
                 put_full_box(out, b"trun", 1, flags, |out| {
                     out.put_u32(u32::try_from(samples.len()).unwrap_or(u32::MAX));

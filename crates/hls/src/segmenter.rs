@@ -333,7 +333,9 @@ impl Segmenter {
     }
 
     fn audio_timescale(&self) -> u32 {
-        self.audio.as_ref().map_or(mp4::TIMESCALE, mp4::audio_timescale)
+        self.audio
+            .as_ref()
+            .map_or(mp4::TIMESCALE, mp4::audio_timescale)
     }
 
     fn open_segment_ms(&self) -> u64 {
@@ -395,7 +397,10 @@ impl Segmenter {
             if self.segments.pop_front().is_some_and(|s| s.discontinuity) {
                 self.discontinuity_sequence += 1;
             }
-            let oldest = self.segments.front().map_or(self.init_number, |s| s.init_number);
+            let oldest = self
+                .segments
+                .front()
+                .map_or(self.init_number, |s| s.init_number);
             self.old_inits.retain(|(number, _)| *number >= oldest);
         }
         let keep_parts_from = self.segments.len().saturating_sub(PART_SEGMENTS);

@@ -27,13 +27,20 @@ pub struct Peer {
     pub secure: bool,
 }
 
-/// The router of every media HTTP listener. `rtmpt` is the tunnel, if enabled.
+/// The router of every media HTTP listener. `rtmpt` is the tunnel, if enabled; `hls` serves LL-HLS
+/// (`/{app}/{name}/index.m3u8` and its files).
 ///
 /// Next routes go here, before the fallback: `/{app}/{name}.flv` (HTTP-FLV) and
 /// `/{app}/{name}/index.m3u8` with its parts (LL-HLS). The tunnel's first path segments (`fcs`, `open`,
 /// `idle`, `send`, `close`) are reserved for it.
-pub fn router(rtmpt: Option<RtmptServer>) -> Router {
+pub fn router(
+    rtmpt: Option<RtmptServer>,
+    hls: Option<std::sync::Arc<crate::outputs::hls::Hls>>,
+) -> Router {
     let mut router = Router::new();
+    if let Some(hls) = hls {
+        router = router.merge(crate::outputs::hls::routes(hls));
+    }
     if let Some(rtmpt) = rtmpt {
         let tunnel = Router::new()
             .route("/fcs/{*rest}", any(tunnel))

@@ -118,14 +118,16 @@ impl Server {
             tracing::info!(fingerprint = %tls.fingerprint(), "RTMPS certificate loaded");
         }
         let (rtmpt, mut tunnels) = rtmp_rtmpt::server::RtmptServer::new(config.rtmpt_config());
+        let hls = outputs::hls::Hls::new(hub.clone(), apps.clone(), clients.clone());
         let context = Arc::new(ServerContext {
             hub: hub.clone(),
             session: config.session_config(),
             tls: Some(tls.clone()),
             apps: apps.clone(),
             clients: clients.clone(),
+            hls: Some(hls.clone()),
         });
-        let http = http::router(Some(rtmpt.clone()));
+        let http = http::router(Some(rtmpt.clone()), Some(hls.clone()));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let connections = Arc::new(ConnectionCount::with_per_ip_limit(
             config.max_connections_per_ip,
@@ -134,7 +136,10 @@ impl Server {
         let mut media_listeners = Vec::new();
         let mut tasks = Vec::new();
         // Background work that lives as long as the server and is stopped, not awaited, at shutdown.
-        let mut background = vec![tokio::spawn(rtmpt.run_expiry())];
+        let mut background = vec![
+            tokio::spawn(rtmpt.run_expiry()),
+            tokio::spawn(hls.run_expiry()),
+        ];
         let tunnel_context = context.clone();
         let tunnel_shutdown = shutdown_rx.clone();
         background.push(tokio::spawn(async move {

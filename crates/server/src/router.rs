@@ -184,6 +184,8 @@ pub struct Router {
     players: ByStream<Player>,
     /// Recordings of this connection's published streams (dropped with their publisher: they stop).
     recorders: ByStream<Recorder>,
+    /// LL-HLS, started for each stream published in an application with `hls`.
+    hls: Option<Arc<crate::outputs::hls::Hls>>,
     /// The stream last published or played, for the close log.
     last_stream: Option<StreamKey>,
     /// The request waiting for [`Router::answer`].
@@ -225,6 +227,7 @@ impl Router {
             publisher_slots: ByStream::new(),
             players: ByStream::new(),
             recorders: ByStream::new(),
+            hls: None,
             last_stream: None,
             pending: None,
             closing: None,
@@ -235,6 +238,12 @@ impl Router {
             random: |bytes| rand::fill(bytes),
             user: None,
         }
+    }
+
+    /// Segments the streams this connection publishes in applications with `hls` (they stop with the
+    /// stream).
+    pub fn set_hls(&mut self, hls: Arc<crate::outputs::hls::Hls>) {
+        self.hls = Some(hls);
     }
 
     /// Replaces the source of login challenges' random values.
@@ -681,6 +690,9 @@ impl Router {
                                 )),
                             );
                             self.recorders.insert(stream_id, recorder);
+                        }
+                        if let Some(hls) = self.hls.as_ref().filter(|_| self.app_config.hls) {
+                            hls.start(&key, self.app_config.hls_settings());
                         }
                         self.last_stream = Some(key);
                     }

@@ -26,4 +26,6 @@ pub struct ServerContext {
     pub apps: std::sync::Arc<crate::config::SharedApps>,
     /// Every open connection, for the API and `/metrics`.
     pub clients: std::sync::Arc<crate::clients::Clients>,
+    /// LL-HLS: publishes of applications with `hls` start a segmenter here.
+    pub hls: Option<std::sync::Arc<crate::outputs::hls::Hls>>,
 }

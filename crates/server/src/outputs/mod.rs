@@ -1,3 +1,4 @@
-//! What a server makes of a stream besides playing it: recordings (and, later, HLS and relays).
+//! What a server makes of a stream besides playing it: recordings, LL-HLS (and, later, relays).
 
+pub mod hls;
 pub mod recorder;
