@@ -616,3 +616,74 @@ fn av1_sequence_header(obu: &[u8]) -> Result<VideoParams, CodecError> {
         level,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(text: &str) -> Bytes {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    /// Records FFmpeg wrote for a 320x180 test picture (x264 High, x265 Main, libaom).
+    fn records() -> [(VideoCodec, Bytes, u8, u8); 3] {
+        [
+            (
+                VideoCodec::H264,
+                hex("0164000cffe1001a6764000cacd941419f9f011000000300100000030320f142996001000668ebe3cb22c0"),
+                100,
+                12,
+            ),
+            (
+                VideoCodec::Hevc,
+                hex("0101600000009000000000003cf000fcfdf8f800000f03200001001840010c01ffff01600000030090000003000003003c959809210001002b42010101600000030090000003000003003ca00a080b9f796566924caf016808000003000800000300c84022000100074401c172b46240"),
+                1,
+                60,
+            ),
+            (VideoCodec::Av1, hex("81000c000a0b000000043cfeccdaf90040"), 0, 0),
+        ]
+    }
+
+    #[test]
+    fn dimensions_profile_and_level_from_each_record() {
+        for (codec, record, profile, level) in records() {
+            let config = video_config(codec, record).unwrap();
+            assert_eq!(
+                video_params(&config),
+                Ok(VideoParams {
+                    width: 320,
+                    height: 180,
+                    profile,
+                    level
+                }),
+                "{codec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cut_or_corrupted_records_are_errors_not_panics() {
+        for (codec, record, ..) in records() {
+            for len in 0..record.len() {
+                let config = VideoConfig {
+                    codec,
+                    record: record.slice(..len),
+                };
+                let _ = video_params(&config);
+            }
+            for at in 0..record.len() {
+                let mut bytes = record.to_vec();
+                bytes[at] ^= 0xff;
+                let config = VideoConfig {
+                    codec,
+                    record: bytes.into(),
+                };
+                let _ = video_params(&config);
+            }
+        }
+    }
+}

@@ -108,6 +108,10 @@ pub struct Segmenter {
 
 /// Segments behind the growing one that keep their parts listed.
 const PART_SEGMENTS: usize = 2;
+/// Samples a part holds at most (timestamps that do not advance never reach the part target).
+const MAX_PART_SAMPLES: usize = 1024;
+/// Parts a segment holds at most; then it is closed as if it had reached the hard limit.
+const MAX_SEGMENT_PARTS: usize = 256;
 
 impl Segmenter {
     /// A segmenter with the given settings.
@@ -280,6 +284,25 @@ impl Segmenter {
         }
         sample.duration = 0;
         self.held_video = Some(sample);
+        self.enforce_bounds();
+    }
+
+    /// Keeps a part and a segment within their caps whatever the timestamps do.
+    fn enforce_bounds(&mut self) {
+        if self.video_samples.len() + self.audio_samples.len() >= MAX_PART_SAMPLES {
+            self.flush_part();
+        }
+        let full = self
+            .segments
+            .back()
+            .is_some_and(|s| s.data.is_none() && s.parts.len() >= MAX_SEGMENT_PARTS);
+        if full {
+            self.flush_part();
+            self.close_segment();
+            self.held_video = None;
+            self.held_audio = None;
+            self.awaiting_keyframe = self.video.is_some();
+        }
     }
 
     fn audio_frame(&mut self, sample: Sample) {
@@ -298,6 +321,7 @@ impl Segmenter {
             self.cut_before(sample.dts, true, self.last_audio_delta);
         }
         self.held_audio = Some(sample);
+        self.enforce_bounds();
     }
 
     /// Cuts parts and segments before a lead-track sample at `dts`.
@@ -362,6 +386,9 @@ impl Segmenter {
         let audio = std::mem::take(&mut self.audio_samples);
         if video.is_empty() && audio.is_empty() {
             return;
+        }
+        if self.segments.back().is_none_or(|s| s.data.is_some()) {
+            self.open_segment();
         }
         let lead = if self.video.is_some() { &video } else { &audio };
         let duration_ms: u64 = lead.iter().map(|s| u64::from(s.duration)).sum();
@@ -604,6 +631,50 @@ mod tests {
         assert_eq!(hls.blocking_request(5, None), BlockingRequest::Wait);
         assert_eq!(hls.blocking_request(7, None), BlockingRequest::TooFar);
         assert!(hls.has_part(0, None));
+    }
+
+    #[test]
+    fn a_codec_change_makes_a_new_init_segment_after_a_discontinuity() {
+        let mut hls = fed(30 * 3);
+        let first_init = hls.init().unwrap();
+        // Another avcC (a different SPS length field): a new configuration mid-stream.
+        let avcc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x4d, 0, 0x1f, 0xff, 0xe0, 0]);
+        hls.push_video(3000, &avcc).unwrap();
+        for frame in 90..180u32 {
+            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
+            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+            hls.push_video(frame * 1000 / 30, &tag).unwrap();
+        }
+        let playlist = hls.playlist();
+        assert_eq!(hls.init_number(), 1);
+        assert!(playlist.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init1.mp4\""));
+        assert_eq!(hls.init_by_number(1), hls.init());
+        assert_ne!(hls.init(), Some(first_init));
+        // The same configuration again is no change.
+        hls.push_video(6000, &avcc).unwrap();
+        assert_eq!(hls.init_number(), 1);
+    }
+
+    #[test]
+    fn opus_runs_at_48_khz() {
+        let mut hls = Segmenter::new(HlsConfig::default());
+        let mut head = b"\x90Opus".to_vec();
+        head.extend_from_slice(b"OpusHead\x01\x02\x38\x01\x80\xbb\0\0\0\0\0");
+        hls.push_audio(0, &Bytes::from(head)).unwrap();
+        for n in 0..100u32 {
+            let mut frame = b"\x91Opus".to_vec();
+            frame.extend_from_slice(&[0xfc, 0xff, 0xfe]);
+            hls.push_audio(n * 20, &Bytes::from(frame)).unwrap();
+        }
+        let init = hls.init().unwrap();
+        let mdhd = init.windows(4).position(|w| w == b"mdhd").unwrap();
+        let timescale = u32::from_be_bytes(init[mdhd + 16..mdhd + 20].try_into().unwrap());
+        assert_eq!(timescale, 48_000);
+        let part = hls.part(0, 0).unwrap();
+        let trun = part.windows(4).position(|w| w == b"trun").unwrap();
+        // version/flags, count, data offset, then the first sample's duration: 20 ms at 48 kHz.
+        let duration = u32::from_be_bytes(part[trun + 16..trun + 20].try_into().unwrap());
+        assert_eq!(duration, 960);
     }
 
     #[test]
