@@ -1,8 +1,9 @@
 //! The HTTP front: one axum router for every HTTP listener (the HTTP-only port, HTTPS on the TLS port,
 //! and HTTP sniffed on the shared port), served on hyper 1 with the settings RTMPT clients need.
 //!
-//! Today it routes the RTMPT tunnel (`/fcs/ident2`, `/open/1`, `/idle/…`, `/send/…`, `/close/…`) and
-//! answers everything else with 404. Media routes go in [`router`], next to the tunnel's.
+//! It routes the RTMPT tunnel (`/fcs/ident2`, `/open/1`, `/idle/…`, `/send/…`, `/close/…`) and LL-HLS
+//! (`/{app}/{name}/{file}`, [`crate::outputs::hls`]) and answers everything else with 404. Media routes go
+//! in [`router`], next to the tunnel's.
 
 use std::net::SocketAddr;
 
@@ -30,9 +31,8 @@ pub struct Peer {
 /// The router of every media HTTP listener. `rtmpt` is the tunnel, if enabled; `hls` serves LL-HLS
 /// (`/{app}/{name}/index.m3u8` and its files).
 ///
-/// Next routes go here, before the fallback: `/{app}/{name}.flv` (HTTP-FLV) and
-/// `/{app}/{name}/index.m3u8` with its parts (LL-HLS). The tunnel's first path segments (`fcs`, `open`,
-/// `idle`, `send`, `close`) are reserved for it.
+/// Next routes go here, before the fallback: `/{app}/{name}.flv` (HTTP-FLV). The tunnel's first path
+/// segments (`fcs`, `open`, `idle`, `send`, `close`) are reserved for it.
 pub fn router(
     rtmpt: Option<RtmptServer>,
     hls: Option<std::sync::Arc<crate::outputs::hls::Hls>>,
