@@ -245,6 +245,34 @@ impl Segmenter {
         self.version += 1;
     }
 
+    /// A new publisher of the same stream (its timestamps start again, its codecs may differ): the
+    /// segment in progress is closed, and what follows starts a new segment after
+    /// `EXT-X-DISCONTINUITY`, with a new init segment once the new sequence headers arrive. Media
+    /// sequence numbers go on, so players keep their place.
+    pub fn discontinuity(&mut self) {
+        self.flush_held();
+        self.flush_part();
+        match self.segments.back() {
+            Some(open) if open.data.is_none() && open.parts.is_empty() => {
+                self.segments.pop_back();
+            }
+            Some(open) if open.data.is_none() => self.close_segment(),
+            _ => {}
+        }
+        if let Some(old) = self.init.take() {
+            self.old_inits.push_back((self.init_number, old));
+            self.init_number += 1;
+        }
+        self.video = None;
+        self.audio = None;
+        self.last_video_delta = 0;
+        self.last_audio_delta = 0;
+        self.pending_discontinuity = !self.segments.is_empty();
+        self.awaiting_keyframe = true;
+        self.ended = false;
+        self.version += 1;
+    }
+
     /// The held samples (waiting for their successor to know their duration) get the last delta.
     fn flush_held(&mut self) {
         if let Some(mut held) = self.held_video.take() {
@@ -631,6 +659,37 @@ mod tests {
         assert_eq!(hls.blocking_request(5, None), BlockingRequest::Wait);
         assert_eq!(hls.blocking_request(7, None), BlockingRequest::TooFar);
         assert!(hls.has_part(0, None));
+    }
+
+    #[test]
+    fn a_new_publisher_goes_on_after_a_discontinuity() {
+        let mut hls = fed(30 * 5);
+        let before = hls.playlist();
+        hls.discontinuity();
+        let avcc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]);
+        hls.push_video(0, &avcc).unwrap();
+        // A non-keyframe first is dropped; timestamps start again.
+        hls.push_video(
+            0,
+            &Bytes::from_static(&[0x27, 1, 0, 0, 0, 0, 0, 0, 1, 0x41]),
+        )
+        .unwrap();
+        for frame in 0..90u32 {
+            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
+            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+            hls.push_video(frame * 1000 / 30, &tag).unwrap();
+        }
+        let after = hls.playlist();
+        assert!(
+            after.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init1.mp4\""),
+            "{after}"
+        );
+        let last_msn = |p: &str| {
+            let last = p.lines().filter(|l| l.starts_with("seg")).last().unwrap();
+            last[3..last.len() - 4].parse::<u64>().unwrap()
+        };
+        assert!(last_msn(&after) > last_msn(&before), "{before}\n{after}");
+        assert!(!after.contains("ENDLIST"));
     }
 
     #[test]

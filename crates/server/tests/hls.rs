@@ -360,7 +360,17 @@ async fn playlist_rules_blocking_reloads_and_bad_requests() {
 
     // The publisher leaves: the playlist ends.
     drop(publisher);
-    playlist_until(address, playlist_path, |p| p.contains("#EXT-X-ENDLIST")).await;
+    let ended = playlist_until(address, playlist_path, |p| p.contains("#EXT-X-ENDLIST")).await;
+    let (ended_last, _) = edge(&ended);
+    // A publisher comes back: the media sequence goes on after a discontinuity, with a new init.
+    let mut publisher = Publisher::start(server.local_addresses()[0], "live", "cam").await;
+    publisher.sequence_header().await;
+    publisher.frames(0, 60, true).await;
+    let again = playlist_until(address, playlist_path, |p| {
+        !p.contains("#EXT-X-ENDLIST") && p.contains("-init1.mp4") && edge(p).0 > ended_last
+    })
+    .await;
+    assert!(again.contains("#EXT-X-DISCONTINUITY\n"), "{again}");
     server.shutdown(Duration::from_secs(1)).await;
 }
 

@@ -266,12 +266,21 @@ impl Hls {
                 event = subscriber.recv() => event,
                 () = &mut linger, if ended => break,
             };
+            // Rebuilt before the lock: the handlers never wait for it.
+            let frame = match &event {
+                SubscriberEvent::Frame(frame) => {
+                    let frame = frame.default_track.as_deref().unwrap_or(frame);
+                    Some((frame.kind, frame.message()))
+                }
+                _ => None,
+            };
             let mut run = stream.lock();
             match event {
                 SubscriberEvent::Published => {
                     if run.has_media() || ended {
-                        *run = Run::new(&stream.settings);
-                        tracing::info!(app = %stream.key.app, stream = %stream.key.name, run = %run.id, "hls: new run");
+                        // A new publisher: media sequence numbers go on after a discontinuity.
+                        run.segmenter.discontinuity();
+                        tracing::info!(app = %stream.key.app, stream = %stream.key.name, "hls: new publisher, discontinuity");
                     }
                     ended = false;
                 }
@@ -282,10 +291,11 @@ impl Hls {
                         .as_mut()
                         .reset(tokio::time::Instant::now() + ENDED_LINGER);
                 }
-                SubscriberEvent::Frame(frame) => {
-                    let frame = frame.default_track.as_deref().unwrap_or(&frame);
-                    let message = frame.message();
-                    let pushed = match frame.kind {
+                SubscriberEvent::Frame(_) => {
+                    let Some((kind, message)) = frame else {
+                        continue;
+                    };
+                    let pushed = match kind {
                         FrameKind::Video => run
                             .segmenter
                             .push_video(message.timestamp, &message.payload),
@@ -372,10 +382,7 @@ impl Hls {
 /// The LL-HLS routes, merged into [`crate::http::router`].
 pub fn routes(hls: Arc<Hls>) -> Router {
     Router::new()
-        .route(
-            "/{app}/{name}/{file}",
-            get(serve_file).options(preflight).head(serve_file),
-        )
+        .route("/{app}/{name}/{file}", get(serve_file).options(preflight))
         .with_state(hls)
 }
 
@@ -691,15 +698,15 @@ async fn playlist(
             return answer(StatusCode::BAD_REQUEST, &why);
         }
     };
+    let Some(stream) = hls.stream(&key) else {
+        return answer(StatusCode::NOT_FOUND, "the stream is not published");
+    };
     let known = hls.seen(peer.address.ip(), &key, 0, true);
     if !known {
         if let Err(response) = admit(hls, app_config, peer, &key, &query.rest).await {
             return response;
         }
     }
-    let Some(stream) = hls.stream(&key) else {
-        return answer(StatusCode::NOT_FOUND, "the stream is not published");
-    };
     if let Some(msn) = query.msn {
         if let Err((status, why)) = wait_for(hls, &stream, Wanted::Playlist(msn, query.part)).await
         {
