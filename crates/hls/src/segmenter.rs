@@ -685,7 +685,7 @@ mod tests {
             "{after}"
         );
         let last_msn = |p: &str| {
-            let last = p.lines().filter(|l| l.starts_with("seg")).last().unwrap();
+            let last = p.lines().rfind(|l| l.starts_with("seg")).unwrap();
             last[3..last.len() - 4].parse::<u64>().unwrap()
         };
         assert!(last_msn(&after) > last_msn(&before), "{before}\n{after}");
