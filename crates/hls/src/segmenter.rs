@@ -516,15 +516,24 @@ impl Segmenter {
         segment.parts.get(part).map(|p| p.data.clone())
     }
 
-    /// Whether segment `msn` (with `part`, or complete when `None`) is in the playlist now.
+    /// Whether segment `msn` (with `part`, or complete when `None`) is in the playlist now. A part
+    /// index past the last part of a complete segment stands for part 0 of the next segment
+    /// (RFC 8216bis 6.2.5.2).
     pub fn has_part(&self, msn: u64, part: Option<usize>) -> bool {
-        self.segments.iter().any(|s| {
-            s.msn == msn
-                && match part {
-                    None => s.data.is_some(),
-                    Some(part) => part < s.parts.len() || s.data.is_some(),
-                }
-        }) || self.segments.front().is_some_and(|s| msn < s.msn)
+        if self.segments.front().is_some_and(|s| msn < s.msn) {
+            return true;
+        }
+        let Some(segment) = self.segments.iter().find(|s| s.msn == msn) else {
+            return false;
+        };
+        match part {
+            None => segment.data.is_some(),
+            Some(part) if part < segment.parts.len() => true,
+            // Its parts were dropped: only old segments lose them, and those have successors.
+            Some(_) if segment.data.is_some() && segment.parts.is_empty() => true,
+            Some(_) if segment.data.is_some() => self.has_part(msn + 1, Some(0)),
+            Some(_) => false,
+        }
     }
 
     /// Classifies a blocking reload for `_HLS_msn=msn` (and `_HLS_part=part`).
@@ -656,6 +665,9 @@ mod tests {
         assert!(playlist.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part4."));
         assert!(hls.segment(1).is_none() && hls.segment(2).is_some());
         assert_eq!(hls.blocking_request(4, Some(0)), BlockingRequest::Ready);
+        // Past the last part of complete segment 3: part 0 of segment 4, which is there.
+        assert_eq!(hls.blocking_request(3, Some(99)), BlockingRequest::Ready);
+        assert_eq!(hls.blocking_request(4, Some(99)), BlockingRequest::Wait);
         assert_eq!(hls.blocking_request(5, None), BlockingRequest::Wait);
         assert_eq!(hls.blocking_request(7, None), BlockingRequest::TooFar);
         assert!(hls.has_part(0, None));
