@@ -102,6 +102,9 @@ pub struct Segmenter {
     ended: bool,
     /// Media is dropped until the next video keyframe (after a forced cut).
     awaiting_keyframe: bool,
+    /// Audio that arrived while waiting for a video keyframe: what is at most [`EARLY_AUDIO_MS`] older
+    /// than the keyframe joins it (encoders often send audio just before the first video frame).
+    early_audio: Vec<Sample>,
     /// Bumped whenever the playlist changes (a part or segment closed, the stream ended).
     version: u64,
 }
@@ -112,6 +115,10 @@ const PART_SEGMENTS: usize = 2;
 const MAX_PART_SAMPLES: usize = 1024;
 /// Parts a segment holds at most; then it is closed as if it had reached the hard limit.
 const MAX_SEGMENT_PARTS: usize = 256;
+/// Audio frames kept while waiting for a video keyframe.
+const MAX_EARLY_AUDIO: usize = 16;
+/// How far before the first video keyframe kept audio may start.
+const EARLY_AUDIO_MS: u64 = 500;
 
 impl Segmenter {
     /// A segmenter with the given settings.
@@ -136,6 +143,7 @@ impl Segmenter {
             max_segment_ms: 0,
             ended: false,
             awaiting_keyframe: false,
+            early_audio: Vec::new(),
             version: 0,
         }
     }
@@ -311,8 +319,16 @@ impl Segmenter {
             return;
         }
         sample.duration = 0;
+        let starts = sample.dts;
         self.held_video = Some(sample);
         self.enforce_bounds();
+        if !self.early_audio.is_empty() && self.held_video.is_some() {
+            for early in std::mem::take(&mut self.early_audio) {
+                if early.dts + EARLY_AUDIO_MS >= starts {
+                    self.audio_frame(early);
+                }
+            }
+        }
     }
 
     /// Keeps a part and a segment within their caps whatever the timestamps do.
@@ -337,7 +353,12 @@ impl Segmenter {
         let before_video =
             self.video.is_some() && self.segments.is_empty() && self.held_video.is_none();
         if before_video || (self.awaiting_keyframe && self.video.is_some()) {
-            return; // audio starts with the first video keyframe
+            // Audio starts with the first video keyframe; the last few frames wait for it.
+            if self.early_audio.len() >= MAX_EARLY_AUDIO {
+                self.early_audio.remove(0);
+            }
+            self.early_audio.push(sample);
+            return;
         }
         if let Some(mut held) = self.held_audio.take() {
             let delta = u32::try_from(sample.dts.saturating_sub(held.dts)).unwrap_or(0);
