@@ -24,6 +24,10 @@ hls_block_ms = 600
 [app.private]
 hls = true
 deny_play = ["127.0.0.1"]
+
+[app.one]
+hls = true
+max_players_per_stream = 1
 "#;
 
 async fn start() -> Server {
@@ -58,7 +62,16 @@ impl Answer {
 }
 
 async fn get(address: SocketAddr, path: &str) -> Answer {
-    let mut socket = TcpStream::connect(address).await.unwrap();
+    get_from("127.0.0.1", address, path).await
+}
+
+/// A GET from a given loopback address (a second viewer).
+async fn get_from(local: &str, address: SocketAddr, path: &str) -> Answer {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(local.parse().unwrap(), 0))
+        .unwrap();
+    let mut socket = socket.connect(address).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     socket.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
@@ -357,6 +370,16 @@ async fn playlist_rules_blocking_reloads_and_bad_requests() {
     let answer = get(address, "/private/cam/index.m3u8").await;
     assert_eq!(answer.status, 403, "{}", answer.text());
     assert!(answer.text().contains("denied"));
+    // Player limits count HLS viewers (one per address and stream).
+    let mut one = Publisher::start(server.local_addresses()[0], "one", "cam").await;
+    one.sequence_header().await;
+    one.frames(0, 30, true).await;
+    playlist_until(address, "/one/cam/index.m3u8", |p| {
+        p.contains("#EXT-X-PART:")
+    })
+    .await;
+    let second = get_from("127.0.0.2", address, "/one/cam/index.m3u8").await;
+    assert_eq!(second.status, 403, "{}", second.text());
 
     // The publisher leaves: the playlist ends.
     drop(publisher);

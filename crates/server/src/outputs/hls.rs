@@ -32,7 +32,8 @@ use tokio::sync::{watch, Semaphore};
 use crate::clients::{Clients, LiveState, Registration};
 use crate::config::{AppConfig, SharedApps};
 use crate::hooks::{self, Call, HookForm};
-use crate::policy::{self, Action};
+use crate::policy::limits::{self, Slot, OCCUPANCY};
+use crate::policy::{self, Action, Reason, Refusal};
 use crate::router::Verdict;
 
 /// A viewer that asked for no playlist for this long is no longer counted.
@@ -176,6 +177,8 @@ struct Viewer {
     last_seen: Instant,
     bytes_out: Arc<AtomicU64>,
     _registration: Registration,
+    /// Counted against the application's player limits while the viewer lives.
+    _slot: Option<Slot>,
 }
 
 /// LL-HLS for the whole server: the streams being segmented, the viewers, the waiting pool.
@@ -350,7 +353,7 @@ impl Hls {
     }
 
     /// Registers a new viewer in the client registry (variant `hls`, role `player`).
-    fn add_viewer(&self, peer: SocketAddr, key: &StreamKey) {
+    fn add_viewer(&self, peer: SocketAddr, key: &StreamKey, slot: Option<Slot>) {
         let bytes_out = Arc::new(AtomicU64::new(0));
         let read = bytes_out.clone();
         let (app, name) = (key.app.clone(), key.name.clone());
@@ -374,6 +377,7 @@ impl Hls {
                 last_seen: Instant::now(),
                 bytes_out,
                 _registration: registration,
+                _slot: slot,
             },
         );
     }
@@ -628,7 +632,11 @@ async fn wait_for(hls: &Hls, stream: &HlsStream, wanted: Wanted) -> Result<(), R
         return Ok(());
     }
     let Ok(_permit) = hls.waiting.try_acquire() else {
-        hls.overflowed.fetch_add(1, Ordering::Relaxed);
+        let overflowed = hls.overflowed.fetch_add(1, Ordering::Relaxed);
+        if overflowed % 1000 == 0 {
+            tracing::warn!(stream = %stream.key, waiting = MAX_WAITING, refused = overflowed + 1,
+                "hls: too many blocking requests waiting; answered 503");
+        }
         return Err((
             StatusCode::SERVICE_UNAVAILABLE,
             "too many blocking requests waiting",
@@ -739,12 +747,33 @@ async fn admit(
         &key.app,
         (&key.name, query),
         SystemTime::now(),
-    );
-    if let Err(refusal) = checked {
-        tracing::warn!(peer = %peer.address, transport = "hls", stream = %key,
-            reason = ?refusal.reason, why = %refusal.description, "access refused");
-        return Err(answer(StatusCode::FORBIDDEN, &refusal.description));
-    }
+    )
+    .and_then(|()| {
+        if policy::needs_login(app_config, Action::Play) {
+            // An RTMP login (authmod=adobe) has no HLS equivalent: such players use RTMP.
+            return Err(Refusal::new(
+                Reason::AuthRequired,
+                "play needs a login (authmod=adobe), which HLS cannot give".into(),
+            ));
+        }
+        Ok(())
+    });
+    let slot = checked.and_then(|()| {
+        if !limits::limited(app_config) {
+            return Ok(None);
+        }
+        OCCUPANCY
+            .take(app_config, Action::Play, &key.app, &key.name)
+            .map(Some)
+    });
+    let slot = match slot {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            tracing::warn!(peer = %peer.address, transport = "hls", stream = %key,
+                reason = ?refusal.reason, why = %refusal.description, "access refused");
+            return Err(answer(StatusCode::FORBIDDEN, &refusal.description));
+        }
+    };
     if let Some(url) = &app_config.on_play {
         let form = HookForm {
             call: Call::Play,
@@ -785,7 +814,7 @@ async fn admit(
         }
     }
     tracing::info!(peer = %peer.address, transport = "hls", stream = %key, "play");
-    hls.add_viewer(peer.address, key);
+    hls.add_viewer(peer.address, key, slot);
     Ok(())
 }
 
