@@ -11,7 +11,6 @@ use rtmp_chunk::Message;
 use rtmp_client::{Client, ConnectOptions, RtmpUrl};
 use rtmpx::{Config, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const APPS: &str = r#"
 [app.live]
