@@ -75,9 +75,10 @@ impl HlsSettings {
     }
 }
 
-/// One run of a stream (from a publish to its end) as the handlers read it.
+/// A stream's segmenter as the handlers read it, from its first publish until it has been gone for
+/// [`ENDED_LINGER`] (a publisher coming back within that time continues it after a discontinuity).
 struct Run {
-    /// Names this run's files (`{run}-seg3.m4s`), so that caches never mix two runs.
+    /// Names this run's files (`{run}-seg3.m4s`), so that caches never mix two runs of a stream.
     id: String,
     segmenter: Segmenter,
     /// The playlist as last rendered (at `version`).
