@@ -578,10 +578,10 @@ impl Segmenter {
     /// Renders the LL-HLS media playlist (`index.m3u8`).
     pub fn playlist(&self) -> String {
         let part_target = f64::from(self.config.part_target_ms) / 1000.0;
-        let target = self
-            .max_segment_ms
-            .max(u64::from(self.config.segment_target_ms))
-            .div_ceil(1000)
+        // Every EXTINF, rounded to the nearest second, must not exceed it (RFC 8216bis 4.4.3.1).
+        let target = (self.max_segment_ms + 500) / 1000;
+        let target = target
+            .max(u64::from(self.config.segment_target_ms).div_ceil(1000))
             .max(1);
         let mut out = String::new();
         let _ = writeln!(out, "#EXTM3U");
