@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -562,4 +563,91 @@ async fn ffmpeg9_reads_hevc_aac_from_the_served_playlist() {
         "hevc",
     )
     .await;
+}
+
+/// A hook server: `/allow` records the form and allows, `/deny` refuses, `/rename` answers 302 `other`.
+async fn start_hook_server(received: Arc<Mutex<Vec<String>>>) -> SocketAddr {
+    use axum::extract::State;
+    use axum::http::{header, StatusCode};
+    use axum::routing::post;
+    type Received = Arc<Mutex<Vec<String>>>;
+    let app = axum::Router::new()
+        .route(
+            "/allow",
+            post(|State(r): State<Received>, body: String| async move {
+                r.lock().unwrap().push(body);
+                StatusCode::OK
+            }),
+        )
+        .route("/deny", post(|| async { StatusCode::FORBIDDEN }))
+        .route(
+            "/rename",
+            post(|| async { (StatusCode::FOUND, [(header::LOCATION, "other")]) }),
+        )
+        .with_state(received);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_play_decides_hls_viewers() {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let hooks = start_hook_server(received.clone()).await;
+    let text = format!(
+        r#"
+[app.allowed]
+hls = true
+on_play = "http://{hooks}/allow"
+[app.denied]
+hls = true
+on_play = "http://{hooks}/deny"
+[app.renamed]
+hls = true
+on_play = "http://{hooks}/rename"
+"#
+    );
+    let mut config: Config = toml::from_str(&text).unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    config.listen = vec![any];
+    config.listen_tls = vec![];
+    config.listen_http = vec![any];
+    config.listen_api = vec![];
+    let server = Server::start(&config).await.unwrap();
+    let (rtmp, http) = (server.local_addresses()[0], server.local_addresses()[1]);
+    let mut publishers = Vec::new();
+    for app in ["allowed", "denied", "renamed"] {
+        let mut publisher = Publisher::start(rtmp, app, "cam").await;
+        publisher.sequence_header().await;
+        publisher.frames(0, 30, true).await;
+        publishers.push(publisher);
+    }
+    let allowed = playlist_until(http, "/allowed/cam/index.m3u8?token=t", |p| {
+        p.contains("#EXT-X-PART:")
+    })
+    .await;
+    assert!(allowed.contains("#EXT-X-MAP"));
+    let form = received.lock().unwrap().first().cloned().unwrap();
+    for field in [
+        "call=play",
+        "variant=hls",
+        "name=cam",
+        "app=allowed",
+        "&token=t",
+    ] {
+        assert!(form.contains(field), "{field} missing in {form}");
+    }
+    assert!(!form.contains("clientid=0&"), "{form}");
+    let denied = get(http, "/denied/cam/index.m3u8").await;
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    let renamed = get(http, "/renamed/cam/index.m3u8").await;
+    assert_eq!(renamed.status, 302);
+    assert_eq!(
+        renamed.header("location"),
+        Some("/renamed/other/index.m3u8")
+    );
+    let listed = server.clients().list();
+    assert_eq!(listed.iter().filter(|c| c.variant == "hls").count(), 1);
+    server.shutdown(Duration::from_secs(1)).await;
 }

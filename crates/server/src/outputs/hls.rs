@@ -180,6 +180,8 @@ struct Viewer {
     _registration: Registration,
     /// Counted against the application's player limits while the viewer lives.
     _slot: Option<Slot>,
+    /// `on_play_done` (URL, form, timeout), told when the viewer expires.
+    done: Option<(Arc<str>, HookForm, Duration)>,
 }
 
 /// LL-HLS for the whole server: the streams being segmented, the viewers, the waiting pool.
@@ -327,8 +329,20 @@ impl Hls {
 
     /// Forgets viewers idle for [`VIEWER_IDLE`]; run every second by [`Hls::run_expiry`].
     pub fn expire_viewers(&self, now: Instant) {
-        self.lock_viewers()
-            .retain(|_, viewer| now.duration_since(viewer.last_seen) < VIEWER_IDLE);
+        let mut left = Vec::new();
+        self.lock_viewers().retain(|(peer, key), viewer| {
+            let stays = now.duration_since(viewer.last_seen) < VIEWER_IDLE;
+            if !stays {
+                left.push((*peer, key.clone(), viewer.done.take()));
+            }
+            stays
+        });
+        for (peer, key, done) in left {
+            tracing::info!(%peer, transport = "hls", stream = %key, "stop");
+            if let Some((url, form, timeout)) = done {
+                hooks::notify(url, form, timeout);
+            }
+        }
     }
 
     /// Expires idle viewers every second, for as long as the server runs.
@@ -353,8 +367,8 @@ impl Hls {
         true
     }
 
-    /// Registers a new viewer in the client registry (variant `hls`, role `player`).
-    fn add_viewer(&self, peer: SocketAddr, key: &StreamKey, slot: Option<Slot>) {
+    /// A new viewer's place in the client registry (variant `hls`, role `player`) and its byte count.
+    fn register(&self, peer: SocketAddr, key: &StreamKey) -> (Registration, Arc<AtomicU64>) {
         let bytes_out = Arc::new(AtomicU64::new(0));
         let read = bytes_out.clone();
         let (app, name) = (key.app.clone(), key.name.clone());
@@ -372,15 +386,7 @@ impl Hls {
                 })
             }),
         );
-        self.lock_viewers().insert(
-            (peer.ip(), key.clone()),
-            Viewer {
-                last_seen: Instant::now(),
-                bytes_out,
-                _registration: registration,
-                _slot: slot,
-            },
-        );
+        (registration, bytes_out)
     }
 }
 
@@ -775,25 +781,27 @@ async fn admit(
             return Err(answer(StatusCode::FORBIDDEN, &refusal.description));
         }
     };
+    // Listed from now on (as an RTMP player is while its hook is asked); dropped if refused.
+    let (registration, bytes_out) = hls.register(peer.address, key);
+    let form = |call: Call| HookForm {
+        call,
+        addr: peer.address.ip().to_string(),
+        client_id: registration.id(),
+        app: key.app.clone(),
+        flashver: String::new(),
+        swfurl: String::new(),
+        tcurl: String::new(),
+        pageurl: String::new(),
+        variant: "hls".to_owned(),
+        name: Some(key.name.clone()),
+        publish_type: None,
+        path: None,
+        args: query.to_owned(),
+    };
     if let Some(url) = &app_config.on_play {
-        let form = HookForm {
-            call: Call::Play,
-            addr: peer.address.ip().to_string(),
-            client_id: 0,
-            app: key.app.clone(),
-            flashver: String::new(),
-            swfurl: String::new(),
-            tcurl: String::new(),
-            pageurl: String::new(),
-            variant: "hls".to_owned(),
-            name: Some(key.name.clone()),
-            publish_type: None,
-            path: None,
-            args: query.to_owned(),
-        };
         let verdict = hooks::ask(
             url,
-            &form,
+            &form(Call::Play),
             app_config.hook_timeout(),
             app_config.hook_failure,
         )
@@ -815,7 +823,20 @@ async fn admit(
         }
     }
     tracing::info!(peer = %peer.address, transport = "hls", stream = %key, "play");
-    hls.add_viewer(peer.address, key, slot);
+    let done = app_config.on_play_done.as_ref().map(|url| {
+        let url: Arc<str> = url.as_str().into();
+        (url, form(Call::PlayDone), app_config.hook_timeout())
+    });
+    hls.lock_viewers().insert(
+        (peer.address.ip(), key.clone()),
+        Viewer {
+            last_seen: Instant::now(),
+            bytes_out,
+            _registration: registration,
+            _slot: slot,
+            done,
+        },
+    );
     Ok(())
 }
 
