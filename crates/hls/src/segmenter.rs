@@ -38,6 +38,41 @@ impl Default for HlsConfig {
     }
 }
 
+/// How far back a track's timestamp may step before it counts as a jump (rebased).
+const BACKWARD_JUMP_MS: i64 = 500;
+/// How far forward a track's timestamp may step before it counts as a jump (rebased).
+const FORWARD_JUMP_MS: i64 = 30_000;
+
+/// One track's timeline: FLV's 32-bit millisecond timestamps made monotonic 64-bit decode times. A
+/// step back beyond [`BACKWARD_JUMP_MS`] (an encoder that restarts its clock, the 49-day wrap) or
+/// forward beyond [`FORWARD_JUMP_MS`] is rebased to follow the previous sample by the last frame
+/// duration, so fragments' decode times never go backwards.
+#[derive(Debug, Clone, Copy, Default)]
+struct Timeline {
+    offset: i64,
+    last: Option<i64>,
+    step: i64,
+}
+
+impl Timeline {
+    fn map(&mut self, timestamp: u32) -> u64 {
+        let mut dts = i64::from(timestamp) + self.offset;
+        if let Some(last) = self.last {
+            let jump = dts - last;
+            if !(-BACKWARD_JUMP_MS..=FORWARD_JUMP_MS).contains(&jump) {
+                let rebased = last + self.step;
+                self.offset += rebased - dts;
+                dts = rebased;
+            } else if (1..1000).contains(&jump) {
+                self.step = jump;
+            }
+        }
+        let dts = dts.max(0);
+        self.last = Some(self.last.map_or(dts, |last| last.max(dts)));
+        u64::try_from(dts).unwrap_or(0)
+    }
+}
+
 /// One part of a segment.
 #[derive(Debug, Clone)]
 pub struct Part {
@@ -107,6 +142,8 @@ pub struct Segmenter {
     early_audio: Vec<Sample>,
     /// Bumped whenever the playlist changes (a part or segment closed, the stream ended).
     version: u64,
+    video_timeline: Timeline,
+    audio_timeline: Timeline,
 }
 
 /// Segments behind the growing one that keep their parts listed.
@@ -145,6 +182,8 @@ impl Segmenter {
             awaiting_keyframe: false,
             early_audio: Vec::new(),
             version: 0,
+            video_timeline: Timeline::default(),
+            audio_timeline: Timeline::default(),
         }
     }
 
@@ -188,8 +227,9 @@ impl Segmenter {
             } => {
                 self.ensure_init();
                 if self.video.is_some() && self.init.is_some() {
+                    let dts = self.video_timeline.map(timestamp);
                     self.video_frame(Sample {
-                        dts: u64::from(timestamp),
+                        dts,
                         duration: 0,
                         cts,
                         keyframe,
@@ -215,8 +255,9 @@ impl Segmenter {
             AudioTag::Frame(data) => {
                 self.ensure_init();
                 if self.audio.is_some() && self.init.is_some() {
+                    let dts = self.audio_timeline.map(timestamp);
                     self.audio_frame(Sample {
-                        dts: u64::from(timestamp),
+                        dts,
                         duration: 0,
                         cts: 0,
                         keyframe: true,
@@ -275,6 +316,8 @@ impl Segmenter {
         self.audio = None;
         self.last_video_delta = 0;
         self.last_audio_delta = 0;
+        self.video_timeline = Timeline::default();
+        self.audio_timeline = Timeline::default();
         self.pending_discontinuity = !self.segments.is_empty();
         self.awaiting_keyframe = true;
         self.ended = false;
@@ -745,6 +788,34 @@ mod tests {
         // The same configuration again is no change.
         hls.push_video(6000, &avcc).unwrap();
         assert_eq!(hls.init_number(), 1);
+    }
+
+    #[test]
+    fn timestamps_that_jump_or_wrap_are_rebased() {
+        for start in [0u32, u32::MAX - 2_000] {
+            let mut hls = Segmenter::new(HlsConfig::default());
+            let avcc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]);
+            hls.push_video(start, &avcc).unwrap();
+            for frame in 0..300u32 {
+                let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
+                let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+                // Frame 150 on: the encoder's clock restarts at 0 (or the 32-bit clock wraps).
+                let ts = if start == 0 && frame >= 150 {
+                    (frame - 150) * 40
+                } else {
+                    start.wrapping_add(frame * 40)
+                };
+                hls.push_video(ts, &tag).unwrap();
+            }
+            let playlist = hls.playlist();
+            for line in playlist.lines() {
+                if let Some(duration) = line.strip_prefix("#EXTINF:") {
+                    let duration: f64 = duration.trim_end_matches(',').parse().unwrap();
+                    assert!((1.0..=2.5).contains(&duration), "{line}\n{playlist}");
+                }
+            }
+            assert!(playlist.matches("#EXTINF").count() >= 4, "{playlist}");
+        }
     }
 
     #[test]
