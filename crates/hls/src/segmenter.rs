@@ -97,6 +97,8 @@ struct Segment {
     init_number: u32,
     /// It starts after a codec change: `EXT-X-DISCONTINUITY` before it.
     discontinuity: bool,
+    /// Its first sample's decode time, and the wall clock then (Unix milliseconds) when known.
+    start: Option<(u64, Option<u64>)>,
 }
 
 /// Where a blocking playlist request stands (RFC 8216bis 6.2.5.2).
@@ -144,6 +146,8 @@ pub struct Segmenter {
     version: u64,
     video_timeline: Timeline,
     audio_timeline: Timeline,
+    /// Unix milliseconds at decode time 0 (`EXT-X-PROGRAM-DATE-TIME`), once anchored.
+    wall_clock_origin: Option<u64>,
 }
 
 /// Segments behind the growing one that keep their parts listed.
@@ -184,7 +188,26 @@ impl Segmenter {
             version: 0,
             video_timeline: Timeline::default(),
             audio_timeline: Timeline::default(),
+            wall_clock_origin: None,
         }
+    }
+
+    /// Ties media time to the wall clock for `EXT-X-PROGRAM-DATE-TIME`: the last frame pushed arrived
+    /// at `unix_ms` (Unix milliseconds). Only the first call after the start (or a
+    /// [`discontinuity`](Self::discontinuity)) that follows a frame counts; the caller reads the clock.
+    pub fn anchor_wall_clock(&mut self, unix_ms: u64) {
+        if self.wall_clock_origin.is_some() {
+            return;
+        }
+        let last = self.held_video.as_ref().or(self.held_audio.as_ref());
+        if let Some(sample) = last {
+            self.wall_clock_origin = Some(unix_ms.saturating_sub(sample.dts));
+        }
+    }
+
+    /// Whether [`anchor_wall_clock`](Self::anchor_wall_clock) has taken effect.
+    pub fn is_anchored(&self) -> bool {
+        self.wall_clock_origin.is_some()
     }
 
     /// A counter bumped whenever the playlist changes: render it again when this moves.
@@ -318,6 +341,7 @@ impl Segmenter {
         self.last_audio_delta = 0;
         self.video_timeline = Timeline::default();
         self.audio_timeline = Timeline::default();
+        self.wall_clock_origin = None;
         self.pending_discontinuity = !self.segments.is_empty();
         self.awaiting_keyframe = true;
         self.ended = false;
@@ -470,6 +494,7 @@ impl Segmenter {
             duration_ms: 0,
             init_number: self.init_number,
             discontinuity: std::mem::take(&mut self.pending_discontinuity),
+            start: None,
         });
     }
 
@@ -485,11 +510,20 @@ impl Segmenter {
         let lead = if self.video.is_some() { &video } else { &audio };
         let duration_ms: u64 = lead.iter().map(|s| u64::from(s.duration)).sum();
         let independent = lead.first().is_some_and(|s| s.keyframe);
+        let first_dts = lead
+            .first()
+            .or(video.first())
+            .or(audio.first())
+            .map(|s| s.dts);
+        let wall_clock = self.wall_clock_origin;
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
         let timescales = (mp4::TIMESCALE, self.audio_timescale());
         let data = mp4::fragment(self.fragment_sequence, &video, &audio, timescales);
         self.version += 1;
         if let Some(segment) = self.segments.back_mut() {
+            if segment.start.is_none() {
+                segment.start = first_dts.map(|dts| (dts, wall_clock.map(|o| o + dts)));
+            }
             segment.duration_ms += duration_ms;
             segment.parts.push(Part {
                 duration_ms,
@@ -657,6 +691,9 @@ impl Segmenter {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{prefix}{uri}\"");
                 map = Some(segment.init_number);
             }
+            if let Some((_, Some(unix_ms))) = segment.start {
+                let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339(unix_ms));
+            }
             for (index, part) in segment.parts.iter().enumerate() {
                 let _ = writeln!(
                     out,
@@ -688,6 +725,28 @@ impl Segmenter {
         }
         out
     }
+}
+
+/// `2026-12-03T11:45:00.123Z` for Unix milliseconds.
+fn rfc3339(unix_ms: u64) -> String {
+    let (secs, ms) = (unix_ms / 1000, unix_ms % 1000);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
 }
 
 /// The file name of init segment `number`: `init.mp4`, then `init1.mp4`, `init2.mp4`, ...
@@ -816,6 +875,30 @@ mod tests {
             }
             assert!(playlist.matches("#EXTINF").count() >= 4, "{playlist}");
         }
+    }
+
+    #[test]
+    fn program_date_time_follows_the_anchor() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_796_298_300_123), "2026-12-03T11:45:00.123Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        let mut hls = Segmenter::new(HlsConfig::default());
+        let avcc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]);
+        hls.push_video(0, &avcc).unwrap();
+        hls.anchor_wall_clock(5); // no frame yet: nothing to anchor
+        assert!(!hls.is_anchored());
+        for frame in 0..90u32 {
+            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
+            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+            hls.push_video(1000 + frame * 1000 / 30, &tag).unwrap();
+            hls.anchor_wall_clock(1_796_298_300_000 + u64::from(frame) * 33);
+        }
+        let playlist = hls.playlist();
+        assert!(
+            playlist.contains("#EXT-X-PROGRAM-DATE-TIME:2026-12-03T11:45:00.000Z\n"),
+            "{playlist}"
+        );
+        assert!(playlist.contains("#EXT-X-PROGRAM-DATE-TIME:2026-12-03T11:45:02.000Z\n"));
     }
 
     #[test]

@@ -209,6 +209,8 @@ async fn playlist_rules_blocking_reloads_and_bad_requests() {
     );
     assert!(playlist.contains("CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600"));
     assert_eq!(tag_value(&playlist, "#EXT-X-MEDIA-SEQUENCE:"), Some("0"));
+    let date = tag_value(&playlist, "#EXT-X-PROGRAM-DATE-TIME:").unwrap();
+    assert!(date.len() == 24 && date.ends_with('Z'), "{date}");
     let mut previous_segment = None;
     let mut first_part_of_segment = true;
     for line in playlist.lines() {

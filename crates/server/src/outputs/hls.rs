@@ -117,12 +117,15 @@ impl Run {
     }
 }
 
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// A run id: milliseconds since the epoch in base 36, made unique in the process.
 fn run_id() -> String {
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now = unix_ms(SystemTime::now());
     let previous = LAST.fetch_max(now, Ordering::Relaxed);
     let id = if previous >= now {
         LAST.fetch_add(1, Ordering::Relaxed) + 1
@@ -310,6 +313,9 @@ impl Hls {
                             .push_audio(message.timestamp, &message.payload),
                         FrameKind::Data => Ok(()),
                     };
+                    if !run.segmenter.is_anchored() {
+                        run.segmenter.anchor_wall_clock(unix_ms(SystemTime::now()));
+                    }
                     if let Err(error) = pushed {
                         tracing::debug!(app = %stream.key.app, stream = %stream.key.name, %error, "hls: frame skipped");
                     }
