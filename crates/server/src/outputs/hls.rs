@@ -241,8 +241,8 @@ impl Hls {
     }
 
     /// Starts segmenting `key` (call when its publish is accepted, for an application with `hls`); a
-    /// stream already segmented goes on (its task starts a new run on the new publisher). Needs a
-    /// Tokio runtime.
+    /// stream already segmented goes on (its task continues with the new publisher after a
+    /// discontinuity). Needs a Tokio runtime.
     pub fn start(self: &Arc<Self>, key: &StreamKey, settings: HlsSettings) {
         let mut streams = self.lock_streams();
         if streams.contains_key(key) {
@@ -272,8 +272,22 @@ impl Hls {
         let mut ended = false;
         loop {
             let event = tokio::select! {
+                biased;
                 event = subscriber.recv() => event,
-                () = &mut linger, if ended => break,
+                () = &mut linger, if ended => {
+                    // Under the map's lock: a publish that found this stream in the map has already
+                    // queued its `Published`, which keeps the task going.
+                    let mut streams = self.lock_streams();
+                    match subscriber.try_recv() {
+                        Some(event) => event,
+                        None => {
+                            if streams.get(&stream.key).is_some_and(|s| Arc::ptr_eq(s, &stream)) {
+                                streams.remove(&stream.key);
+                            }
+                            break;
+                        }
+                    }
+                }
             };
             // Rebuilt before the lock: the handlers never wait for it.
             let frame = match &event {
@@ -322,13 +336,6 @@ impl Hls {
                 }
             }
             stream.notify(&mut run);
-        }
-        let mut streams = self.lock_streams();
-        if streams
-            .get(&stream.key)
-            .is_some_and(|s| Arc::ptr_eq(s, &stream))
-        {
-            streams.remove(&stream.key);
         }
         tracing::info!(app = %stream.key.app, stream = %stream.key.name, "hls stopped");
     }
