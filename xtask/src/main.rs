@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-const FUZZ_TARGETS: &[&str] = &["amf0", "amf3", "chunk", "handshake", "flv"];
+const FUZZ_TARGETS: &[&str] = &["amf0", "amf3", "chunk", "handshake", "flv", "hls"];
 
 type StepResult = Result<(), String>;
 

@@ -227,7 +227,16 @@ impl Fragmenter {
             return;
         }
         self.sequence = self.sequence.wrapping_add(1);
-        let fragment = mp4::fragment(self.sequence, &self.video_samples, &self.audio_samples);
+        let audio_timescale = self
+            .audio
+            .as_ref()
+            .map_or(mp4::TIMESCALE, mp4::audio_timescale);
+        let fragment = mp4::fragment(
+            self.sequence,
+            &self.video_samples,
+            &self.audio_samples,
+            (mp4::TIMESCALE, audio_timescale),
+        );
         out.extend_from_slice(&fragment);
         self.video_samples.clear();
         self.audio_samples.clear();

@@ -4,8 +4,18 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::{AudioCodec, AudioConfig, VideoCodec, VideoConfig};
 
-/// The timescale of every track: FLV timestamps are milliseconds.
+/// The timescale of the video track and of AAC: FLV timestamps are milliseconds.
 pub const TIMESCALE: u32 = 1000;
+/// The timescale of Opus tracks: 48 kHz, as Opus in ISOBMFF requires.
+pub const OPUS_TIMESCALE: u32 = 48_000;
+
+/// The timescale of an audio track.
+pub fn audio_timescale(audio: &AudioConfig) -> u32 {
+    match audio.codec {
+        AudioCodec::Aac => TIMESCALE,
+        AudioCodec::Opus => OPUS_TIMESCALE,
+    }
+}
 /// Track id of the video track.
 pub const VIDEO_TRACK: u32 = 1;
 /// Track id of the audio track.
@@ -80,10 +90,15 @@ pub fn init_segment(video: Option<&VideoConfig>, audio: Option<&AudioConfig>) ->
             out.put_u32(AUDIO_TRACK + 1);
         });
         if let Some(video) = video {
-            trak(out, VIDEO_TRACK, |out| video_entry(out, video));
+            let dimensions = video_dimensions(video);
+            trak(out, VIDEO_TRACK, TIMESCALE, dimensions, |out| {
+                video_entry(out, video, dimensions)
+            });
         }
         if let Some(audio) = audio {
-            trak(out, AUDIO_TRACK, |out| audio_entry(out, audio));
+            trak(out, AUDIO_TRACK, audio_timescale(audio), (0, 0), |out| {
+                audio_entry(out, audio)
+            });
         }
         put_box(out, b"mvex", |out| {
             let tracks = [video.map(|_| VIDEO_TRACK), audio.map(|_| AUDIO_TRACK)];
@@ -101,7 +116,24 @@ pub fn init_segment(video: Option<&VideoConfig>, audio: Option<&AudioConfig>) ->
     out.freeze()
 }
 
-fn trak(out: &mut BytesMut, track: u32, entry: impl FnOnce(&mut BytesMut)) {
+/// Width and height from the configuration record's parameter sets; (0, 0) when unreadable
+/// (decoders then take them from the stream).
+fn video_dimensions(video: &VideoConfig) -> (u16, u16) {
+    crate::codec::video_params(video).map_or((0, 0), |p| {
+        (
+            u16::try_from(p.width).unwrap_or(0),
+            u16::try_from(p.height).unwrap_or(0),
+        )
+    })
+}
+
+fn trak(
+    out: &mut BytesMut,
+    track: u32,
+    timescale: u32,
+    (width, height): (u16, u16),
+    entry: impl FnOnce(&mut BytesMut),
+) {
     let is_video = track == VIDEO_TRACK;
     put_box(out, b"trak", |out| {
         put_full_box(out, b"tkhd", 0, 3, |out| {
@@ -116,14 +148,14 @@ fn trak(out: &mut BytesMut, track: u32, entry: impl FnOnce(&mut BytesMut)) {
             out.put_u16(if is_video { 0 } else { 0x0100 });
             out.put_u16(0);
             MATRIX.iter().for_each(|m| out.put_u32(*m));
-            out.put_u32(0);
-            out.put_u32(0);
+            out.put_u32(u32::from(width) << 16);
+            out.put_u32(u32::from(height) << 16);
         });
         put_box(out, b"mdia", |out| {
             put_full_box(out, b"mdhd", 0, 0, |out| {
                 out.put_u32(0);
                 out.put_u32(0);
-                out.put_u32(TIMESCALE);
+                out.put_u32(timescale);
                 out.put_u32(0);
                 out.put_u16(0x55c4); // "und"
                 out.put_u16(0);
@@ -165,7 +197,7 @@ fn trak(out: &mut BytesMut, track: u32, entry: impl FnOnce(&mut BytesMut)) {
     });
 }
 
-fn video_entry(out: &mut BytesMut, video: &VideoConfig) {
+fn video_entry(out: &mut BytesMut, video: &VideoConfig, (width, height): (u16, u16)) {
     let (kind, config) = match video.codec {
         VideoCodec::H264 => (b"avc1", b"avcC"),
         VideoCodec::Hevc => (b"hvc1", b"hvcC"),
@@ -175,8 +207,8 @@ fn video_entry(out: &mut BytesMut, video: &VideoConfig) {
         out.put_bytes(0, 6);
         out.put_u16(1);
         out.put_bytes(0, 16);
-        out.put_u16(0); // width: decoders take it from the configuration record
-        out.put_u16(0);
+        out.put_u16(width);
+        out.put_u16(height);
         out.put_u32(0x0048_0000);
         out.put_u32(0x0048_0000);
         out.put_u32(0);
@@ -255,8 +287,22 @@ fn dops(out: &mut BytesMut, head: &[u8]) {
 }
 
 /// Builds one fragment (`moof` + `mdat`) from the samples of each track (empty tracks are left out).
-pub fn fragment(sequence: u32, video: &[Sample], audio: &[Sample]) -> Bytes {
+/// Sample times are milliseconds; `timescales` (video, audio) are those of the init segment.
+pub fn fragment(
+    sequence: u32,
+    video: &[Sample],
+    audio: &[Sample],
+    timescales: (u32, u32),
+) -> Bytes {
     let tracks = [(VIDEO_TRACK, video), (AUDIO_TRACK, audio)];
+    let scale = |track: u32, ms: u64| {
+        let timescale = if track == VIDEO_TRACK {
+            timescales.0
+        } else {
+            timescales.1
+        };
+        ms.saturating_mul(u64::from(timescale)) / u64::from(TIMESCALE)
+    };
     let mut out = BytesMut::new();
     let mut offset_slots = Vec::new();
     put_box(&mut out, b"moof", |out| {
@@ -268,14 +314,17 @@ pub fn fragment(sequence: u32, video: &[Sample], audio: &[Sample]) -> Bytes {
             let is_video = track == VIDEO_TRACK;
             put_box(out, b"traf", |out| {
                 put_full_box(out, b"tfhd", 0, 0x02_0000, |out| out.put_u32(track));
-                put_full_box(out, b"tfdt", 1, 0, |out| out.put_u64(first.dts));
+                put_full_box(out, b"tfdt", 1, 0, |out| {
+                    out.put_u64(scale(track, first.dts))
+                });
                 let flags = 0x1 | 0x100 | 0x200 | 0x400 | if is_video { 0x800 } else { 0 };
                 put_full_box(out, b"trun", 1, flags, |out| {
                     out.put_u32(u32::try_from(samples.len()).unwrap_or(u32::MAX));
                     offset_slots.push(out.len());
                     out.put_u32(0);
                     for sample in samples {
-                        out.put_u32(sample.duration);
+                        let duration = scale(track, u64::from(sample.duration));
+                        out.put_u32(u32::try_from(duration).unwrap_or(u32::MAX));
                         out.put_u32(u32::try_from(sample.data.len()).unwrap_or(u32::MAX));
                         out.put_u32(if sample.keyframe {
                             0x0200_0000

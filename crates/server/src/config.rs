@@ -419,6 +419,21 @@ pub struct AppConfig {
     pub http_flv_wait_ms: Option<u64>,
     /// `Access-Control-Allow-Origin` of the media answers (default `*`; an empty string sends none).
     pub http_cors_origin: Option<String>,
+
+    // LL-HLS (docs/hls.md, crate::outputs::hls).
+    /// Segment every stream of the application for LL-HLS from the moment it is published, served on
+    /// every HTTP listener at `/APP/NAME/index.m3u8`.
+    pub hls: bool,
+    /// Target duration of a part in milliseconds (default 333; at least 100).
+    pub hls_part_ms: Option<u32>,
+    /// Target duration of a segment in milliseconds; segments are cut at the first keyframe after it
+    /// (default 2000).
+    pub hls_segment_ms: Option<u32>,
+    /// Complete segments kept in memory and listed in the playlist (default 6; at least 2).
+    pub hls_window: Option<usize>,
+    /// How long a blocking playlist request (`_HLS_msn`) waits at most, in milliseconds (default:
+    /// three segment targets, as RFC 8216bis allows).
+    pub hls_block_ms: Option<u64>,
 }
 
 impl AppConfig {
@@ -451,6 +466,11 @@ impl AppConfig {
             Some("") => None,
             Some(origin) => Some(origin),
         }
+    }
+
+    /// The segmenter settings of this application, defaulted and kept within sane bounds.
+    pub fn hls_settings(&self) -> crate::outputs::hls::HlsSettings {
+        crate::outputs::hls::HlsSettings::from_app(self)
     }
 
     /// The recording settings of this application.

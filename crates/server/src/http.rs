@@ -2,9 +2,10 @@
 //! and HTTP sniffed on the shared port), served on hyper 1 with the settings RTMPT clients need.
 //!
 //! It routes the RTMPT tunnel (`/fcs/ident2`, `/open/1`, `/idle/…`, `/send/…`, `/close/…`), HTTP-FLV and
-//! WS-FLV (`/{app}/{name}.flv`, [`crate::outputs::http_flv`]) and the built-in page (`/`, `/assets/…`,
-//! `/streams.json`, [`crate::outputs::page`]), and answers everything else with 404. Media routes go in
-//! [`router`], next to the tunnel's.
+//! WS-FLV (`/{app}/{name}.flv`, [`crate::outputs::http_flv`]), LL-HLS (`/{app}/{name}/{file}`,
+//! [`crate::outputs::hls`]) and the built-in page (`/`, `/assets/…`, `/streams.json`,
+//! [`crate::outputs::page`]), and answers everything else with 404. Media routes go in [`router`], next
+//! to the tunnel's.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,14 +36,15 @@ pub struct Peer {
 }
 
 /// The router of every media HTTP listener. `rtmpt` is the tunnel, if enabled; `flv` serves
-/// `/{app}/{name}.flv` over HTTP and WebSocket; `page` (the hub it lists) the built-in page.
+/// `/{app}/{name}.flv` over HTTP and WebSocket; `hls` serves LL-HLS (`/{app}/{name}/index.m3u8` and its
+/// files); `page` (the hub it lists) the built-in page.
 ///
-/// Next routes go here, before the fallback: `/{app}/{name}/index.m3u8` with its parts (LL-HLS). The
-/// tunnel's first path segments (`fcs`, `open`, `idle`, `send`, `close`) and, with the page, `assets`
-/// are reserved.
+/// The tunnel's first path segments (`fcs`, `open`, `idle`, `send`, `close`) and, with the page,
+/// `assets` are reserved.
 pub fn router(
     rtmpt: Option<RtmptServer>,
     flv: Option<Arc<HttpFlv>>,
+    hls: Option<Arc<crate::outputs::hls::Hls>>,
     page: Option<rtmp_hub::Hub>,
 ) -> Router {
     let mut router = Router::new();
@@ -52,6 +54,9 @@ pub fn router(
                 .route("/{app}/{file}", any(http_flv::serve))
                 .with_state(flv),
         );
+    }
+    if let Some(hls) = hls {
+        router = router.merge(crate::outputs::hls::routes(hls));
     }
     if let Some(hub) = page {
         router = router.merge(page::routes(hub));

@@ -131,6 +131,7 @@ impl Server {
             clients.clone(),
             connections.clone(),
         ));
+        let hls = outputs::hls::Hls::new(hub.clone(), apps.clone(), clients.clone());
         let context = Arc::new(ServerContext {
             hub: hub.clone(),
             session: config.session_config(),
@@ -139,6 +140,7 @@ impl Server {
             clients: clients.clone(),
             recordings: recordings.clone(),
             drain: drain.watch(),
+            hls: Some(hls.clone()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let flv = Arc::new(outputs::http_flv::HttpFlv {
@@ -148,12 +150,15 @@ impl Server {
             shutdown: shutdown_rx.clone(),
         });
         let page = config.http_page.then(|| hub.clone());
-        let http = http::router(Some(rtmpt.clone()), Some(flv), page);
+        let http = http::router(Some(rtmpt.clone()), Some(flv), Some(hls.clone()), page);
         let mut addresses = Vec::new();
         let mut media_listeners = Vec::new();
         let mut tasks = Vec::new();
         // Background work that lives as long as the server and is stopped, not awaited, at shutdown.
-        let mut background = vec![tokio::spawn(rtmpt.run_expiry())];
+        let mut background = vec![
+            tokio::spawn(rtmpt.run_expiry()),
+            tokio::spawn(hls.run_expiry()),
+        ];
         let tunnel_context = context.clone();
         let tunnel_shutdown = shutdown_rx.clone();
         background.push(tokio::spawn(async move {

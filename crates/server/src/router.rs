@@ -251,6 +251,8 @@ pub struct Router {
     length_queries: Vec<LengthQuery>,
     /// VOD messages left in this turn ([`VOD_MESSAGES_PER_TURN`]).
     vod_budget: usize,
+    /// LL-HLS, started for each stream published in an application with `hls`.
+    hls: Option<Arc<crate::outputs::hls::Hls>>,
     /// The stream last published or played, for the close log.
     last_stream: Option<StreamKey>,
     /// The request waiting for [`Router::answer`].
@@ -298,6 +300,7 @@ impl Router {
             length_queries: Vec::new(),
             vod_budget: VOD_MESSAGES_PER_TURN,
             recorders: ByStream::new(),
+            hls: None,
             last_stream: None,
             pending: None,
             closing: None,
@@ -314,6 +317,12 @@ impl Router {
     /// starts with a table of its own).
     pub fn set_recordings(&mut self, recordings: Arc<Recordings>) {
         self.recordings = Some(recordings);
+    }
+
+    /// Segments the streams this connection publishes in applications with `hls` (they stop with the
+    /// stream).
+    pub fn set_hls(&mut self, hls: Arc<crate::outputs::hls::Hls>) {
+        self.hls = Some(hls);
     }
 
     /// Replaces the source of login challenges' random values.
@@ -828,6 +837,9 @@ impl Router {
                             hook,
                         );
                         self.recorders.insert(stream_id, recording);
+                        if let Some(hls) = self.hls.as_ref().filter(|_| self.app_config.hls) {
+                            hls.start(&key, self.app_config.hls_settings());
+                        }
                         self.last_stream = Some(key);
                     }
                     Err(error) => {

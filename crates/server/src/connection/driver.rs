@@ -247,13 +247,16 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
-    let router = Router::new(
+    let mut router = Router::new(
         context.hub.clone(),
         context.apps.clone(),
         peer,
         transport,
         Admission::Hooks,
     );
+    if let Some(hls) = &context.hls {
+        router.set_hls(hls.clone());
+    }
     let session = ServerSession::new(
         context.session.clone(),
         Box::new(|bytes: &mut [u8]| rand::fill(bytes)),

@@ -30,4 +30,6 @@ pub struct ServerContext {
     pub recordings: std::sync::Arc<crate::outputs::recordings::Recordings>,
     /// The server's drain phase (docs/drain.md), watched by every connection.
     pub drain: tokio::sync::watch::Receiver<crate::drain::DrainPhase>,
+    /// LL-HLS: publishes of applications with `hls` start a segmenter here.
+    pub hls: Option<std::sync::Arc<crate::outputs::hls::Hls>>,
 }

@@ -1,6 +1,7 @@
 //! What a server makes of a stream besides playing it: recordings, HTTP-FLV and WS-FLV players,
-//! the built-in page (and, later, HLS and relays).
+//! LL-HLS, the built-in page (and, later, relays).
 
+pub mod hls;
 pub mod http_flv;
 pub mod page;
 pub mod recorder;
