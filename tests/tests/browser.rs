@@ -1,7 +1,8 @@
-//! WS-FLV and the browser: FFmpeg publishes a looping stream over RTMP; a small WebSocket client reads
-//! `ws://HOST/APP/NAME.flv` and checks the FLV it gets (header, metadata, sequence headers, a keyframe
-//! first, then live tags); headless Chromium plays the built-in page with mpegts.js over HTTP-FLV and
-//! over WS-FLV, and its decoded frames and `currentTime` must advance.
+//! The browser outputs, on one server: FFmpeg publishes a looping stream over RTMP; a small WebSocket
+//! client reads `ws://HOST/APP/NAME.flv` and checks the FLV it gets (header, metadata, sequence headers, a
+//! keyframe first, then live tags); headless Chromium plays the built-in page with mpegts.js over HTTP-FLV
+//! and over WS-FLV, and with hls.js (`lowLatencyMode`) over LL-HLS: its decoded frames and `currentTime`
+//! must advance, and hls.js's measured latency stay under 2 s.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -52,14 +53,17 @@ fn read_ws_flv(address: SocketAddr, path: &str, duration: Duration) -> Vec<rtmp_
 }
 
 #[test]
-fn ws_flv_and_mpegts_js_in_chromium_over_http_and_websocket() {
-    let name = "ws_flv_and_mpegts_js_in_chromium_over_http_and_websocket";
+fn chromium_plays_http_flv_ws_flv_and_ll_hls() {
+    let name = "chromium_plays_http_flv_ws_flv_and_ll_hls";
     if !enabled(name) {
         return;
     }
     browser::require();
     let dir = scratch(name);
-    let server = RtmpxServer::start(&[]);
+    let config = dir.path().join("rtmpx.toml");
+    std::fs::write(&config, "[app.live]\nhls = true\n")
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
+    let server = RtmpxServer::start(&["--config", &config.display().to_string()]);
     let _publisher = looping_publisher(&server, "live/page", &dir.path().join("publisher.log"));
 
     let tags = read_ws_flv(server.http_address, "live/page", Duration::from_secs(3));
@@ -94,7 +98,38 @@ fn ws_flv_and_mpegts_js_in_chromium_over_http_and_websocket() {
         let watched = browser::watch(&url, 8);
         watched.assert_played(4.0);
     }
+
+    // LL-HLS: hls.js in low-latency mode, blocking reloads and parts.
+    let url = format!("http://{}/?stream=live/page&via=hls", server.http_address);
+    let watched = browser::watch(&url, 10);
+    watched.assert_played(4.0);
+    // Once playing has settled (2 s after the first frame), hls.js's own measure of how far behind
+    // the live edge it plays stays under 2 s.
+    let first = watched
+        .samples
+        .iter()
+        .find(|s| s.decoded_frames > 0)
+        .map_or(0, |s| s.t_ms);
+    let settled: Vec<f64> = watched
+        .samples
+        .iter()
+        .filter(|s| s.t_ms >= first + 2000)
+        .map(|s| s.latency)
+        .collect();
+    assert!(
+        !settled.is_empty(),
+        "no settled samples: {:?}",
+        watched.samples
+    );
+    let worst = settled.iter().copied().fold(0.0, f64::max);
+    assert!(
+        worst < 2.0,
+        "hls.js latency {worst:.2} s (samples {:?})\nbrowser: {}",
+        watched.samples,
+        watched.browser_log
+    );
     let log = server.log();
     assert!(log.contains("transport=\"ws-flv\""), "{log}");
     assert!(log.contains("transport=\"http-flv\""), "{log}");
+    assert!(log.contains("transport=\"hls\""), "{log}");
 }
