@@ -480,7 +480,7 @@ impl Scenario {
             .iter()
             .flat_map(|s| std::iter::once(s.via).chain(s.players.iter().map(|p| p.via)));
         for transport in transports.map(Via::logged_transport) {
-            let logged = format!("transport=\"{transport}\"");
+            let logged = format!("variant=\"{transport}\"");
             assert!(
                 log.contains(&logged),
                 "no {logged} in the server log:\n{log}"

@@ -54,6 +54,7 @@ pub mod hooks;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod media_info;
 pub mod metrics;
 pub mod outputs;
 pub mod policy;
@@ -135,6 +136,16 @@ impl Server {
         let mut tasks = Vec::new();
         // Background work that lives as long as the server and is stopped, not awaited, at shutdown.
         let mut background = vec![tokio::spawn(rtmpt.run_expiry())];
+        // Once a second, every connection's byte counts, for the API's bitrates over the last 5 s.
+        let sampled = clients.clone();
+        background.push(tokio::spawn(async move {
+            let mut every_second = tokio::time::interval(std::time::Duration::from_secs(1));
+            every_second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every_second.tick().await;
+                sampled.sample(std::time::Instant::now());
+            }
+        }));
         let tunnel_context = context.clone();
         let tunnel_shutdown = shutdown_rx.clone();
         background.push(tokio::spawn(async move {
