@@ -107,13 +107,14 @@ impl Via {
         format!("{scheme}://{address}/{path}")
     }
 
-    /// What the server logs as the connection's `transport` (RTMPE inside the tunnel is the tunnel's).
+    /// What the server logs as the connection's `variant` (RTMPE inside the tunnel: `rtmpte`).
     pub fn logged_transport(self) -> &'static str {
         match self {
             Via::Rtmp => "rtmp",
             Via::Rtmpe => "rtmpe",
             Via::Rtmps | Via::RtmpsShared => "rtmps",
-            Via::Rtmpt | Via::RtmptShared | Via::Rtmpte => "rtmpt",
+            Via::Rtmpt | Via::RtmptShared => "rtmpt",
+            Via::Rtmpte => "rtmpte",
             Via::Rtmpts => "rtmpts",
         }
     }

@@ -272,12 +272,12 @@ pub async fn serve<S>(
         peer,
         transport,
     };
-    // Every line of the connection is inside this span; app, stream and the variant (once the handshake
-    // tells whether it is encrypted) are recorded when known.
+    // Every line of the connection is inside this span; the variant (once the handshake tells whether it
+    // is encrypted), app and stream are recorded when known.
     let span = tracing::info_span!(
         "connection",
         id = registration.id(),
-        variant = transport,
+        variant = tracing::field::Empty,
         address = %peer,
         app = tracing::field::Empty,
         stream = tracing::field::Empty
@@ -437,10 +437,10 @@ pub async fn serve<S>(
 }
 
 /// What the API and the connection's span were last told about it: told again only on a change (a
-/// handshake found encrypted, a connect, a publish or play, a stream left).
+/// handshake done, a connect, a publish or play, a stream left).
 #[derive(Debug, Default)]
 struct Shown {
-    encrypted: bool,
+    handshaken: bool,
     role: &'static str,
     app_recorded: bool,
     stream: Option<StreamKey>,
@@ -450,18 +450,19 @@ impl Shown {
     fn update(&mut self, connection: &Connection, transport: &'static str, span: &tracing::Span) {
         let session = &connection.session;
         let router = &connection.router;
+        let handshaken = session.mode().is_some();
         let encrypted = session.mode().is_some_and(|mode| mode.is_encrypted());
         let role = router.role();
         let connected = router.connect_request().is_some();
         let stream = router.last_stream();
-        if encrypted == self.encrypted
+        if handshaken == self.handshaken
             && role == self.role
             && connected == self.app_recorded
             && stream == self.stream.as_ref()
         {
             return;
         }
-        if encrypted != self.encrypted {
+        if handshaken && !self.handshaken {
             span.record("variant", variant(transport, encrypted));
         }
         if connected && !self.app_recorded {
@@ -472,7 +473,7 @@ impl Shown {
                 span.record("stream", key.name.as_str());
             }
         }
-        self.encrypted = encrypted;
+        self.handshaken = handshaken;
         self.role = role;
         self.app_recorded = connected;
         self.stream = stream.cloned();
