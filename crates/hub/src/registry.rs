@@ -339,18 +339,19 @@ impl Hub {
 
     /// The latest sequence headers of a stream, if it exists (payloads shared, not copied).
     pub fn sequence_headers(&self, key: &StreamKey) -> Option<SequenceHeaders> {
-        let streams = self.streams();
-        let stream = streams.get(key)?;
-        let state = stream.lock();
+        let (video, audio) = {
+            let streams = self.streams();
+            let stream = streams.get(key)?;
+            let state = stream.lock();
+            (
+                state.gop.video_header().cloned(),
+                state.gop.audio_header().cloned(),
+            )
+        };
+        // Rebuilt from the shared chunks outside the stream's lock: the publisher never waits for it.
         Some(SequenceHeaders {
-            video: state
-                .gop
-                .video_header()
-                .map(|frame| frame.message().payload),
-            audio: state
-                .gop
-                .audio_header()
-                .map(|frame| frame.message().payload),
+            video: video.map(|frame| frame.message().payload),
+            audio: audio.map(|frame| frame.message().payload),
         })
     }
 }

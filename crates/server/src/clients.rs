@@ -379,11 +379,13 @@ impl Registration {
         self.kick.notified().await
     }
 
-    /// Counts the connection's end: its close reason and its bytes, by variant.
+    /// Counts the connection's end: its close reason, its bytes by variant, and the frames its players
+    /// dropped (as last published in its stats).
     pub fn ended(&self, reason: &'static str, variant: &'static str, bytes: (u64, u64)) {
+        let dropped = self.stats.dropped_frames.load(Ordering::Relaxed);
         self.clients
             .counters
-            .connection_ended(reason, variant, bytes);
+            .connection_ended(reason, variant, bytes, dropped);
     }
 }
 

@@ -86,6 +86,8 @@ pub struct Counters {
     handshake_failures: Family<ReasonLabel, Counter>,
     /// Bytes received and sent by connections that ended, by variant.
     ended_bytes: Mutex<Vec<(&'static str, u64, u64)>>,
+    /// Frames skipped for the players of connections that ended.
+    ended_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -94,9 +96,17 @@ impl Counters {
         self.connections.get_or_create(&Variant { variant }).inc();
     }
 
-    /// A connection ended for `reason`, as `variant`, with `bytes` received and sent.
-    pub fn connection_ended(&self, reason: &'static str, variant: &'static str, bytes: (u64, u64)) {
+    /// A connection ended for `reason`, as `variant`, with `bytes` received and sent and `dropped`
+    /// frames skipped for its players.
+    pub fn connection_ended(
+        &self,
+        reason: &'static str,
+        variant: &'static str,
+        bytes: (u64, u64),
+        dropped: u64,
+    ) {
         self.ends.get_or_create(&ReasonLabel { reason }).inc();
+        self.ended_dropped.fetch_add(dropped, Ordering::Relaxed);
         let mut ended = self
             .ended_bytes
             .lock()
@@ -290,11 +300,11 @@ pub fn render(clients: &Clients) -> String {
         "Bytes sent to peers, by variant",
         bytes_out,
     );
-    let skipped = Gauge::<i64>::default();
-    skipped.set(i64::try_from(dropped).unwrap_or(i64::MAX));
+    let skipped = Counter::<u64>::default();
+    skipped.inc_by(dropped + counters.ended_dropped.load(Ordering::Relaxed));
     registry.register(
         "dropped_frames",
-        "Frames skipped for the open connections' players that fell behind",
+        "Frames skipped for players that fell behind (each skips to the next keyframe)",
         skipped,
     );
     let refusals = Family::<ReasonLabel, Counter>::default();
@@ -329,6 +339,7 @@ mod tests {
         let peer = ([127, 0, 0, 1], 1935).into();
         let open = clients.register(peer, "rtmps");
         let ended = clients.register(peer, "rtmp");
+        ended.stats().set_counts(10, 20, 4);
         ended.ended("kicked", "rtmp", (10, 20));
         drop(ended);
         clients
@@ -345,6 +356,7 @@ mod tests {
             r#"rtmpx_sent_bytes_total{variant="rtmp"} 20"#,
             r#"rtmpx_build_info{version=""#,
             "rtmpx_streams 0",
+            "rtmpx_dropped_frames_total 4",
             r#"rtmpx_refusals_total{reason="bad_name"} "#,
             "# EOF",
         ] {
