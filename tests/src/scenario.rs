@@ -113,13 +113,14 @@ impl Via {
         format!("{scheme}://{address}/{path}{suffix}")
     }
 
-    /// What the server logs as the connection's `transport` (RTMPE inside the tunnel is the tunnel's).
+    /// What the server logs as the connection's `variant` (RTMPE inside the tunnel: `rtmpte`).
     pub fn logged_transport(self) -> &'static str {
         match self {
             Via::Rtmp => "rtmp",
             Via::Rtmpe => "rtmpe",
             Via::Rtmps | Via::RtmpsShared => "rtmps",
-            Via::Rtmpt | Via::RtmptShared | Via::Rtmpte => "rtmpt",
+            Via::Rtmpt | Via::RtmptShared => "rtmpt",
+            Via::Rtmpte => "rtmpte",
             Via::Rtmpts => "rtmpts",
             Via::HttpFlv | Via::HttpsFlv => "http-flv",
         }
@@ -487,7 +488,7 @@ impl Scenario {
             .iter()
             .flat_map(|s| std::iter::once(s.via).chain(s.players.iter().map(|p| p.via)));
         for transport in transports.map(Via::logged_transport) {
-            let logged = format!("transport=\"{transport}\"");
+            let logged = format!("variant=\"{transport}\"");
             assert!(
                 log.contains(&logged),
                 "no {logged} in the server log:\n{log}"

@@ -1,13 +1,14 @@
-//! The API against real clients: FFmpeg publishes H.264/AAC while FFmpeg players play over RTMP, RTMPS,
-//! RTMPT and RTMPE (FFmpeg 9); each shows in `/api/v1/clients` with its variant, the stream shows its
-//! publisher and players, `/metrics` counts them, and a kick ends one FFmpeg player.
+//! The API against real clients: FFmpeg publishes H.264/AAC (and FFmpeg 9 HEVC/AAC) while FFmpeg players
+//! play over RTMP, RTMPS, RTMPT and RTMPE (FFmpeg 9); each shows in `/api/v1/clients` with its variant, the
+//! streams show their publisher, codecs, frame rate, audio and bitrate, `/metrics` counts them, 1,000
+//! API requests leave 200 `rtmpx bench` players playing, and a kick ends one FFmpeg player.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rtmpx_interop::{enabled, fixtures, scratch, Background, Player, RtmpxServer, Via};
+use rtmpx_interop::{enabled, fixtures, scratch, server, Background, Player, RtmpxServer, Via};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -154,15 +155,92 @@ fn ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one() {
             .is_some_and(|v| v.contains("Lavf")),
         "{stream}"
     );
+    assert_eq!(detail["publisher"]["variant"], "rtmp", "{stream}");
+    assert!(detail["publisher"]["id"].as_u64().is_some(), "{stream}");
+    assert!(detail["publisher"]["since"].as_u64() > Some(0), "{stream}");
+    assert!(
+        detail["publisher"]["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{stream}"
+    );
+    assert_eq!(detail["video"]["codec"], "avc1", "{stream}");
+    // Read from the SPS of the 640x360 fixture (libx264's default profile for it: High).
+    assert_eq!(detail["video"]["width"], 640, "{stream}");
+    assert_eq!(detail["video"]["height"], 360, "{stream}");
+    assert_eq!(detail["video"]["profile"], "High", "{stream}");
+    assert!(detail["video"]["level"].is_string(), "{stream}");
+    assert_eq!(detail["audio"]["codec"], "mp4a", "{stream}");
+    assert_eq!(detail["audio"]["sample_rate"], 44_100, "{stream}");
+    assert!(detail["audio"]["channels"].as_u64().is_some(), "{stream}");
+    assert!(detail["gop_cache_bytes"].as_u64() > Some(0), "{stream}");
+    // The fixture is 30 frames a second, published in real time (-re).
+    let measured = wait_for("frame rate and bitrate measured", LIMIT, || {
+        let (_, stream) = request(api, "GET", "/api/v1/streams/live/api");
+        let detail: serde_json::Value = serde_json::from_str(&stream).unwrap_or_default();
+        let rate = detail["video"]["frame_rate"].as_f64().unwrap_or(0.0);
+        let bitrate = detail["bitrate_in"].as_u64().unwrap_or(0);
+        if (25.0..=35.0).contains(&rate) && bitrate > 10_000 {
+            Ok(stream)
+        } else {
+            Err(stream)
+        }
+    });
+    let detail: serde_json::Value =
+        serde_json::from_str(&measured).unwrap_or_else(|e| panic!("{e}: {measured}"));
+    assert!(detail["dropped_frames"].as_u64().is_some(), "{measured}");
+
+    // HEVC from FFmpeg 9: the Enhanced RTMP FourCC.
+    let mut hevc = Command::new(fixtures::ffmpeg9());
+    hevc.args(["-loglevel", "warning", "-re", "-stream_loop", "-1", "-i"])
+        .arg(fixtures::hevc_aac())
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(server.url("live/hevc"));
+    let _hevc = Background::spawn(
+        "ffmpeg 9 HEVC publisher",
+        &mut hevc,
+        &dir.path().join("hevc.log"),
+    );
+    wait_for("the HEVC stream described", LIMIT, || {
+        let (_, stream) = request(api, "GET", "/api/v1/streams/live/hevc");
+        let detail: serde_json::Value = serde_json::from_str(&stream).unwrap_or_default();
+        if detail["video"]["codec"] == "hvc1"
+            && detail["audio"]["codec"] == "mp4a"
+            && detail["video"]["width"] == 320
+            && detail["video"]["height"] == 240
+        {
+            Ok(stream)
+        } else {
+            Err(stream)
+        }
+    });
     let (_, metrics) = request(api, "GET", "/metrics");
     assert!(
         metrics.contains(r#"rtmpx_players{variant="rtmps"} 1"#),
         "{metrics}"
     );
-    assert!(metrics.contains("rtmpx_streams 1"), "{metrics}");
+    // live/api and live/hevc.
+    assert!(metrics.contains("rtmpx_streams 2"), "{metrics}");
 
-    // Kick the plain RTMP player: its FFmpeg ends.
-    // A thousand API requests while the players play: answered, and the players keep receiving.
+    // A thousand API requests while 200 `rtmpx bench` players play: answered, and no player stalls.
+    let bench_report = dir.path().join("bench.json");
+    let mut bench = Command::new(server::binary());
+    bench
+        .args(["bench", &server.url("live/many"), "--players", "200"])
+        .args(["--ramp", "100", "--duration", "12", "--publish"])
+        .arg(fixtures::h264_aac())
+        .arg("--json")
+        .arg(&bench_report);
+    let mut bench = Background::spawn("rtmpx bench", &mut bench, &dir.path().join("bench.log"));
+    wait_for("200 bench players listed", LIMIT, || {
+        let (_, body) = request(api, "GET", "/api/v1/streams/live/many");
+        let detail: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if detail["players"]["rtmp"].as_u64() == Some(200) {
+            Ok(body)
+        } else {
+            Err(body)
+        }
+    });
     let sent_to_players = || {
         let (_, body) = request(api, "GET", "/api/v1/clients");
         let listed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
@@ -195,7 +273,16 @@ fn ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one() {
         after > before,
         "players received nothing during the requests: {before} -> {after}"
     );
+    bench.wait(Duration::from_secs(60));
+    let report = std::fs::read_to_string(&bench_report)
+        .unwrap_or_else(|e| panic!("no bench report: {e}\n{}", bench.log()));
+    let report: serde_json::Value =
+        serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}"));
+    assert_eq!(report["playing"], 200, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["stalls"], 0, "a player stalled: {report}");
 
+    // Kick the plain RTMP player: its FFmpeg ends.
     let listed: serde_json::Value =
         serde_json::from_str(&clients).unwrap_or_else(|e| panic!("{e}: {clients}"));
     let id = listed["clients"]

@@ -33,6 +33,15 @@ const MANY_STREAMS_PLAYERS: usize = 1000;
 /// HTTP-FLV players (`rtmpx bench --http-flv`) on one stream, beside RTMP players at the same count.
 const HTTP_FLV_COUNTS: &[usize] = &[1000];
 
+/// The audience of the API cost row: rtmpx with and without an API poller.
+const API_PLAYERS: usize = 1000;
+/// Alternating rounds (without, with) of the API cost row.
+const API_ROUNDS: usize = 2;
+/// The audience of `--smoke --api`.
+const API_SMOKE_PLAYERS: usize = 50;
+/// What the poller asks for each second: what a dashboard and a Prometheus would.
+const API_POLLED: &[&str] = &["/api/v1/clients", "/metrics"];
+
 /// `--OPTION 100,500` (empty: none), or the default; `what` names one number in errors.
 fn list_option(
     args: &[String],
@@ -123,7 +132,7 @@ fn start_rtmpx(
     dir: &Path,
     batch_window_ms: Option<u64>,
 ) -> Result<(Killed, u16), String> {
-    start_rtmpx_with_http(binary, dir, batch_window_ms).map(|(child, port, _)| (child, port))
+    start_rtmpx_with(binary, dir, batch_window_ms, None).map(|(child, port, _)| (child, port))
 }
 
 /// rtmpx, with the port of its RTMP listener and of its HTTP listener (HTTP-FLV).
@@ -131,6 +140,26 @@ fn start_rtmpx_with_http(
     binary: &Path,
     dir: &Path,
     batch_window_ms: Option<u64>,
+) -> Result<(Killed, u16, u16), String> {
+    start_rtmpx_with(binary, dir, batch_window_ms, None)
+}
+
+/// rtmpx, with its API listening on `api` when given.
+fn start_rtmpx_with_api(
+    binary: &Path,
+    dir: &Path,
+    batch_window_ms: Option<u64>,
+    api: Option<u16>,
+) -> Result<(Killed, u16), String> {
+    start_rtmpx_with(binary, dir, batch_window_ms, api).map(|(child, port, _)| (child, port))
+}
+
+/// rtmpx, with the ports of its RTMP and HTTP listeners, its API on `api` when given.
+fn start_rtmpx_with(
+    binary: &Path,
+    dir: &Path,
+    batch_window_ms: Option<u64>,
+    api: Option<u16>,
 ) -> Result<(Killed, u16, u16), String> {
     let (port, tls, http) = (free_port()?, free_port()?, free_port()?);
     let log = std::fs::File::create(dir.join("rtmpx.log")).map_err(|e| e.to_string())?;
@@ -147,6 +176,7 @@ fn start_rtmpx_with_http(
             "warn",
         ])
         .args(batch_window_ms.map(|ms| format!("--batch-window-ms={ms}")))
+        .args(api.map(|api| format!("--listen-api=127.0.0.1:{api}")))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -482,6 +512,13 @@ pub fn bench(args: &[String]) -> StepResult {
         if field(&row.json, "failed") != 0.0 || field(&row.json, "frames") < 100.0 {
             return Err(format!("HTTP-FLV smoke bench failed: {}", row.json.trim()));
         }
+        if args.iter().any(|a| a == "--api") {
+            let cost = api_cost(&load, API_SMOKE_PLAYERS, 1)?;
+            println!("{}", cost.summary());
+            if cost.polls == 0 {
+                return Err("the API poller got no answer".into());
+            }
+        }
         return Ok(());
     }
     crate::tools::ensure_packages(NGINX_PACKAGES, &["nginx", "iperf3"])?;
@@ -495,6 +532,10 @@ pub fn bench(args: &[String]) -> StepResult {
     let windows = list_option(args, "--windows", SWEEP_WINDOWS, "batch window in ms")?;
     let stream_counts = list_option(args, "--streams", MANY_STREAMS, "stream count")?;
     let http_flv_counts = list_option(args, "--http-flv", HTTP_FLV_COUNTS, "player count")?;
+    let api_players = list_option(args, "--api-players", &[API_PLAYERS], "player count")?
+        .first()
+        .copied()
+        .unwrap_or(0);
     let most_players = counts
         .iter()
         .chain(&fleet_counts)
@@ -593,6 +634,13 @@ pub fn bench(args: &[String]) -> StepResult {
             http_flv_rows.push(row);
         }
     }
+    let api = if api_players > 0 {
+        let cost = api_cost(&load, api_players, API_ROUNDS)?;
+        println!("{}", cost.summary());
+        Some(cost)
+    } else {
+        None
+    };
     let iperf = loopback_reference();
     let floor = write_floor_reference();
     let node_version = node_app.as_ref().map(|_| node_media_server_version(&dir));
@@ -602,6 +650,7 @@ pub fn bench(args: &[String]) -> StepResult {
         sweep: &sweep_rows,
         many: &many_rows,
         http_flv: &http_flv_rows,
+        api: api.as_ref(),
         iperf: &iperf,
         floor: &floor,
         seconds,
@@ -728,6 +777,8 @@ struct Report<'a> {
     many: &'a [Row],
     /// HTTP-FLV players, rtmpx's and node-media-server's, at each of [`HTTP_FLV_COUNTS`].
     http_flv: &'a [Row],
+    /// The API's cost: rtmpx with and without an API poller, at [`API_PLAYERS`].
+    api: Option<&'a ApiCost>,
     iperf: &'a str,
     /// The kernel's cost of the writes alone, per [`FLOOR_WRITES_PER_S`].
     floor: &'a [(f64, Result<crate::floor::Floor, String>)],
@@ -941,6 +992,9 @@ fn write_report(report: &Report<'_>) -> StepResult {
     if !report.http_flv.is_empty() {
         write_http_flv(&mut md, report.http_flv, rows);
     }
+    if let Some(api) = report.api {
+        write_api_cost(&mut md, api);
+    }
     if !report.fleet.is_empty() {
         let _ = writeln!(md, "\n## Load generator 2: a fleet of `rtmpdump` processes\n\nN librtmp players, one `rtmpdump -v -r URL -o /dev/null` process each, reading as promptly as a player application (each wakes up and acknowledges per segment, where `rtmpx bench` reads its players in bursts from one thread). `rtmpx bench` publishes and keeps {} players of its own on the stream to measure latency; delivered bytes are the kernel's counters of every client socket (`ss`), the server's CPU is read from /proc over the window. A process per player costs far more than a task, so the fleet stops at 500 players on this machine.\n", crate::fleet::PROBES);
         let _ = writeln!(md, "| server | rtmpdump players | still playing | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | clients' CPU % of a core | server + clients CPU s per Gbit | peak RSS MiB | RSS KiB per player | probes' latency p50 / p99 / max ms |");
@@ -1019,4 +1073,136 @@ fn version_line(program: &str, prefix: &str) -> String {
                 .to_owned()
         })
         .unwrap_or_default()
+}
+
+/// The API's cost at one load: the same `rtmpx bench` run without and with a poller asking for
+/// [`API_POLLED`] every second, in alternating rounds.
+struct ApiCost {
+    players: usize,
+    without: Vec<Row>,
+    with: Vec<Row>,
+    /// Answers the poller got, over every round with it.
+    polls: usize,
+}
+
+impl ApiCost {
+    fn mean_cpu(rows: &[Row]) -> f64 {
+        rows.iter().map(Row::cpu_percent).sum::<f64>() / rows.len().max(1) as f64
+    }
+
+    fn summary(&self) -> String {
+        let (without, with) = (Self::mean_cpu(&self.without), Self::mean_cpu(&self.with));
+        format!(
+            "API cost at {} players: {without:.1}% of a core without the poller, {with:.1}% with it \
+             ({} answers): ratio {:.3}, {:+.1} points; stalls {} / {}",
+            self.players,
+            self.polls,
+            with / without,
+            with - without,
+            self.without.iter().map(|r| field(&r.json, "stalls")).sum::<f64>(),
+            self.with.iter().map(|r| field(&r.json, "stalls")).sum::<f64>(),
+        )
+    }
+}
+
+/// Asks the API for [`API_POLLED`] once a second until stopped; counts the answers with status 200.
+struct ApiPoller {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl ApiPoller {
+    fn start(api: u16) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut answers = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                let turn = Instant::now();
+                for path in API_POLLED {
+                    if api_get(api, path) == Some(200) {
+                        answers += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1).saturating_sub(turn.elapsed()));
+            }
+            answers
+        });
+        Self { stop, thread }
+    }
+
+    fn finish(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or(0)
+    }
+}
+
+/// One `GET` on the API; its status code, reading the whole answer.
+fn api_get(api: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", api)).ok()?;
+    socket.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).ok()?;
+    std::str::from_utf8(answer.get(9..12)?).ok()?.parse().ok()
+}
+
+/// The API cost row: `rounds` alternating pairs of runs at `players`, each on a fresh server.
+fn api_cost(load: &Load<'_>, players: usize, rounds: usize) -> Result<ApiCost, String> {
+    let mut cost = ApiCost {
+        players,
+        without: Vec::new(),
+        with: Vec::new(),
+        polls: 0,
+    };
+    for _ in 0..rounds {
+        for polled in [false, true] {
+            let api = free_port()?;
+            let (child, port) = start_rtmpx_with_api(load.binary, load.dir, None, Some(api))?;
+            let label = if polled {
+                "rtmpx (API polled)"
+            } else {
+                "rtmpx (API idle)"
+            };
+            let poller = polled.then(|| ApiPoller::start(api));
+            let row = bench_streams(load, label.into(), (port, None), child.0.id(), players, 1)?;
+            if let Some(poller) = poller {
+                cost.polls += poller.finish();
+            }
+            println!("{label} {players} players: {}", row.json.trim());
+            if polled {
+                cost.with.push(row);
+            } else {
+                cost.without.push(row);
+            }
+        }
+    }
+    Ok(cost)
+}
+
+/// The API cost table: each round's CPU without and with the poller, and the means.
+fn write_api_cost(md: &mut String, cost: &ApiCost) {
+    let _ = writeln!(md, "\n## The API's cost\n\nrtmpx (as shipped) at {} players, the same `rtmpx bench` run without and with a poller asking for {} every second, in alternating runs on fresh servers. Aim: within the noise, under 2% of a core.\n", cost.players, API_POLLED.join(" and "));
+    let _ = writeln!(
+        md,
+        "| run | server CPU % of a core | delivered Mbit/s | latency p99 ms | stalls |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for (without, with) in cost.without.iter().zip(&cost.with) {
+        for row in [without, with] {
+            let _ = writeln!(
+                md,
+                "| {} | {:.1} | {:.0} | {:.1} | {} |",
+                row.server,
+                row.cpu_percent(),
+                field(&row.json, "mbit_per_s"),
+                field(&row.json, "p99"),
+                field(&row.json, "stalls")
+            );
+        }
+    }
+    let _ = writeln!(md, "\n{}.", cost.summary());
 }

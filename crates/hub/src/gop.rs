@@ -54,6 +54,39 @@ impl GopCache {
         (first(HeaderKind::Video), first(HeaderKind::Audio))
     }
 
+    /// Payload bytes held: metadata, colorInfo, sequence starts (each message once) and frames.
+    pub(crate) fn bytes_held(&self) -> usize {
+        let mut headers: Vec<&Arc<Frame>> = Vec::with_capacity(self.headers.len());
+        for header in self.headers.values() {
+            if !headers.iter().any(|kept| Arc::ptr_eq(kept, header)) {
+                headers.push(header);
+            }
+        }
+        self.metadata
+            .iter()
+            .chain(&self.color_info)
+            .chain(headers)
+            .map(|frame| frame.shared.payload_len())
+            .sum::<usize>()
+            + self.bytes
+    }
+
+    /// The latest video sequence start of the lowest video track.
+    pub(crate) fn video_header(&self) -> Option<&Arc<Frame>> {
+        self.headers
+            .range((HeaderKind::Video, 0)..=(HeaderKind::Video, u8::MAX))
+            .map(|(_, frame)| frame)
+            .next()
+    }
+
+    /// The latest audio sequence start of the lowest audio track.
+    pub(crate) fn audio_header(&self) -> Option<&Arc<Frame>> {
+        self.headers
+            .range((HeaderKind::Audio, 0)..=(HeaderKind::Audio, u8::MAX))
+            .map(|(_, frame)| frame)
+            .next()
+    }
+
     /// Keeps `frame` if a player joining later needs it; `limit` bounds the bytes of frames kept.
     pub(crate) fn add(&mut self, frame: &Arc<Frame>, limit: usize) {
         match frame.kind {

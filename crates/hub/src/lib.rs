@@ -126,7 +126,7 @@ mod subscriber;
 pub use config::{HubConfig, PublishPolicy};
 pub use frame::{Frame, FrameKind, SubscriberEvent};
 pub use publisher::Publisher;
-pub use registry::{Hub, HubError, PublishedStream, StreamKey, StreamStats};
+pub use registry::{Hub, HubError, PublishedStream, SequenceHeaders, StreamKey, StreamStats};
 pub use subscriber::Subscriber;
 
 /// The README's example, compiled and run as a doc test.

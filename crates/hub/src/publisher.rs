@@ -113,8 +113,7 @@ impl Publisher {
                 return;
             };
             slot.last_media = now;
-            state.stats.frames += 1;
-            state.stats.bytes += message.payload.len() as u64;
+            state.stats.count(&frame, message);
             if config.gop_cache_bytes > 0 {
                 state.gop.add(&frame, config.gop_cache_bytes);
             }

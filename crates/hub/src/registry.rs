@@ -9,7 +9,7 @@ use std::task::Waker;
 use std::time::Instant;
 
 use crate::config::{HubConfig, PublishPolicy};
-use crate::frame::SubscriberEvent;
+use crate::frame::{Frame, FrameKind, SubscriberEvent};
 use crate::gop::GopCache;
 use crate::publisher::{Kick, Publisher, PublisherSlot};
 use crate::ring::{wake_all, Ring};
@@ -59,6 +59,60 @@ pub struct StreamStats {
     pub frames: u64,
     /// Payload bytes of those messages.
     pub bytes: u64,
+    /// The video codec of the latest video message that named one: a legacy codec id mapped to its
+    /// FourCC (`avc1`, `hvc1`, ...) or an Enhanced RTMP FourCC (`hvc1`, `av01`, `vp09`, ...).
+    pub video_codec: Option<[u8; 4]>,
+    /// The audio codec of the latest audio message that named one (`mp4a`, `.mp3`, `Opus`, ...).
+    pub audio_codec: Option<[u8; 4]>,
+    /// The first byte of the latest audio message: a legacy FLV audio header carries the sample rate
+    /// and the channels there.
+    pub audio_flags: Option<u8>,
+    /// Video frames published (sequence headers and metadata packets not counted).
+    pub video_frames: u64,
+    /// The timestamps, in ms, of the first and the latest of those video frames.
+    pub video_timestamps: Option<(u32, u32)>,
+    /// Payload bytes the GOP cache holds (metadata, sequence headers and the frames since the last
+    /// keyframe), for a joining player.
+    pub gop_cache_bytes: usize,
+}
+
+impl StreamStats {
+    /// Counts one published message (its frame already classified).
+    pub(crate) fn count(&mut self, frame: &Frame, message: &rtmp_chunk::Message) {
+        self.frames += 1;
+        self.bytes += message.payload.len() as u64;
+        match frame.kind {
+            FrameKind::Video => {
+                if frame.info.codec.is_some() {
+                    self.video_codec = frame.info.codec;
+                }
+                if !frame.info.sequence_header && !frame.info.metadata {
+                    self.video_frames += 1;
+                    let first = self
+                        .video_timestamps
+                        .map_or(message.timestamp, |(first, _)| first);
+                    self.video_timestamps = Some((first, message.timestamp));
+                }
+            }
+            FrameKind::Audio => {
+                if frame.info.codec.is_some() {
+                    self.audio_codec = frame.info.codec;
+                }
+                self.audio_flags = message.payload.first().copied();
+            }
+            FrameKind::Data => {}
+        }
+    }
+}
+
+/// The latest sequence headers of a stream's default track (id 0, else the lowest), as published: what a
+/// codec parser reads width, height, profile, level, sample rate and channels from.
+#[derive(Debug, Clone, Default)]
+pub struct SequenceHeaders {
+    /// The video sequence start (AVC/HEVC decoder configuration record, ...), with its FLV header.
+    pub video: Option<bytes::Bytes>,
+    /// The audio sequence start (AAC AudioSpecificConfig, OpusHead, ...), with its FLV header.
+    pub audio: Option<bytes::Bytes>,
 }
 
 /// A published stream as [`Hub::published`] lists it.
@@ -237,6 +291,12 @@ impl Hub {
             });
             state.gop = GopCache::default();
             state.stats.publishing = true;
+            // A new publisher's timestamps and codecs start afresh.
+            state.stats.video_frames = 0;
+            state.stats.video_timestamps = None;
+            state.stats.video_codec = None;
+            state.stats.audio_codec = None;
+            state.stats.audio_flags = None;
             state.push_now(SubscriberEvent::Published)
         };
         drop(streams);
@@ -305,7 +365,26 @@ impl Hub {
         let state = stream.lock();
         let mut stats = state.stats.clone();
         stats.players = state.ring.subscribers();
+        stats.gop_cache_bytes = state.gop.bytes_held();
         Some(stats)
+    }
+
+    /// The latest sequence headers of a stream, if it exists (payloads shared, not copied).
+    pub fn sequence_headers(&self, key: &StreamKey) -> Option<SequenceHeaders> {
+        let (video, audio) = {
+            let streams = self.streams();
+            let stream = streams.get(key)?;
+            let state = stream.lock();
+            (
+                state.gop.video_header().cloned(),
+                state.gop.audio_header().cloned(),
+            )
+        };
+        // Rebuilt from the shared chunks outside the stream's lock: the publisher never waits for it.
+        Some(SequenceHeaders {
+            video: video.map(|frame| frame.message().payload),
+            audio: audio.map(|frame| frame.message().payload),
+        })
     }
 }
 
@@ -323,6 +402,45 @@ mod tests {
             },
             now,
         )
+    }
+
+    #[test]
+    fn stats_describe_the_media_and_the_gop_cache_and_headers_are_readable() {
+        let t0 = Instant::now();
+        let hub = Hub::new(HubConfig::default(), t0);
+        let key = StreamKey::new("live", "described");
+        let publisher = hub.publish(&key, t0).expect("publish");
+        let message = |type_id: u8, timestamp: u32, payload: &'static [u8]| rtmp_chunk::Message {
+            timestamp,
+            type_id,
+            stream_id: 1,
+            payload: bytes::Bytes::from_static(payload),
+        };
+        const AVC_HEADER: &[u8] = b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f";
+        const AAC_HEADER: &[u8] = b"\xaf\x00\x12\x10";
+        publisher.send(&message(9, 0, AVC_HEADER), t0);
+        publisher.send(&message(8, 0, AAC_HEADER), t0);
+        for (index, timestamp) in [0u32, 40, 80, 120].into_iter().enumerate() {
+            let payload: &'static [u8] = if index == 0 {
+                b"\x17\x01\x00\x00\x00\xaa"
+            } else {
+                b"\x27\x01\x00\x00\x00\xbb"
+            };
+            publisher.send(&message(9, timestamp, payload), t0);
+        }
+        let stats = hub.stats(&key).expect("stats");
+        assert_eq!(stats.video_codec, Some(*b"avc1"));
+        assert_eq!(stats.audio_codec, Some(*b"mp4a"));
+        assert_eq!(stats.audio_flags, Some(0xaf));
+        assert_eq!(stats.video_frames, 4);
+        assert_eq!(stats.video_timestamps, Some((0, 120)));
+        assert_eq!(
+            stats.gop_cache_bytes,
+            AVC_HEADER.len() + AAC_HEADER.len() + 4 * 6
+        );
+        let headers = hub.sequence_headers(&key).expect("headers");
+        assert_eq!(headers.video.as_deref(), Some(AVC_HEADER));
+        assert_eq!(headers.audio.as_deref(), Some(AAC_HEADER));
     }
 
     #[test]

@@ -24,7 +24,8 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::clients::{ClientInfo, Clients};
+use crate::clients::{ClientInfo, Clients, Role};
+use crate::media_info;
 use crate::outputs::recorder_api;
 
 /// What the API reads.
@@ -188,7 +189,7 @@ async fn client(State(state): State<Arc<ApiState>>, Path(id): Path<String>) -> R
     let Some(id) = parse_id(&id) else {
         return bad_id();
     };
-    match state.clients.list().into_iter().find(|c| c.id == id) {
+    match state.clients.get(id) {
         Some(client) => json(StatusCode::OK, &client),
         None => error(StatusCode::NOT_FOUND, "no such client"),
     }
@@ -206,15 +207,35 @@ async fn kick_client(State(state): State<Arc<ApiState>>, Path(id): Path<String>)
     }
 }
 
-/// One stream as the API shows it, gathered from the connections publishing and playing it.
+/// A stream's publisher, as the API shows it.
+#[derive(Serialize)]
+struct PublisherInfo {
+    /// The publishing connection's id (`DELETE /api/v1/clients/{id}` takes it).
+    id: u64,
+    variant: &'static str,
+    address: String,
+    /// Unix time, in seconds, its connection was accepted.
+    since: u64,
+    /// The encoder's `flashVer` from `connect`.
+    flash_ver: String,
+}
+
+/// One stream as the API shows it, gathered from the connections publishing and playing it and the
+/// hub's counters.
 #[derive(Serialize)]
 struct StreamInfo {
     app: String,
     name: String,
-    publisher: Option<ClientInfo>,
+    publisher: Option<PublisherInfo>,
+    video: Option<media_info::VideoInfo>,
+    audio: Option<media_info::AudioInfo>,
+    /// Bits per second received from the publisher over the last 5 s.
+    bitrate_in: u64,
     players: BTreeMap<&'static str, u64>,
     /// Frames skipped for this stream's players that fell behind.
     dropped_frames: u64,
+    /// Payload bytes the GOP cache holds for joining players.
+    gop_cache_bytes: usize,
     /// Audio, video and data messages published, and their payload bytes (the hub's counters).
     frames: u64,
     bytes: u64,
@@ -226,7 +247,7 @@ fn gather_streams(
 ) -> BTreeMap<(String, String), StreamInfo> {
     let mut streams = BTreeMap::new();
     for client in clients {
-        if client.role == "idle" {
+        if client.role == Role::Idle {
             continue;
         }
         let key = (client.app.clone(), client.stream.clone());
@@ -234,13 +255,24 @@ fn gather_streams(
             app: client.app.clone(),
             name: client.stream.clone(),
             publisher: None,
+            video: None,
+            audio: None,
+            bitrate_in: 0,
             players: BTreeMap::new(),
             dropped_frames: 0,
+            gop_cache_bytes: 0,
             frames: 0,
             bytes: 0,
         });
-        if client.role == "publisher" {
-            stream.publisher = Some(client);
+        if client.role == Role::Publisher {
+            stream.bitrate_in = client.bitrate_in;
+            stream.publisher = Some(PublisherInfo {
+                id: client.id,
+                variant: client.variant,
+                address: client.address,
+                since: client.since,
+                flash_ver: client.flash_ver,
+            });
         } else {
             *stream.players.entry(client.variant).or_default() += 1;
             stream.dropped_frames += client.dropped_frames;
@@ -252,6 +284,10 @@ fn gather_streams(
             name: stream.name.clone(),
         };
         if let Some(stats) = hub.stats(&key) {
+            let headers = hub.sequence_headers(&key).unwrap_or_default();
+            stream.video = media_info::video(&stats, &headers);
+            stream.audio = media_info::audio(&stats, &headers);
+            stream.gop_cache_bytes = stats.gop_cache_bytes;
             stream.frames = stats.frames;
             stream.bytes = stats.bytes;
         }
@@ -284,7 +320,7 @@ async fn stop_stream(
         .clients
         .list()
         .into_iter()
-        .find(|c| c.role == "publisher" && c.app == app && c.stream == name);
+        .find(|c| c.role == Role::Publisher && c.app == app && c.stream == name);
     match publisher {
         Some(publisher) if state.clients.kick(publisher.id) => {
             tracing::info!(client = publisher.id, %app, stream = %name, "publisher stopped through the API");
@@ -297,15 +333,24 @@ async fn stop_stream(
     }
 }
 
-async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        crate::metrics::render(&state.clients),
-    )
-        .into_response()
+async fn metrics(State(state): State<Arc<ApiState>>, headers: header::HeaderMap) -> Response {
+    let openmetrics = crate::metrics::render(&state.clients);
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    if crate::metrics::wants_openmetrics(accept) {
+        (
+            [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+            openmetrics,
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, crate::metrics::CLASSIC_CONTENT_TYPE)],
+            crate::metrics::classic_text(&openmetrics),
+        )
+            .into_response()
+    }
 }
 
 /// Accepts API connections on `listener` until shutdown.

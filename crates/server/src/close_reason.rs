@@ -1,10 +1,12 @@
 //! Why a connection ended: one typed reason per connection, written once in its close log line
-//! ([`std::fmt::Display`]) and counted by a short stable label ([`CloseReason::as_str`]).
+//! ([`std::fmt::Display`]) and counted by a short stable label ([`CloseReason::as_str`]); and, for a
+//! connection that never finished its handshake, why ([`HandshakeFailure`], counted by `/metrics`).
 
 use std::fmt;
 use std::io;
 use std::time::Duration;
 
+use rtmp_handshake::HandshakeError;
 use rtmp_session::SessionError;
 
 /// Why a connection ended.
@@ -98,6 +100,75 @@ impl CloseReason {
     }
 }
 
+/// Why a connection failed before its handshake was done (the listener's sniffing and TLS, or the
+/// RTMP/RTMPE handshake itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HandshakeFailure {
+    /// Nothing, or not the whole handshake, arrived within the handshake timeout.
+    Timeout,
+    /// The peer closed, or its connection failed, before the handshake was done.
+    PeerClosed,
+    /// The TLS handshake of an RTMPS connection failed.
+    Tls,
+    /// The first byte is no protocol this listener speaks (or TLS inside TLS).
+    UnknownProtocol,
+    /// An RTMPE handshake where RTMPE is not enabled.
+    RtmpeDisabled,
+    /// A C0 version byte the server does not speak.
+    UnsupportedVersion,
+    /// An RTMPE C1 without a valid digest.
+    BadDigest,
+    /// An RTMPE Diffie-Hellman key out of range.
+    BadKey,
+}
+
+impl HandshakeFailure {
+    /// A short stable label, for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::PeerClosed => "peer_closed",
+            Self::Tls => "tls",
+            Self::UnknownProtocol => "unknown_protocol",
+            Self::RtmpeDisabled => "rtmpe_disabled",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::BadDigest => "bad_digest",
+            Self::BadKey => "bad_key",
+        }
+    }
+
+    /// Every failure, for exporting each label (a zero is a sample too).
+    pub const ALL: [HandshakeFailure; 8] = [
+        Self::Timeout,
+        Self::PeerClosed,
+        Self::Tls,
+        Self::UnknownProtocol,
+        Self::RtmpeDisabled,
+        Self::UnsupportedVersion,
+        Self::BadDigest,
+        Self::BadKey,
+    ];
+}
+
+impl CloseReason {
+    /// Why the handshake failed, if it did: a handshake error or timeout, or the connection ending
+    /// before the handshake got as far as its mode (`handshaken` false); `None` for any other end.
+    pub fn handshake_failure(&self, handshaken: bool) -> Option<HandshakeFailure> {
+        match self {
+            Self::Timeout(Timeout::Handshake(_)) => Some(HandshakeFailure::Timeout),
+            Self::Protocol(SessionError::Handshake(error)) => Some(match error {
+                HandshakeError::UnsupportedVersion(_) => HandshakeFailure::UnsupportedVersion,
+                HandshakeError::EncryptionUnsupported(_) => HandshakeFailure::RtmpeDisabled,
+                HandshakeError::InvalidPublicKey => HandshakeFailure::BadKey,
+                _ => HandshakeFailure::BadDigest,
+            }),
+            Self::PeerClosed | Self::Io { .. } if !handshaken => Some(HandshakeFailure::PeerClosed),
+            Self::Timeout(_) if !handshaken => Some(HandshakeFailure::Timeout),
+            _ => None,
+        }
+    }
+}
+
 /// The session's timers become [`CloseReason::Timeout`]; everything else it reports is the peer's fault.
 impl From<SessionError> for CloseReason {
     fn from(error: SessionError) -> Self {
@@ -155,6 +226,30 @@ mod tests {
         let closed = CloseReason::from(SessionError::Closed);
         assert_eq!(closed.as_str(), "protocol_error");
         assert_eq!(closed.to_string(), "protocol error: session already closed");
+    }
+
+    #[test]
+    fn only_an_unfinished_handshake_is_a_handshake_failure() {
+        let version = CloseReason::from(SessionError::Handshake(
+            HandshakeError::UnsupportedVersion(7),
+        ));
+        assert_eq!(
+            version.handshake_failure(false),
+            Some(HandshakeFailure::UnsupportedVersion)
+        );
+        assert_eq!(CloseReason::PeerClosed.handshake_failure(true), None);
+        let timeout = CloseReason::from(SessionError::HandshakeTimeout(Duration::from_secs(5)));
+        assert_eq!(
+            timeout
+                .handshake_failure(false)
+                .map(HandshakeFailure::as_str),
+            Some("timeout")
+        );
+        assert_eq!(CloseReason::Shutdown.handshake_failure(false), None);
+        assert_eq!(
+            CloseReason::PeerClosed.handshake_failure(false),
+            Some(HandshakeFailure::PeerClosed)
+        );
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub mod hooks;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod media_info;
 pub mod metrics;
 pub mod outputs;
 pub mod policy;
@@ -159,6 +160,16 @@ impl Server {
             tokio::spawn(rtmpt.run_expiry()),
             tokio::spawn(hls.run_expiry()),
         ];
+        // Once a second, every connection's byte counts, for the API's bitrates over the last 5 s.
+        let sampled = clients.clone();
+        background.push(tokio::spawn(async move {
+            let mut every_second = tokio::time::interval(std::time::Duration::from_secs(1));
+            every_second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every_second.tick().await;
+                sampled.sample(std::time::Instant::now());
+            }
+        }));
         let tunnel_context = context.clone();
         let tunnel_shutdown = shutdown_rx.clone();
         background.push(tokio::spawn(async move {

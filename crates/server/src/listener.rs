@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use axum::Router;
 
+use crate::close_reason::HandshakeFailure;
 use crate::connection::{self, ServerContext};
 use crate::http::Peer;
 use crate::socket::{SendNow, SendmsgStream};
@@ -220,13 +221,18 @@ async fn handle(
         tokio::time::timeout(context.session.handshake_timeout, stream.peek(&mut first)).await;
     match peeked {
         Ok(Ok(1)) => {}
-        Ok(Ok(_)) => return,
+        Ok(Ok(_)) => {
+            handshake_failed(&context, HandshakeFailure::PeerClosed);
+            return;
+        }
         Ok(Err(error)) => {
             tracing::debug!(%peer, %error, "connection failed before its first byte");
+            handshake_failed(&context, HandshakeFailure::PeerClosed);
             return;
         }
         Err(_) => {
             tracing::info!(%peer, "connection closed: nothing received within the handshake timeout");
+            handshake_failed(&context, HandshakeFailure::Timeout);
             return;
         }
     }
@@ -239,6 +245,7 @@ async fn handle(
         }
         (ListenerKind::TlsOnly, other) => {
             tracing::info!(%peer, first = ?other, "connection closed: this listener only speaks RTMPS (TLS)");
+            handshake_failed(&context, HandshakeFailure::UnknownProtocol);
         }
         (ListenerKind::HttpOnly, Sniffed::Http) => {
             Box::pin(serve_sniffed(
@@ -254,6 +261,7 @@ async fn handle(
         }
         (ListenerKind::HttpOnly, other) => {
             tracing::info!(%peer, first = ?other, "connection closed: this listener only speaks HTTP (RTMPT)");
+            handshake_failed(&context, HandshakeFailure::UnknownProtocol);
         }
         (ListenerKind::Shared, sniffed) => {
             let carrier = Carrier::Tcp(Some(stream.sender()));
@@ -263,6 +271,11 @@ async fn handle(
             .await
         }
     }
+}
+
+/// Counts a connection the listener closed before any handshake was done.
+fn handshake_failed(context: &ServerContext, failure: HandshakeFailure) {
+    context.clients.counters.handshake_failed(failure);
 }
 
 /// What a sniffed stream runs on.
@@ -307,8 +320,14 @@ async fn serve_sniffed<S>(
             ))
             .await
         }
-        Sniffed::Rtmpe => tracing::info!(%peer, "connection closed: RTMPE is not enabled"),
-        Sniffed::Tls => tracing::info!(%peer, "connection closed: TLS inside TLS"),
+        Sniffed::Rtmpe => {
+            tracing::info!(%peer, "connection closed: RTMPE is not enabled");
+            handshake_failed(&context, HandshakeFailure::RtmpeDisabled);
+        }
+        Sniffed::Tls => {
+            tracing::info!(%peer, "connection closed: TLS inside TLS");
+            handshake_failed(&context, HandshakeFailure::UnknownProtocol);
+        }
         Sniffed::Http => {
             let peer = Peer {
                 address: peer,
@@ -321,7 +340,8 @@ async fn serve_sniffed<S>(
             .await
         }
         Sniffed::Unknown(byte) => {
-            tracing::info!(%peer, first_byte = byte, "connection closed: not an RTMP connection")
+            tracing::info!(%peer, first_byte = byte, "connection closed: not an RTMP connection");
+            handshake_failed(&context, HandshakeFailure::UnknownProtocol);
         }
     }
 }
@@ -359,9 +379,18 @@ async fn serve_tls(
             )
             .await;
         }
-        Ok(Ok(_)) => tracing::debug!(%peer, "TLS connection closed before any data"),
-        Ok(Err(error)) => tracing::info!(%peer, %error, "connection closed: TLS handshake failed"),
-        Err(_) => tracing::info!(%peer, "connection closed: TLS handshake timed out"),
+        Ok(Ok(_)) => {
+            tracing::debug!(%peer, "TLS connection closed before any data");
+            handshake_failed(&context, HandshakeFailure::PeerClosed);
+        }
+        Ok(Err(error)) => {
+            tracing::info!(%peer, %error, "connection closed: TLS handshake failed");
+            handshake_failed(&context, HandshakeFailure::Tls);
+        }
+        Err(_) => {
+            tracing::info!(%peer, "connection closed: TLS handshake timed out");
+            handshake_failed(&context, HandshakeFailure::Timeout);
+        }
     }
 }
 

@@ -196,7 +196,7 @@ async fn a_kick_ends_the_connection() {
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"rtmpx_connections_total{variant="rtmp"} 1"#),
+        metrics.contains(r#"rtmpx_connections_accepted_total{variant="rtmp"} 1"#),
         "{metrics}"
     );
     server.shutdown(Duration::from_secs(1)).await;

@@ -361,7 +361,7 @@ async fn playlist_rules_blocking_reloads_and_bad_requests() {
         .filter(|c| c.variant == "hls")
         .collect();
     assert_eq!(viewers.len(), 1, "{viewers:?}");
-    assert_eq!(viewers[0].role, "player");
+    assert_eq!(viewers[0].role, rtmpx::clients::Role::Player);
     assert_eq!(viewers[0].stream, "cam");
     assert!(viewers[0].bytes_out > 0);
 

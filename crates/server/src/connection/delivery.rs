@@ -28,6 +28,7 @@ use bytes::Bytes;
 use rtmp_session::io::write_all_now;
 use rtmp_session::ServerSession;
 
+use crate::clients::ConnectionStats;
 use crate::router::{PlayerEvent, Router};
 use crate::socket::SendNow;
 
@@ -78,17 +79,27 @@ pub(super) struct Connection {
     pub(super) unsent: Vec<Bytes>,
     /// A direct delivery's buffers, kept for the next one.
     delivered: Vec<Bytes>,
+    /// Where the connection's counters are published for the API (stores only).
+    pub(super) stats: Arc<ConnectionStats>,
 }
 
 impl Connection {
-    pub(super) fn new(session: ServerSession, router: Router) -> Self {
+    pub(super) fn new(session: ServerSession, router: Router, stats: Arc<ConnectionStats>) -> Self {
         Self {
             session,
             router,
             task_writing: false,
             unsent: Vec::new(),
             delivered: Vec::new(),
+            stats,
         }
+    }
+
+    /// Publishes the byte counts and dropped frames for the API: three relaxed stores.
+    pub(super) fn publish_counts(&self) {
+        let (bytes_in, bytes_out) = self.session.byte_counts();
+        self.stats
+            .set_counts(bytes_in, bytes_out, self.router.dropped_frames());
     }
 
     /// Hands the player's event, and every event it already has after it, to the session.
@@ -196,7 +207,9 @@ impl Shared {
         }
         let mut pieces = std::mem::take(&mut connection.delivered);
         connection.session.poll_transmit(&mut pieces);
-        match write_all_now(&mut pieces, |slices| socket.send_now(slices)) {
+        let written = write_all_now(&mut pieces, |slices| socket.send_now(slices));
+        connection.publish_counts();
+        match written {
             Ok(()) => {
                 connection.delivered = pieces;
                 true

@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use rtmp_hub::StreamKey;
 use rtmp_session::io::write_all_vectored;
 use rtmp_session::ServerSession;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -19,6 +20,7 @@ use tracing::Instrument;
 
 use super::delivery::{Connection, DirectWriteTurn, Shared};
 use super::ServerContext;
+use crate::clients::{Identity, Role};
 use crate::close_reason::{CloseReason, Direction};
 use crate::drain::{self, DrainPhase};
 use crate::hooks::{self, Call, HookForm};
@@ -247,6 +249,7 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
+    let registration = context.clients.register(peer, transport);
     let mut router = Router::new(
         context.hub.clone(),
         context.apps.clone(),
@@ -262,10 +265,10 @@ pub async fn serve<S>(
         Box::new(|bytes: &mut [u8]| rand::fill(bytes)),
         started,
     );
-    let shared = Shared::new(Connection::new(session, router), socket);
-    let registration = context
-        .clients
-        .register(peer, transport, inspect(&shared, transport));
+    let shared = Shared::new(
+        Connection::new(session, router, registration.stats().clone()),
+        socket,
+    );
     // One id names the connection everywhere: the API, the hooks' `clientid`, the logs.
     shared.lock().router.set_client_id(registration.id());
     shared
@@ -277,17 +280,19 @@ pub async fn serve<S>(
         peer,
         transport,
     };
-    tracing::debug!(peer = %peer, transport, clientid = hook_context.client_id, "accepted");
+    // Every line of the connection is inside this span; the variant (once the handshake tells whether it
+    // is encrypted), app and stream are recorded when known.
     let span = tracing::info_span!(
         "connection",
         id = registration.id(),
-        %peer,
-        transport,
+        variant = tracing::field::Empty,
+        address = %peer,
         app = tracing::field::Empty,
         stream = tracing::field::Empty
     );
-    // Whether the span names the app and stream yet: set once, when the first stream is known.
-    let mut span_named = false;
+    tracing::debug!(parent: &span, "accepted");
+    // What the API and the span were last told, to tell them again only when it changes.
+    let mut shown = Shown::default();
     let _leave_streams = LeaveStreamsOnDrop(&shared);
     let delivery = shared.delivery_waker();
     let mut transmits: Vec<Bytes> = Vec::new();
@@ -319,7 +324,10 @@ pub async fn serve<S>(
         }
         if !transmits.is_empty() {
             let written = write_all_vectored(&mut stream, &mut transmits).await;
-            shared.lock().task_writing = false;
+            let mut connection = shared.lock();
+            connection.task_writing = false;
+            connection.publish_counts();
+            drop(connection);
             if let Err(error) = written {
                 break CloseReason::io(Direction::Write, &error);
             }
@@ -363,13 +371,8 @@ pub async fn serve<S>(
                     }
                     let encrypted = connection.session.mode().is_some_and(|m| m.is_encrypted());
                     notify_done(&mut connection.router, &hook_context, encrypted);
-                    if !span_named {
-                        if let Some(key) = connection.router.last_stream() {
-                            span.record("app", connection.router.app());
-                            span.record("stream", key.name.as_str());
-                            span_named = true;
-                        }
-                    }
+                    shown.update(&connection, transport, &span);
+                    connection.publish_counts();
                 }
                 Err(reason) => break reason,
             },
@@ -388,6 +391,7 @@ pub async fn serve<S>(
                     Routed::Close(reason) => closing = Some(reason),
                     Routed::Asking(answer) => pending = Some(answer),
                 }
+                shown.update(&connection, transport, &span);
             }
             _ = &mut update_timer, if updates_armed => {
                 let connection = shared.lock();
@@ -398,7 +402,10 @@ pub async fn serve<S>(
             }
             (stream_id, event) = shared.next_player_event(delivery.as_ref()) => {
                 // Everything already waiting goes into the same vectored write.
-                shared.lock().handle_player_events(stream_id, event);
+                let mut connection = shared.lock();
+                connection.handle_player_events(stream_id, event);
+                // A player's role ends here when its stream is gone.
+                shown.update(&connection, transport, &span);
             }
             phase = &mut drain_signal => {
                 drain_signal.set(drain::next_phase(context.drain.clone(), phase.clone()));
@@ -437,56 +444,84 @@ pub async fn serve<S>(
         .is_some_and(|mode| mode.is_encrypted());
     notify_close(&mut connection.router, &hook_context, encrypted);
     let (bytes_in, bytes_out) = connection.session.byte_counts();
-    let stream_key = connection.router.last_stream();
+    connection.publish_counts();
+    let variant = variant(transport, encrypted);
+    let handshake_failure = reason.handshake_failure(connection.session.mode().is_some());
+    if let Some(failure) = handshake_failure {
+        context.clients.counters.handshake_failed(failure);
+    }
+    // The one line of the connection's end: the typed reason (`reason`: as told, `cause`: its label).
     tracing::info!(
-        peer = %peer,
-        clientid = hook_context.client_id,
-        transport = variant(transport, encrypted),
-        app = connection.router.app(),
-        stream = stream_key.map_or("", |key| key.name.as_str()),
+        variant,
         duration_ms = started.elapsed().as_millis() as u64,
         bytes_in,
         bytes_out,
         reason = %reason,
         cause = reason.as_str(),
+        handshake_failure = handshake_failure.map(|failure| failure.as_str()),
         "close"
     );
-    registration.ended(
-        reason.as_str(),
-        variant(transport, encrypted),
-        (bytes_in, bytes_out),
-    );
+    registration.ended(reason.as_str(), variant, (bytes_in, bytes_out));
 }
 
-/// Reads the connection's live state for the API, from its session and router, when asked.
-fn inspect(shared: &Arc<Shared>, transport: &'static str) -> crate::clients::Inspect {
-    let shared = Arc::downgrade(shared);
-    Box::new(move || {
-        let shared = shared.upgrade()?;
-        let connection = shared.lock();
-        let (bytes_in, bytes_out) = connection.session.byte_counts();
-        let encrypted = connection
-            .session
-            .mode()
-            .is_some_and(|mode| mode.is_encrypted());
-        Some(crate::clients::LiveState {
-            variant: variant(transport, encrypted),
-            role: connection.router.role(),
-            app: connection.router.app().to_owned(),
-            stream: connection
-                .router
-                .last_stream()
-                .map_or_else(String::new, |key| key.name.clone()),
-            flash_ver: connection
-                .router
-                .connect_request()
-                .and_then(|c| c.flash_ver.clone())
-                .unwrap_or_default(),
-            bytes_in,
-            bytes_out,
-            dropped_frames: connection.router.dropped_frames(),
-        })
-    })
+/// What the API and the connection's span were last told about it: told again only on a change (a
+/// handshake done, a connect, a publish or play, a stream left).
+#[derive(Debug, Default)]
+struct Shown {
+    handshaken: bool,
+    role: &'static str,
+    app_recorded: bool,
+    stream: Option<StreamKey>,
+}
+
+impl Shown {
+    fn update(&mut self, connection: &Connection, transport: &'static str, span: &tracing::Span) {
+        let session = &connection.session;
+        let router = &connection.router;
+        let handshaken = session.mode().is_some();
+        let encrypted = session.mode().is_some_and(|mode| mode.is_encrypted());
+        let role = router.role();
+        let connected = router.connect_request().is_some();
+        let stream = router.last_stream();
+        if handshaken == self.handshaken
+            && role == self.role
+            && connected == self.app_recorded
+            && stream == self.stream.as_ref()
+        {
+            return;
+        }
+        if handshaken && !self.handshaken {
+            span.record("variant", variant(transport, encrypted));
+        }
+        if connected && !self.app_recorded {
+            span.record("app", router.app());
+        }
+        if stream != self.stream.as_ref() {
+            if let Some(key) = stream {
+                span.record("stream", key.name.as_str());
+            }
+        }
+        self.handshaken = handshaken;
+        self.role = role;
+        self.app_recorded = connected;
+        self.stream = stream.cloned();
+        connection.stats.set_identity(
+            match role {
+                "publisher" => Role::Publisher,
+                "player" => Role::Player,
+                _ => Role::Idle,
+            },
+            Identity {
+                variant: variant(transport, encrypted),
+                app: router.app().to_owned(),
+                stream: stream.map_or_else(String::new, |key| key.name.clone()),
+                flash_ver: router
+                    .connect_request()
+                    .and_then(|c| c.flash_ver.clone())
+                    .unwrap_or_default(),
+            },
+        );
+    }
 }
 
 /// At the end of a connection: the done callbacks of the streams it still had, then `on_done`.

@@ -82,24 +82,29 @@ pub fn notify(url: Arc<str>, form: HookForm, timeout: Duration) {
         );
         return;
     };
-    tokio::spawn(async move {
-        let _permit = permit;
-        let started = Instant::now();
-        let result = post_form(&url, form.encode(), timeout).await;
-        let latency_ms = started.elapsed().as_millis() as u64;
-        match result {
-            Ok(answer) => tracing::info!(
-                call = form.call.as_str(),
-                url = url_for_log(&url),
-                status = answer.status,
-                latency_ms,
-                clientid = form.client_id,
-                "hook"
-            ),
-            Err(error) => tracing::warn!(call = form.call.as_str(), url = url_for_log(&url),
+    // The call's line stays inside the caller's span (a connection's, with its id, variant and address).
+    let span = tracing::Span::current();
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let _permit = permit;
+            let started = Instant::now();
+            let result = post_form(&url, form.encode(), timeout).await;
+            let latency_ms = started.elapsed().as_millis() as u64;
+            match result {
+                Ok(answer) => tracing::info!(
+                    call = form.call.as_str(),
+                    url = url_for_log(&url),
+                    status = answer.status,
+                    latency_ms,
+                    clientid = form.client_id,
+                    "hook"
+                ),
+                Err(error) => tracing::warn!(call = form.call.as_str(), url = url_for_log(&url),
                 %error, latency_ms, clientid = form.client_id, "hook failed"),
-        }
-    });
+            }
+        },
+        span,
+    ));
 }
 
 /// Sends `on_record_done` for a finished recording, if the application has the hook; for the recorder.

@@ -29,7 +29,7 @@ use rtmp_hls::{BlockingRequest, HlsConfig, Segmenter};
 use rtmp_hub::{FrameKind, Hub, StreamKey, SubscriberEvent};
 use tokio::sync::{watch, Semaphore};
 
-use crate::clients::{Clients, LiveState, Registration};
+use crate::clients::{Clients, Identity, Registration, Role};
 use crate::config::{AppConfig, SharedApps};
 use crate::hooks::{self, Call, HookForm};
 use crate::policy::limits::{self, Slot, OCCUPANCY};
@@ -180,7 +180,7 @@ impl HlsStream {
 struct Viewer {
     last_seen: Instant,
     bytes_out: Arc<AtomicU64>,
-    _registration: Registration,
+    registration: Registration,
     /// Counted against the application's player limits while the viewer lives.
     _slot: Option<Slot>,
     /// `on_play_done` (URL, form, timeout), told when the viewer expires.
@@ -346,6 +346,13 @@ impl Hls {
         self.lock_viewers().retain(|(peer, key), viewer| {
             let stays = now.duration_since(viewer.last_seen) < VIEWER_IDLE;
             if !stays {
+                let sent = viewer.bytes_out.load(Ordering::Relaxed);
+                // An HLS viewer ends by no longer asking: counted as the peer's close.
+                viewer.registration.ended(
+                    crate::close_reason::CloseReason::PeerClosed.as_str(),
+                    "hls",
+                    (0, sent),
+                );
                 left.push((*peer, key.clone(), viewer.done.take()));
             }
             stays
@@ -376,28 +383,23 @@ impl Hls {
         if playlist {
             viewer.last_seen = Instant::now();
         }
-        viewer.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+        let total = viewer.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+        viewer.registration.stats().set_counts(0, total, 0);
         true
     }
 
     /// A new viewer's place in the client registry (variant `hls`, role `player`) and its byte count.
     fn register(&self, peer: SocketAddr, key: &StreamKey) -> (Registration, Arc<AtomicU64>) {
         let bytes_out = Arc::new(AtomicU64::new(0));
-        let read = bytes_out.clone();
-        let (app, name) = (key.app.clone(), key.name.clone());
-        let registration = self.clients.register(
-            peer,
-            "hls",
-            Box::new(move || {
-                Some(LiveState {
-                    variant: "hls",
-                    role: "player",
-                    app: app.clone(),
-                    stream: name.clone(),
-                    bytes_out: read.load(Ordering::Relaxed),
-                    ..LiveState::default()
-                })
-            }),
+        let registration = self.clients.register(peer, "hls");
+        registration.stats().set_identity(
+            Role::Player,
+            Identity {
+                variant: "hls",
+                app: key.app.clone(),
+                stream: key.name.clone(),
+                flash_ver: String::new(),
+            },
         );
         (registration, bytes_out)
     }
@@ -878,7 +880,7 @@ async fn admit(
         Viewer {
             last_seen: Instant::now(),
             bytes_out,
-            _registration: registration,
+            registration,
             _slot: slot,
             done,
         },

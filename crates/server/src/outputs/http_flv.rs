@@ -40,7 +40,7 @@ use rtmp_hub::{Frame, FrameKind, Hub, StreamKey, Subscriber, SubscriberEvent};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 
-use crate::clients::{Clients, LiveState, Registration};
+use crate::clients::{Clients, Identity, Registration, Role};
 use crate::close_reason::{CloseReason, Direction, Timeout};
 use crate::config::{AppConfig, SharedApps};
 use crate::hooks::{self, Call, HookForm};
@@ -211,11 +211,8 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
         bytes_out: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
     });
-    let registration = Arc::new(state.clients.register(
-        ask.peer.address,
-        ask.variant,
-        inspect(&live),
-    ));
+    let registration = Arc::new(state.clients.register(ask.peer.address, ask.variant));
+    publish_identity(&registration, &live);
     let mut playback = Playback {
         registration,
         live,
@@ -301,6 +298,7 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
         .stream
         .lock()
         .unwrap_or_else(PoisonError::into_inner) = name.clone();
+    publish_identity(&playback.registration, &playback.live);
     let options = Options::of(&config, &ask.query);
     tracing::info!(peer = %ask.peer.address, transport = ask.variant,
         clientid = playback.registration.id(), stream = %key, "play");
@@ -508,26 +506,42 @@ struct Live {
     dropped: AtomicU64,
 }
 
-fn inspect(live: &Arc<Live>) -> crate::clients::Inspect {
-    let live = Arc::downgrade(live);
-    Box::new(move || {
-        let live = live.upgrade()?;
-        let stream = live
-            .stream
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        Some(LiveState {
+/// Tells the registry who this player is (at admission, and again once its stream name is final).
+fn publish_identity(registration: &Registration, live: &Live) {
+    let stream = live
+        .stream
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    registration.stats().set_identity(
+        Role::Player,
+        Identity {
             variant: live.variant,
-            role: "player",
             app: live.app.clone(),
             stream,
             flash_ver: live.user_agent.clone(),
-            bytes_in: 0,
-            bytes_out: live.bytes_out.load(Ordering::Relaxed),
-            dropped_frames: live.dropped.load(Ordering::Relaxed),
-        })
-    })
+        },
+    );
+}
+
+impl Playback {
+    /// Counts `len` bytes sent, for the close line and the registry.
+    fn sent(&self, len: u64) {
+        let total = self.live.bytes_out.fetch_add(len, Ordering::Relaxed) + len;
+        self.registration
+            .stats()
+            .set_counts(0, total, self.live.dropped.load(Ordering::Relaxed));
+    }
+
+    /// Records the frames the player's subscriber skipped so far.
+    fn dropped(&self, dropped: u64) {
+        self.live.dropped.store(dropped, Ordering::Relaxed);
+        self.registration.stats().set_counts(
+            0,
+            self.live.bytes_out.load(Ordering::Relaxed),
+            dropped,
+        );
+    }
 }
 
 /// A player's place in the registry, its limits slot, and its one close line.
@@ -662,10 +676,7 @@ impl hyper::body::Body for FlvBody {
         let this = self.get_mut();
         loop {
             if let Some(bytes) = this.feed.pop() {
-                this.playback
-                    .live
-                    .bytes_out
-                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                this.playback.sent(bytes.len() as u64);
                 return Poll::Ready(Some(Ok(hyper::body::Frame::data(bytes))));
             }
             if let Some(reason) = this.feed.ended.take() {
@@ -680,10 +691,7 @@ impl hyper::body::Body for FlvBody {
                 Poll::Ready(event) => {
                     this.feed.take(event);
                     this.feed.take_ready();
-                    this.playback
-                        .live
-                        .dropped
-                        .store(this.feed.subscriber.dropped(), Ordering::Relaxed);
+                    this.playback.dropped(this.feed.subscriber.dropped());
                 }
                 Poll::Pending => return Poll::Pending,
             }
@@ -708,7 +716,7 @@ async fn run_websocket(mut socket: WebSocket, start: Start, shutdown: watch::Rec
                 failed = Some(error);
                 break;
             }
-            playback.live.bytes_out.fetch_add(len, Ordering::Relaxed);
+            playback.sent(len);
             sent = true;
         }
         if failed.is_none() && sent {
@@ -735,7 +743,7 @@ async fn run_websocket(mut socket: WebSocket, start: Start, shutdown: watch::Rec
             event = feed.subscriber.recv() => {
                 feed.take(event);
                 feed.take_ready();
-                playback.live.dropped.store(feed.subscriber.dropped(), Ordering::Relaxed);
+                playback.dropped(feed.subscriber.dropped());
             }
             message = socket.recv() => match message {
                 None | Some(Ok(Message::Close(_))) => break CloseReason::PeerClosed,
