@@ -97,7 +97,67 @@ pub fn render(clients: &Clients) -> String {
         "variant",
         &bytes_out,
     );
+    relays(&mut out, crate::relay::counters());
     out
+}
+
+// Relays (crate::relay): counters kept as plain atomics by the relay module, read here.
+fn relays(out: &mut String, relays: crate::relay::RelayCounters) {
+    family(
+        out,
+        "rtmpx_relays",
+        "gauge",
+        "Relays (push and pull) running.",
+    );
+    let _ = writeln!(out, "rtmpx_relays {}", relays.running);
+    family(
+        out,
+        "rtmpx_relays_started_total",
+        "counter",
+        "Relays started, by kind.",
+    );
+    let _ = writeln!(
+        out,
+        "rtmpx_relays_started_total{{kind=\"push\"}} {}",
+        relays.pushes_started
+    );
+    let _ = writeln!(
+        out,
+        "rtmpx_relays_started_total{{kind=\"pull\"}} {}",
+        relays.pulls_started
+    );
+    family(
+        out,
+        "rtmpx_relay_reconnects_total",
+        "counter",
+        "Relay connections after a relay's first.",
+    );
+    let _ = writeln!(out, "rtmpx_relay_reconnects_total {}", relays.reconnects);
+    family(
+        out,
+        "rtmpx_relay_failures_total",
+        "counter",
+        "Relay attempts that failed (refused, unreachable, timed out, lost).",
+    );
+    let _ = writeln!(out, "rtmpx_relay_failures_total {}", relays.failures);
+    family(
+        out,
+        "rtmpx_relay_sent_bytes_total",
+        "counter",
+        "Bytes sent to push targets.",
+    );
+    let _ = writeln!(out, "rtmpx_relay_sent_bytes_total {}", relays.bytes_sent);
+    family(
+        out,
+        "rtmpx_relay_received_bytes_total",
+        "counter",
+        "Bytes received from pull upstreams.",
+    );
+    let _ = writeln!(
+        out,
+        "rtmpx_relay_received_bytes_total {}",
+        relays.bytes_received
+    );
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

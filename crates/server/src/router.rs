@@ -41,6 +41,9 @@ use crate::hooks::{Call, HookForm, RecordDoneNotifier};
 use crate::outputs::recorder::Recorder;
 use crate::policy::limits::{self, Slot, OCCUPANCY};
 use crate::policy::{self, Action, Refusal};
+use crate::relay::pull::{PullFailure, PullLease};
+use crate::relay::push::{Lifetime, Push};
+use crate::relay::{self, Origin, RelaySettings};
 
 /// Who answers a connection's `connect`, `publish` and `play`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +103,10 @@ pub enum Verdict {
     Refuse(String),
     /// Accepted under another stream name (an HTTP hook's 3xx); a `connect` is simply accepted.
     Rename(String),
+    /// Accepted and relayed through this `rtmp://` URL (an HTTP hook's 3xx, as nginx-rtmp's
+    /// `notify_relay_redirect`): a publish is pushed there, a play pulls from there; a `connect` is
+    /// simply accepted.
+    Relay(String),
 }
 
 /// What the driver does after [`Router::route_session_events`].
@@ -163,6 +170,10 @@ struct Player {
     paused: bool,
     /// Counted against the application's player limits while it lives.
     _slot: Option<Slot>,
+    /// The pull that feeds the stream, when this play started or joined one.
+    pull: Option<PullLease>,
+    /// The pull's failure, taken by the next `Unpublished` event handed to the session.
+    pull_failure: Option<PullFailure>,
 }
 
 /// One connection's routing state.
@@ -184,6 +195,10 @@ pub struct Router {
     players: ByStream<Player>,
     /// Recordings of this connection's published streams (dropped with their publisher: they stop).
     recorders: ByStream<Recorder>,
+    /// Pushes of this connection's published streams (dropped with their publisher: they stop).
+    pushes: ByStream<Vec<Push>>,
+    /// Where an accepted request is relayed (a hook's `Verdict::Relay`), until it is carried out.
+    relay_to: Option<String>,
     /// The stream last published or played, for the close log.
     last_stream: Option<StreamKey>,
     /// The request waiting for [`Router::answer`].
@@ -225,6 +240,8 @@ impl Router {
             publisher_slots: ByStream::new(),
             players: ByStream::new(),
             recorders: ByStream::new(),
+            pushes: ByStream::new(),
+            relay_to: None,
             last_stream: None,
             pending: None,
             closing: None,
@@ -572,6 +589,7 @@ impl Router {
                     });
                 }
                 self.recorders.remove(stream_id);
+                self.pushes.remove(stream_id);
             }
             ServerEvent::StopPlay { stream_id } => {
                 if let Some(player) = self.players.remove(stream_id) {
@@ -594,7 +612,15 @@ impl Router {
         now: Instant,
     ) {
         let (question, verdict) = match (question, verdict) {
-            (Question::Connect, Verdict::Rename(_)) => (Question::Connect, Verdict::Accept),
+            (Question::Connect, Verdict::Rename(_) | Verdict::Relay(_)) => {
+                (Question::Connect, Verdict::Accept)
+            }
+            (question, Verdict::Relay(url)) => {
+                tracing::info!(peer = %self.peer, request = ?question,
+                    to = %relay::mask::mask_url(&url), "relayed by the hook");
+                self.relay_to = Some(url);
+                (question, Verdict::Accept)
+            }
             (
                 Question::Publish {
                     stream_id,
@@ -633,8 +659,9 @@ impl Router {
             }
             other => other,
         };
+        let relay_to = self.relay_to.take();
         match (question, verdict) {
-            (_, Verdict::Rename(_)) => {}
+            (_, Verdict::Rename(_) | Verdict::Relay(_)) => {}
             (Question::Connect, Verdict::Accept) => session.accept_connect(),
             (Question::Connect, Verdict::Refuse(why)) => {
                 tracing::warn!(peer = %self.peer, app = self.app(), why = %why, "connect refused");
@@ -682,6 +709,7 @@ impl Router {
                             );
                             self.recorders.insert(stream_id, recorder);
                         }
+                        self.start_pushes(stream_id, &key, relay_to);
                         self.last_stream = Some(key);
                     }
                     Err(error) => {
@@ -706,7 +734,10 @@ impl Router {
                 },
                 Verdict::Accept,
             ) => match self.take_slot(Action::Play, &key) {
-                Ok(slot) => self.start_player(session, stream_id, key, slot),
+                Ok(slot) => {
+                    let pull = self.pull_for(&key, relay_to);
+                    self.start_player(session, stream_id, key, slot, pull)
+                }
                 Err(refusal) => {
                     let question = Question::Play {
                         stream_id,
@@ -733,12 +764,60 @@ impl Router {
             .map(Some)
     }
 
+    /// Starts the pushes of a stream this connection now publishes: the application's `push` targets,
+    /// and the hook's relay URL.
+    fn start_pushes(&mut self, stream_id: u32, key: &StreamKey, relay_to: Option<String>) {
+        let settings = RelaySettings::of(&self.app_config);
+        let configured = self.app_config.push.iter().map(|template| {
+            (
+                relay::render_url(template, &key.app, &key.name),
+                Origin::Config,
+            )
+        });
+        let hooked = relay_to.map(|url| (url, Origin::Hook));
+        let pushes: Vec<Push> = configured
+            .chain(hooked)
+            .map(|(url, origin)| {
+                relay::push::start(
+                    &self.hub,
+                    key.clone(),
+                    url,
+                    settings.clone(),
+                    origin,
+                    Lifetime::Stream,
+                )
+            })
+            .collect();
+        if !pushes.is_empty() {
+            self.pushes.insert(stream_id, pushes);
+        }
+    }
+
+    /// The pull a play of `key` starts or joins: from the hook's relay URL, or the application's `pull`
+    /// when nobody publishes the stream here.
+    fn pull_for(&self, key: &StreamKey, relay_to: Option<String>) -> Option<PullLease> {
+        let published_here = self.hub.stats(key).is_some_and(|stats| stats.publishing);
+        let url = match relay_to {
+            Some(url) if !published_here => Some(url),
+            Some(_) => None,
+            None => relay::pull::pull_url(&self.app_config, key, published_here),
+        }?;
+        let settings = RelaySettings::of(&self.app_config);
+        let origin = if self.app_config.pull.is_some() {
+            Origin::Config
+        } else {
+            Origin::Hook
+        };
+        Some(relay::pull::join(&self.hub, key, &url, settings, origin))
+    }
+
     fn start_player(
         &mut self,
         session: &mut ServerSession,
         stream_id: u32,
         key: StreamKey,
         slot: Option<Slot>,
+        pull: Option<PullLease>,
     ) {
         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "play");
         let mut subscriber = self.hub.subscribe(&key);
@@ -754,6 +833,8 @@ impl Router {
                 subscriber,
                 paused: false,
                 _slot: slot,
+                pull,
+                pull_failure: None,
             },
         );
         self.last_stream = Some(key);
@@ -768,6 +849,11 @@ impl Router {
         for (stream_id, player) in self.players.iter_mut() {
             if let Poll::Ready(event) = player.subscriber.poll_recv(cx) {
                 return Poll::Ready((stream_id, event));
+            }
+            // A pull that failed ends the play: its status goes out with an `Unpublished`.
+            if let Some(Poll::Ready(failure)) = player.pull.as_mut().map(|p| p.poll_failure(cx)) {
+                player.pull_failure = Some(failure);
+                return Poll::Ready((stream_id, SubscriberEvent::Unpublished));
             }
         }
         Poll::Pending
@@ -792,6 +878,21 @@ impl Router {
         stream_id: u32,
         event: SubscriberEvent,
     ) {
+        if matches!(event, SubscriberEvent::Unpublished) {
+            let failure = self
+                .players
+                .get_mut(stream_id)
+                .and_then(|player| player.pull_failure.take());
+            if let Some(failure) = failure {
+                let code = if failure.not_found {
+                    StatusCode::PlayStreamNotFound
+                } else {
+                    StatusCode::PlayFailed
+                };
+                session.send_status(stream_id, code, &failure.description);
+                return;
+            }
+        }
         let Some(player) = self.players.get(stream_id) else {
             return;
         };
@@ -874,6 +975,7 @@ impl Router {
         self.players = ByStream::new();
         self.publishers = ByStream::new();
         self.publisher_slots = ByStream::new();
+        self.pushes = ByStream::new();
     }
 }
 
