@@ -31,6 +31,8 @@ use crate::config::AppConfig;
 pub const DEFAULT_PULL_IDLE_MS: u64 = 5_000;
 /// The default of `relay_timeout_ms`.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+/// The E-RTMP status a server sends to ask its client to connect again (to the same `tcUrl` here).
+const RECONNECT_REQUEST: &str = "NetConnection.Connect.ReconnectRequest";
 /// The first wait before a relay connects again.
 const BACKOFF_INITIAL: Duration = Duration::from_millis(500);
 /// The longest wait between two attempts.

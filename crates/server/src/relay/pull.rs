@@ -64,8 +64,18 @@ impl PullShared {
     }
 }
 
-fn pulls() -> std::sync::MutexGuard<'static, HashMap<StreamKey, Arc<PullShared>>> {
-    static PULLS: OnceLock<Mutex<HashMap<StreamKey, Arc<PullShared>>>> = OnceLock::new();
+/// A running pull's place: the hub it publishes into (by address: several servers may share a
+/// process) and the stream.
+type PullKey = (usize, StreamKey);
+
+/// The hub's identity while it lives (a pull's task holds its hub, so no other hub takes the address
+/// while the pull is listed).
+fn hub_id(hub: &Hub) -> usize {
+    std::ptr::from_ref(hub.config()) as usize
+}
+
+fn pulls() -> std::sync::MutexGuard<'static, HashMap<PullKey, Arc<PullShared>>> {
+    static PULLS: OnceLock<Mutex<HashMap<PullKey, Arc<PullShared>>>> = OnceLock::new();
     PULLS
         .get_or_init(Default::default)
         .lock()
@@ -117,8 +127,9 @@ pub fn join(
     settings: RelaySettings,
     origin: Origin,
 ) -> PullLease {
+    let place = (hub_id(hub), key.clone());
     let mut running = pulls();
-    if let Some(shared) = running.get(key).filter(|shared| !shared.failed()) {
+    if let Some(shared) = running.get(&place).filter(|shared| !shared.failed()) {
         shared.players.fetch_add(1, Ordering::Relaxed);
         return PullLease {
             shared: shared.clone(),
@@ -131,7 +142,7 @@ pub fn join(
         players: AtomicUsize::new(1),
         failure: Mutex::new(FailureSlot::default()),
     });
-    running.insert(key.clone(), shared.clone());
+    running.insert(place.clone(), shared.clone());
     drop(running);
     let status = registration.status().clone();
     let abort = status.clone();
@@ -141,10 +152,10 @@ pub fn join(
         run(&hub, &key, &url, &settings, &status, &task_shared).await;
         let mut running = pulls();
         if running
-            .get(&key)
+            .get(&place)
             .is_some_and(|listed| Arc::ptr_eq(listed, &task_shared))
         {
-            running.remove(&key);
+            running.remove(&place);
         }
     });
     abort.set_task(&task);
@@ -314,6 +325,9 @@ async fn forward(
                 // The upstream's publisher left: so does ours, and the players are told.
                 publisher = None;
             }
+            Some(ClientEvent::Status { code, .. }) if code == super::RECONNECT_REQUEST => {
+                return Ended::Lost("the upstream asked to reconnect".into());
+            }
             Some(ClientEvent::Status {
                 level,
                 code,
@@ -324,6 +338,11 @@ async fn forward(
         }
         if let Some(publisher) = &publisher {
             publisher.flush_if_due(now);
+            let mut cx = Context::from_waker(Waker::noop());
+            if publisher.poll_kicked(&mut cx).is_ready() {
+                tracing::info!(stream = %key, "pull ends: a local publisher took the stream over");
+                return Ended::Done;
+            }
         }
     }
 }

@@ -81,6 +81,8 @@ pub fn start(
 enum Ended {
     /// The stream's publisher left and the target was told.
     Unpublished,
+    /// The target asked the client to connect again.
+    Reconnect,
 }
 
 async fn run(
@@ -136,6 +138,9 @@ async fn run(
             Err(error) => Err(error),
         };
         match result {
+            Ok(Ended::Reconnect) => {
+                tracing::info!(stream = %key, %target, "push reconnecting: the target asked");
+            }
             Ok(Ended::Unpublished) => {
                 tracing::info!(stream = %key, %target, "push ended with the stream");
                 if lifetime == Lifetime::Stream {
@@ -228,8 +233,12 @@ async fn connect(
 /// Queues one frame on the connection: metadata wrapped in `@setDataFrame`, everything else as the hub
 /// encoded it.
 fn queue(client: &mut Client, stream_id: u32, frame: &Frame) {
+    if frame.kind != FrameKind::Data {
+        client.send_shared(stream_id, &frame.shared);
+        return;
+    }
     let payload = frame.shared.message().payload;
-    if frame.kind == FrameKind::Data && payload.starts_with(ON_METADATA) {
+    if payload.starts_with(ON_METADATA) {
         let mut wrapped = BytesMut::with_capacity(SET_DATA_FRAME.len() + payload.len());
         wrapped.extend_from_slice(SET_DATA_FRAME);
         wrapped.extend_from_slice(&payload);
@@ -245,16 +254,28 @@ fn queue(client: &mut Client, stream_id: u32, frame: &Frame) {
     }
 }
 
+/// What the target's answers ask for.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    /// Go on.
+    Continue,
+    /// `NetConnection.Connect.ReconnectRequest` (E-RTMP): connect again, at once, from a keyframe.
+    Reconnect,
+}
+
 /// Writes what is queued (giving up after `timeout`: the target stopped reading) and takes the target's
 /// answers; an error status ends the connection.
-async fn exchange(client: &mut Client, timeout: Duration) -> Result<(), String> {
+async fn exchange(client: &mut Client, timeout: Duration) -> Result<Answer, String> {
     loop {
         let event = tokio::time::timeout(timeout, client.next_event_before(Instant::now()))
             .await
             .map_err(|_| format!("the target took nothing for {timeout:?}"))?
             .map_err(|error| error.to_string())?;
         match event {
-            None => return Ok(()),
+            None => return Ok(Answer::Continue),
+            Some(ClientEvent::Status { code, .. }) if code == super::RECONNECT_REQUEST => {
+                return Ok(Answer::Reconnect)
+            }
             Some(ClientEvent::Status {
                 level,
                 code,
@@ -282,11 +303,14 @@ async fn relay(
     drop(head);
     let mut counted = 0u64;
     loop {
-        let written = exchange(&mut client, settings.timeout).await;
+        let answer = exchange(&mut client, settings.timeout).await;
         let sent = client.byte_counts().1;
         status.add_bytes(sent.saturating_sub(counted));
         counted = sent;
-        written?;
+        if answer? == Answer::Reconnect {
+            client.unpublish(stream_id, &url.stream).await.ok();
+            return Ok(Ended::Reconnect);
+        }
         let mut next = tokio::time::timeout(QUIET_TICK, subscriber.recv())
             .await
             .ok();
