@@ -405,3 +405,30 @@ fn a_pull_upstream_that_never_answers_fails_its_player_within_a_bound() {
     assert!(!log.contains(&upstream_key), "the key leaked: {log}");
     drop(silent);
 }
+
+#[test]
+fn an_hevc_stream_is_pushed_with_its_enhanced_rtmp_codecs_and_plays_bit_exact() {
+    if !enabled("an_hevc_stream_is_pushed_with_its_enhanced_rtmp_codecs_and_plays_bit_exact") {
+        return;
+    }
+    let dir = scratch("relay-push-hevc");
+    let target = RtmpxServer::start(&[]);
+    let config = format!("[app.live]\npush = [\"{}\"]\n", target.url("live/{name}"));
+    let origin = start_with_config(dir.path(), &config, &[]);
+    let played = dir.path().join("played.flv");
+    let mut player = Player::Ffmpeg9Enhanced.spawn(
+        &target.url("live/hevc"),
+        &played,
+        &dir.path().join("play.log"),
+    );
+    target.wait_for_players("live/hevc", 1, LIMIT);
+    let mut publisher = Publisher::Ffmpeg9Enhanced.spawn(
+        &Fixture::HevcAac.path(),
+        &origin.url("live/hevc"),
+        &dir.path().join("pub.log"),
+    );
+    assert!(publisher.wait(LIMIT).success(), "{}", publisher.log());
+    player.wait(LIMIT);
+    let packets = framemd5(&Fixture::HevcAac.judge(), &played);
+    assert_contiguous_run(&Fixture::HevcAac.reference(), &packets, 0.9);
+}
