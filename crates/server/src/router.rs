@@ -796,6 +796,10 @@ impl Router {
     /// The pull a play of `key` starts or joins: from the hook's relay URL, or the application's `pull`
     /// when nobody publishes the stream here.
     fn pull_for(&self, key: &StreamKey, relay_to: Option<String>) -> Option<PullLease> {
+        // A pull already running feeds the stream (and counts as its publisher): join it.
+        if let Some(lease) = relay::pull::join_running(&self.hub, key) {
+            return Some(lease);
+        }
         let published_here = self.hub.stats(key).is_some_and(|stats| stats.publishing);
         let url = match relay_to {
             Some(url) if !published_here => Some(url),

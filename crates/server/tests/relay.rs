@@ -202,7 +202,21 @@ async fn an_on_demand_pull_is_shared_by_its_players_and_stops_when_idle() {
         Some(1),
         "one upstream connection for both players"
     );
-    drop((first, second));
+    // The first player leaves: the pull goes on for the second, past `pull_idle_ms`.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut second = second;
+    let mut later = 0;
+    tokio::time::timeout(LIMIT, async {
+        while later < 20 {
+            if let ClientEvent::Media { .. } = second.next_event().await.unwrap() {
+                later += 1;
+            }
+        }
+    })
+    .await
+    .expect("the second player still gets frames");
+    drop(second);
     wait_until("the idle pull stopped", || {
         upstream.hub().stats(&key).is_some_and(|s| s.players == 0)
     })

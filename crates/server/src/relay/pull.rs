@@ -118,6 +118,18 @@ impl Drop for PullLease {
     }
 }
 
+/// A lease on the pull of `key` into `hub` if one runs (and has not failed), whoever started it.
+pub fn join_running(hub: &Hub, key: &StreamKey) -> Option<PullLease> {
+    let place = (hub_id(hub), key.clone());
+    let running = pulls();
+    let shared = running.get(&place).filter(|shared| !shared.failed())?;
+    shared.players.fetch_add(1, Ordering::Relaxed);
+    Some(PullLease {
+        shared: shared.clone(),
+        reported: false,
+    })
+}
+
 /// A lease on the pull of `key` from `url`, starting the pull when none runs (a failed one is not
 /// joined: a new play tries again). Needs a Tokio runtime.
 pub fn join(
@@ -220,7 +232,8 @@ async fn run(
                     }
                 }
             }
-            Err(error) if connections == 0 => {
+            // A pull started through the API keeps trying; one started by players tells them.
+            Err(error) if connections == 0 && status.origin != Origin::Api => {
                 let not_found = matches!(&error, ClientError::Refused { description, .. }
                     if description.contains("StreamNotFound"));
                 return fail(not_found, &error.to_string());

@@ -130,8 +130,18 @@ async fn run(
                 backoff.reset();
                 status.set_state(State::Relaying);
                 tracing::info!(stream = %key, %target, "push connected");
+                let connection = Connection {
+                    client,
+                    stream_id,
+                    url: &parsed,
+                };
                 relay(
-                    client, stream_id, &parsed, subscriber, head, &settings, &status,
+                    connection,
+                    subscriber,
+                    head,
+                    &settings,
+                    &status,
+                    &mut stopped,
                 )
                 .await
             }
@@ -287,16 +297,29 @@ async fn exchange(client: &mut Client, timeout: Duration) -> Result<Answer, Stri
     }
 }
 
-/// Feeds the target until the stream ends or the connection fails.
-async fn relay(
-    mut client: Client,
+/// A connection publishing to the target.
+struct Connection<'a> {
+    client: Client,
     stream_id: u32,
-    url: &RtmpUrl,
+    url: &'a RtmpUrl,
+}
+
+/// Feeds the target until the stream ends, the push is stopped (what the subscriber already holds is
+/// sent first: a publisher that leaves drops its push right after its last frame) or the connection
+/// fails.
+async fn relay(
+    connection: Connection<'_>,
     mut subscriber: Subscriber,
     head: Vec<Arc<Frame>>,
     settings: &RelaySettings,
     status: &RelayStatus,
+    stopped: &mut watch::Receiver<()>,
 ) -> Result<Ended, String> {
+    let Connection {
+        mut client,
+        stream_id,
+        url,
+    } = connection;
     for frame in &head {
         queue(&mut client, stream_id, frame);
     }
@@ -311,9 +334,15 @@ async fn relay(
             client.unpublish(stream_id, &url.stream).await.ok();
             return Ok(Ended::Reconnect);
         }
-        let mut next = tokio::time::timeout(QUIET_TICK, subscriber.recv())
-            .await
-            .ok();
+        let mut stopping = false;
+        let mut next = tokio::select! {
+            biased;
+            _ = stopped.changed() => {
+                stopping = true;
+                subscriber.try_recv()
+            }
+            event = tokio::time::timeout(QUIET_TICK, subscriber.recv()) => event.ok(),
+        };
         let mut queued = 0;
         while let Some(event) = next.take() {
             match event {
@@ -325,9 +354,14 @@ async fn relay(
                 }
             }
             queued += 1;
-            if queued < FRAMES_PER_WRITE {
+            if stopping || queued < FRAMES_PER_WRITE {
                 next = subscriber.try_recv();
             }
+        }
+        if stopping {
+            exchange(&mut client, settings.timeout).await?;
+            client.unpublish(stream_id, &url.stream).await.ok();
+            return Ok(Ended::Unpublished);
         }
     }
 }
