@@ -260,17 +260,24 @@ fn a_refusing_target_is_retried_with_backoff_and_its_key_never_logged() {
 }
 
 #[test]
-fn a_target_down_then_up_gets_the_stream_once_it_listens() {
-    if !enabled("a_target_down_then_up_gets_the_stream_once_it_listens") {
+fn a_target_down_then_up_gets_the_stream_and_a_killed_one_is_reconnected() {
+    if !enabled("a_target_down_then_up_gets_the_stream_and_a_killed_one_is_reconnected") {
         return;
     }
     let dir = scratch("relay-down-up");
     let port = free_port();
     let config = format!("[app.live]\npush = [\"rtmp://127.0.0.1:{port}/live/{{name}}\"]\n");
     let origin = start_with_config(dir.path(), &config, &[]);
-    let _publisher = Publisher::Ffmpeg.spawn(
-        &Fixture::H264Aac.path(),
-        &origin.url("live/late"),
+    // `rtmpx publish --loop`: the stream lives as long as the test needs.
+    let mut command = std::process::Command::new(rtmpx_interop::server::binary());
+    command
+        .arg("publish")
+        .arg(Fixture::H264Aac.path())
+        .arg(origin.url("live/late"))
+        .arg("--loop");
+    let _publisher = rtmpx_interop::Background::spawn(
+        "rtmpx publish",
+        &mut command,
         &dir.path().join("pub.log"),
     );
     wait_until(
@@ -293,6 +300,23 @@ fn a_target_down_then_up_gets_the_stream_once_it_listens() {
         || target.log(),
         |log| log.contains("stream=live/late"),
     );
+    // The target is killed mid-stream and comes back: the push reconnects.
+    drop(target);
+    let target = RtmpxServer::start(&["--listen", &listen]);
+    wait_until(
+        "the push reconnected",
+        Duration::from_secs(15),
+        || origin.log(),
+        |log| log.matches("push connected").count() >= 2,
+    );
+    wait_until(
+        "the new target got the publish",
+        Duration::from_secs(5),
+        || target.log(),
+        |log| log.contains("stream=live/late"),
+    );
+    let relays = api_get(api_address(&origin), "/api/v1/relays");
+    assert!(relays.contains("\"reconnects\":1"), "{relays}");
 }
 
 /// 4 s of noisy lossless H.264 (about 58 Mbit/s) + AAC: enough to fill the kernel's buffers towards a

@@ -801,17 +801,15 @@ impl Router {
             return Some(lease);
         }
         let published_here = self.hub.stats(key).is_some_and(|stats| stats.publishing);
-        let url = match relay_to {
-            Some(url) if !published_here => Some(url),
-            Some(_) => None,
-            None => relay::pull::pull_url(&self.app_config, key, published_here),
-        }?;
-        let settings = RelaySettings::of(&self.app_config);
-        let origin = if self.app_config.pull.is_some() {
-            Origin::Config
-        } else {
-            Origin::Hook
+        let (url, origin) = match relay_to {
+            Some(url) if !published_here => (url, Origin::Hook),
+            Some(_) => return None,
+            None => (
+                relay::pull::pull_url(&self.app_config, key, published_here)?,
+                Origin::Config,
+            ),
         };
+        let settings = RelaySettings::of(&self.app_config);
         Some(relay::pull::join(&self.hub, key, &url, settings, origin))
     }
 
