@@ -307,3 +307,64 @@ async fn a_hook_redirect_to_an_rtmp_url_pushes_a_publish_and_pulls_a_play() {
     publisher.abort();
     origin.abort();
 }
+
+#[tokio::test]
+async fn a_pull_passes_enhanced_rtmp_video_through() {
+    let upstream = start("", false).await;
+    let upstream_address = upstream.local_addresses()[0];
+    let edge = start(
+        &format!("[app.live]\npull = \"rtmp://{upstream_address}/live/{{name}}\"\n"),
+        false,
+    )
+    .await;
+    // HEVC in Enhanced RTMP: a keyframe (0x80 | key << 4 | CodedFrames) every tenth frame.
+    let hevc = |i: u32| {
+        let first: u8 = if i % 10 == 0 { 0x91 } else { 0xA1 };
+        let mut payload = vec![first, b'h', b'v', b'c', b'1', 0, 0, 0];
+        payload.extend((0..300u32).map(|b| (b + i) as u8));
+        Message {
+            timestamp: i * 33,
+            type_id: 9,
+            stream_id: 1,
+            payload: Bytes::from(payload),
+        }
+    };
+    let publisher = tokio::spawn(async move {
+        let url: RtmpUrl = format!("rtmp://{upstream_address}/live/hevc")
+            .parse()
+            .unwrap();
+        let mut client = Client::connect(&url, &ConnectOptions::default())
+            .await
+            .unwrap();
+        let stream_id = client.publish(&url.stream).await.unwrap();
+        for i in 0.. {
+            client.send(stream_id, &hevc(i));
+            if client.flush().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(33)).await;
+        }
+    });
+    let url: RtmpUrl = format!("rtmp://{}/live/hevc", edge.local_addresses()[0])
+        .parse()
+        .unwrap();
+    let options = ConnectOptions {
+        fourcc_list: vec!["hvc1".into()],
+        ..ConnectOptions::default()
+    };
+    let mut player = Client::connect(&url, &options).await.unwrap();
+    player.play(&url.stream).await.unwrap();
+    let first = tokio::time::timeout(LIMIT, async {
+        loop {
+            if let ClientEvent::Media { message, .. } = player.next_event().await.unwrap() {
+                if message.type_id == 9 {
+                    return message;
+                }
+            }
+        }
+    })
+    .await
+    .expect("enhanced video through the pull");
+    assert_eq!(&first.payload[..5], b"\x91hvc1");
+    publisher.abort();
+}

@@ -73,14 +73,15 @@ impl RelaySettings {
         }
     }
 
-    /// The client's options, announcing `fourcc_list` (Enhanced RTMP) when it is not empty.
+    /// The client's options, announcing `fourcc_list` (Enhanced RTMP) when it is not empty, and the
+    /// E-RTMP capabilities a relay has: multitrack passed through, `ReconnectRequest` honoured.
     pub fn connect_options(&self, fourcc_list: Vec<String>) -> rtmp_client::ConnectOptions {
         rtmp_client::ConnectOptions {
             ca_file: self.ca_file.clone(),
             insecure: self.insecure_tls,
             fourcc_list,
+            caps_ex: rtmp_session::CAPS_EX_MULTITRACK | rtmp_session::CAPS_EX_RECONNECT,
             timeout: self.timeout,
-            ..rtmp_client::ConnectOptions::default()
         }
     }
 }

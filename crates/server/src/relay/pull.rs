@@ -275,7 +275,8 @@ impl Idle {
 }
 
 async fn connect(url: &RtmpUrl, settings: &RelaySettings) -> Result<(Client, u32), ClientError> {
-    let options = settings.connect_options(Vec::new());
+    // Every codec: what the upstream sends is passed on as it is, Enhanced RTMP included.
+    let options = settings.connect_options(vec!["*".to_owned()]);
     let attempt = async {
         let mut client = Client::connect(url, &options).await?;
         let stream_id = client.play(&url.stream).await?;
