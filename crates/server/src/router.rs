@@ -94,8 +94,8 @@ pub enum Question {
     },
 }
 
-/// An answer to a [`Question`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An answer to a [`Question`]. Its `Debug` form masks a relay URL's stream key (it is logged).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Allowed: the router goes on.
     Accept,
@@ -107,6 +107,20 @@ pub enum Verdict {
     /// `notify_relay_redirect`): a publish is pushed there, a play pulls from there; a `connect` is
     /// simply accepted.
     Relay(String),
+}
+
+impl std::fmt::Debug for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Accept => f.write_str("Accept"),
+            Verdict::Refuse(why) => f.debug_tuple("Refuse").field(why).finish(),
+            Verdict::Rename(name) => f.debug_tuple("Rename").field(name).finish(),
+            Verdict::Relay(url) => f
+                .debug_tuple("Relay")
+                .field(&relay::mask::mask_url(url))
+                .finish(),
+        }
+    }
 }
 
 /// What the driver does after [`Router::route_session_events`].

@@ -281,6 +281,12 @@ async fn start_redirecting_hooks(target: SocketAddr) -> SocketAddr {
     address
 }
 
+#[test]
+fn a_relay_verdict_is_logged_with_its_key_masked() {
+    let verdict = rtmpx::router::Verdict::Relay("rtmp://h/live/secretkey".into());
+    assert_eq!(format!("{verdict:?}"), "Relay(\"rtmp://h/live/se****\")");
+}
+
 #[tokio::test]
 async fn a_hook_redirect_to_an_rtmp_url_pushes_a_publish_and_pulls_a_play() {
     let target = start("", false).await;
