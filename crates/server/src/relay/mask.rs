@@ -48,6 +48,19 @@ pub fn mask_url(url: &str) -> String {
     masked
 }
 
+/// `text` (an error, a peer's description) with the stream key `key` masked wherever it appears, with or
+/// without its query: a target may quote the key back in its refusal.
+pub fn scrub(text: &str, key: &str) -> String {
+    let name = key.split_once('?').map_or(key, |(name, _)| name);
+    let mut scrubbed = text.to_owned();
+    for secret in [key, name] {
+        if secret.len() > 2 {
+            scrubbed = scrubbed.replace(secret, &mask_key(secret));
+        }
+    }
+    scrubbed
+}
+
 /// A stream key with all but its first two characters replaced (an empty key stays empty).
 fn mask_key(key: &str) -> String {
     if key.is_empty() {
@@ -77,5 +90,9 @@ mod tests {
         );
         assert_eq!(mask_url("rtmp://h/app"), "rtmp://h/app");
         assert!(!mask_url("rtmp://h/app/a/b/secretkey").contains("secret"));
+        assert_eq!(
+            super::scrub("stream live/secretkey?t=1 is taken", "secretkey?t=1"),
+            "stream live/se**** is taken"
+        );
     }
 }

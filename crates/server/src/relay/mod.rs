@@ -94,10 +94,20 @@ pub fn render_url(template: &str, app: &str, name: &str) -> String {
 /// Whether `url` is one a relay can use (a scheme the client speaks, a host, an application), with
 /// `{app}` and `{name}` standing for any value; the reason otherwise.
 pub fn check_url(url: &str) -> Result<(), String> {
-    render_url(url, "app", "name")
-        .parse::<rtmp_client::RtmpUrl>()
-        .map(drop)
-        .map_err(|error| error.to_string())
+    parse_url(&render_url(url, "app", "name")).map(drop)
+}
+
+/// `url` parsed; the reason it cannot be, without the URL (its key) otherwise.
+pub(crate) fn parse_url(url: &str) -> Result<rtmp_client::RtmpUrl, String> {
+    match url.parse::<rtmp_client::RtmpUrl>() {
+        Ok(parsed) => Ok(parsed),
+        // The client's message repeats the URL, key included: only its reason is kept.
+        Err(rtmp_client::ClientError::Url(text)) => Err(text
+            .rsplit_once(": ")
+            .map_or("not an RTMP URL", |(_, why)| why)
+            .to_owned()),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// The waits between attempts: doubling from half a second to 30 s, each drawn between half and all of
@@ -453,6 +463,19 @@ mod tests {
         );
         assert!(check_url("rtmps://b.example:443/rtmp/{name}").is_ok());
         assert!(check_url("http://b.example/x").is_err());
+    }
+
+    #[test]
+    fn a_relay_url_the_client_cannot_use_is_refused_with_its_key_masked() {
+        let tables =
+            |text: &str| -> BTreeMap<String, toml::Table> { toml::from_str(text).unwrap() };
+        let good =
+            tables("[live]\npush = [\"rtmps://h:443/app/{name}\"]\npull = \"rtmp://u/a/{name}\"");
+        assert!(crate::config::Apps::resolve(&good).is_ok());
+        let bad = tables("[live]\npush = [\"http://h/app/secretkey\"]");
+        let error = crate::config::Apps::resolve(&bad).unwrap_err().to_string();
+        assert!(error.contains("[app.\"live\"]"), "{error}");
+        assert!(!error.contains("secretkey"), "{error}");
     }
 
     #[test]

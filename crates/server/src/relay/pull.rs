@@ -194,8 +194,11 @@ async fn run(
     shared: &PullShared,
 ) {
     let upstream = status.target.clone();
+    let stream = url.split_once("://").map_or("", |(_, rest)| rest);
+    let stream = stream.splitn(3, '/').nth(2).unwrap_or_default();
     let fail = |not_found: bool, error: &str| {
-        status.failed(error);
+        let error = super::mask::scrub(error, stream);
+        status.failed(&error);
         status.set_state(State::Failed);
         tracing::warn!(stream = %key, %upstream, %error, "pull failed");
         shared.fail(PullFailure {
@@ -203,9 +206,9 @@ async fn run(
             description: format!("pull from {upstream} failed: {error}"),
         });
     };
-    let parsed: RtmpUrl = match url.parse() {
+    let parsed: RtmpUrl = match super::parse_url(url) {
         Ok(parsed) => parsed,
-        Err(error) => return fail(false, &error.to_string()),
+        Err(error) => return fail(false, &error),
     };
     let mut backoff = Backoff::default();
     let mut connections = 0u64;
@@ -227,6 +230,7 @@ async fn run(
                         return;
                     }
                     Ended::Lost(error) => {
+                        let error = super::mask::scrub(&error, stream);
                         status.failed(&error);
                         tracing::warn!(stream = %key, %upstream, %error, "pull lost");
                     }
@@ -239,7 +243,8 @@ async fn run(
                 return fail(not_found, &error.to_string());
             }
             Err(error) => {
-                status.failed(&error.to_string());
+                let error = super::mask::scrub(&error.to_string(), stream);
+                status.failed(&error);
                 tracing::warn!(stream = %key, %upstream, %error, "pull reconnect failed");
             }
         }

@@ -95,10 +95,10 @@ async fn run(
     mut stopped: watch::Receiver<()>,
 ) {
     let target = status.target.clone();
-    let parsed: RtmpUrl = match url.parse() {
+    let parsed: RtmpUrl = match super::parse_url(&url) {
         Ok(parsed) => parsed,
         Err(error) => {
-            status.failed(&error.to_string());
+            status.failed(&error);
             tracing::warn!(stream = %key, %target, %error, "push target unusable");
             return;
         }
@@ -158,6 +158,7 @@ async fn run(
                 }
             }
             Err(error) => {
+                let error = super::mask::scrub(&error, &parsed.stream);
                 status.failed(&error);
                 status.set_state(State::Retrying);
                 let delay = backoff_delay(&mut backoff);
