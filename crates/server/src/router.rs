@@ -1504,6 +1504,38 @@ mod tests {
             .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
     }
 
+    #[tokio::test]
+    async fn a_play_of_an_unpublished_stream_pulls_and_a_failed_pull_tells_the_player() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap();
+        let hub = hub();
+        let config =
+            format!("[live]\npull = \"rtmp://{closed}/src/{{name}}\"\nrelay_timeout_ms = 500");
+        let mut pair = Pair::with_apps(&hub, Admission::Open, "live", apps(&config));
+        pair.pump();
+        pair.client.create_stream();
+        pair.pump();
+        pair.client.play(1, "cam");
+        pair.pump();
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::PlayStarted { stream_id: 1 }));
+        let (stream_id, event) = std::future::poll_fn(|cx| pair.router.poll_player_event(cx)).await;
+        pair.router
+            .handle_player_event(&mut pair.server, stream_id, event);
+        pair.pump();
+        let failed = pair.client_events.iter().find_map(|e| match e {
+            ClientEvent::Status {
+                code, description, ..
+            } if code == "NetStream.Play.Failed" => Some(description.clone()),
+            _ => None,
+        });
+        let failed = failed.expect("the player is told");
+        assert!(failed.starts_with("pull from rtmp://"), "{failed}");
+        assert!(failed.contains("/src/ca****"), "{failed}");
+    }
+
     #[test]
     fn by_stream_inserts_replaces_and_removes_by_id() {
         let mut streams = ByStream::new();
