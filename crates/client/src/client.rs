@@ -11,6 +11,8 @@ use tokio::net::TcpStream;
 
 use crate::RtmpUrl;
 
+mod relay;
+
 /// Why the client stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -4,6 +4,7 @@
 //! - `GET /healthz` (liveness), `GET /readyz` (200 while the server takes new work): no token.
 //! - `GET /api/v1/server`, `GET /api/v1/clients`, `DELETE /api/v1/clients/{id}`, `GET /api/v1/streams`,
 //!   `GET /api/v1/streams/{app}/{name}`, `DELETE /api/v1/streams/{app}/{name}`: JSON.
+//! - `GET /api/v1/relays`, `POST /api/v1/relays`, `DELETE /api/v1/relays/{id}`: [`crate::relay::api`].
 //! - `GET /metrics`: Prometheus text exposition ([`crate::metrics`]).
 //! - `POST /api/v1/server/drain`: starts the graceful drain ([`crate::drain`]).
 //!
@@ -63,6 +64,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(recorder_api::status)
                 .post(recorder_api::start)
                 .delete(recorder_api::stop),
+        )
+        .route(
+            "/api/v1/relays",
+            get(crate::relay::api::list).post(crate::relay::api::create),
+        )
+        .route(
+            "/api/v1/relays/{id}",
+            axum::routing::delete(crate::relay::api::remove),
         )
         .route("/metrics", get(metrics))
         .route("/api/v1/server/drain", post(crate::drain::start_from_api))

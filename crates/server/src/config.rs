@@ -434,6 +434,22 @@ pub struct AppConfig {
     /// How long a blocking playlist request (`_HLS_msn`) waits at most, in milliseconds (default:
     /// three segment targets, as RFC 8216bis allows).
     pub hls_block_ms: Option<u64>,
+
+    // Relays (docs/relay.md, crate::relay).
+    /// Targets every stream published to the application is sent on to (`rtmp[s|t|ts|e|te]://` URLs;
+    /// `{app}` and `{name}` are filled in).
+    pub push: Vec<String>,
+    /// Where a play of a stream nobody publishes here pulls it from (`{app}`, `{name}` filled in).
+    pub pull: Option<String>,
+    /// How long a pull goes on after its last player left, in milliseconds (default 5000).
+    pub pull_idle_ms: Option<u64>,
+    /// A relay's connect, each answer and each write to a target must take less than this, in
+    /// milliseconds (default 5000).
+    pub relay_timeout_ms: Option<u64>,
+    /// For rtmps/rtmpts relay targets: accept any certificate (a self-signed server you control).
+    pub relay_insecure_tls: bool,
+    /// For rtmps/rtmpts relay targets: PEM roots to verify them against.
+    pub relay_ca_file: Option<PathBuf>,
 }
 
 impl AppConfig {
@@ -471,6 +487,15 @@ impl AppConfig {
     /// The segmenter settings of this application, defaulted and kept within sane bounds.
     pub fn hls_settings(&self) -> crate::outputs::hls::HlsSettings {
         crate::outputs::hls::HlsSettings::from_app(self)
+    }
+
+    /// Checks the relay URLs (`push`, `pull`).
+    pub fn check_relays(&self) -> Result<(), String> {
+        for url in self.push.iter().chain(&self.pull) {
+            crate::relay::check_url(url)
+                .map_err(|why| format!("relay URL {}: {why}", crate::relay::mask::mask_url(url)))?;
+        }
+        Ok(())
     }
 
     /// The recording settings of this application.
@@ -541,6 +566,9 @@ impl Apps {
                     }
                 })?;
             config.table = Some(name.to_owned());
+            config
+                .check_relays()
+                .map_err(|why| ConfigError::Invalid(format!("[app.{name:?}]: {why}")))?;
             Ok::<_, ConfigError>(Arc::new(config))
         };
         let any = match any_table {

@@ -11,6 +11,7 @@
 //! * [`limits`]: the open-file limit, raised so the configured connections fit.
 //! * [`connection`]: runs an `rtmp_session::ServerSession` over any `AsyncRead + AsyncWrite` and routes
 //!   publishers and players through the `rtmp_hub::Hub`.
+//! * [`relay`]: pushes to other servers and pulls from them.
 //! * [`router`]: every decision about a connection (connect, publish, play), with no I/O.
 //! * [`close_reason`]: why a connection ended.
 //! * [`drain`]: the graceful drain (SIGTERM, `POST /api/v1/server/drain`): reconnect requests, then an end.
@@ -60,6 +61,7 @@ pub mod media_info;
 pub mod metrics;
 pub mod outputs;
 pub mod policy;
+pub mod relay;
 pub mod router;
 pub mod socket;
 pub mod vod;

@@ -330,12 +330,55 @@ pub fn render(clients: &Clients) -> String {
     );
 
     // Other modules: counters kept as plain atomics in their own module (relay, recording, HLS), one
-    // `atomic_counter(&mut registry, "NAME", "HELP", &module::COUNTER)` line each, here.
+    // `atomic_counter(&mut registry, "NAME", "HELP", &module::COUNTER)` line each, or a function of
+    // theirs, here.
+    relays(&mut registry, crate::relay::counters());
 
     let mut text = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
     text
+}
+
+/// Relays (crate::relay): counters the relay module keeps as plain atomics, read at scrape time.
+fn relays(registry: &mut Registry, relays: crate::relay::RelayCounters) {
+    let running = Gauge::<i64>::default();
+    running.set(i64::try_from(relays.running).unwrap_or(i64::MAX));
+    registry.register("relays", "Relays (push and pull) running", running);
+    let started = Family::<Kind, Counter>::default();
+    started
+        .get_or_create(&Kind { kind: "push" })
+        .inc_by(relays.pushes_started);
+    started
+        .get_or_create(&Kind { kind: "pull" })
+        .inc_by(relays.pulls_started);
+    registry.register("relays_started", "Relays started, by kind", started);
+    registry.register(
+        "relay_reconnects",
+        "Relay connections after a relay's first",
+        ConstCounter::new(relays.reconnects),
+    );
+    registry.register(
+        "relay_failures",
+        "Relay attempts that failed (refused, unreachable, timed out, lost)",
+        ConstCounter::new(relays.failures),
+    );
+    registry.register(
+        "relay_sent_bytes",
+        "Bytes sent to push targets",
+        ConstCounter::new(relays.bytes_sent),
+    );
+    registry.register(
+        "relay_received_bytes",
+        "Bytes received from pull upstreams",
+        ConstCounter::new(relays.bytes_received),
+    );
+}
+
+/// A relay's kind, `push` or `pull`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Kind {
+    kind: &'static str,
 }
 
 #[cfg(test)]

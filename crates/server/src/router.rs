@@ -72,6 +72,9 @@ impl From<SubscriberEvent> for PlayerEvent {
         PlayerEvent::Live(event)
     }
 }
+use crate::relay::pull::{PullFailure, PullLease};
+use crate::relay::push::{Lifetime, Push};
+use crate::relay::{self, Origin, RelaySettings};
 
 /// Who answers a connection's `connect`, `publish` and `play`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,8 +125,8 @@ pub enum Question {
     },
 }
 
-/// An answer to a [`Question`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An answer to a [`Question`]. Its `Debug` form masks a relay URL's stream key (it is logged).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Allowed: the router goes on.
     Accept,
@@ -131,6 +134,24 @@ pub enum Verdict {
     Refuse(String),
     /// Accepted under another stream name (an HTTP hook's 3xx); a `connect` is simply accepted.
     Rename(String),
+    /// Accepted and relayed through this `rtmp://` URL (an HTTP hook's 3xx, as nginx-rtmp's
+    /// `notify_relay_redirect`): a publish is pushed there, a play pulls from there; a `connect` is
+    /// simply accepted.
+    Relay(String),
+}
+
+impl std::fmt::Debug for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Accept => f.write_str("Accept"),
+            Verdict::Refuse(why) => f.debug_tuple("Refuse").field(why).finish(),
+            Verdict::Rename(name) => f.debug_tuple("Rename").field(name).finish(),
+            Verdict::Relay(url) => f
+                .debug_tuple("Relay")
+                .field(&relay::mask::mask_url(url))
+                .finish(),
+        }
+    }
 }
 
 /// What the driver does after [`Router::route_session_events`].
@@ -194,6 +215,10 @@ struct Player {
     paused: bool,
     /// Counted against the application's player limits while it lives.
     _slot: Option<Slot>,
+    /// The pull that feeds the stream, when this play started or joined one.
+    pull: Option<PullLease>,
+    /// The pull's failure, taken by the next `Unpublished` event handed to the session.
+    pull_failure: Option<PullFailure>,
 }
 
 /// A player of a file (`vod_path`).
@@ -253,6 +278,10 @@ pub struct Router {
     vod_budget: usize,
     /// LL-HLS, started for each stream published in an application with `hls`.
     hls: Option<Arc<crate::outputs::hls::Hls>>,
+    /// Pushes of this connection's published streams (dropped with their publisher: they stop).
+    pushes: ByStream<Vec<Push>>,
+    /// Where an accepted request is relayed (a hook's `Verdict::Relay`), until it is carried out.
+    relay_to: Option<String>,
     /// The stream last published or played, for the close log.
     last_stream: Option<StreamKey>,
     /// The request waiting for [`Router::answer`].
@@ -301,6 +330,8 @@ impl Router {
             vod_budget: VOD_MESSAGES_PER_TURN,
             recorders: ByStream::new(),
             hls: None,
+            pushes: ByStream::new(),
+            relay_to: None,
             last_stream: None,
             pending: None,
             closing: None,
@@ -718,6 +749,7 @@ impl Router {
                     });
                 }
                 self.recorders.remove(stream_id);
+                self.pushes.remove(stream_id);
             }
             ServerEvent::StopPlay { stream_id } => {
                 if let Some(player) = self.vod_players.remove(stream_id) {
@@ -747,7 +779,15 @@ impl Router {
         now: Instant,
     ) {
         let (question, verdict) = match (question, verdict) {
-            (Question::Connect, Verdict::Rename(_)) => (Question::Connect, Verdict::Accept),
+            (Question::Connect, Verdict::Rename(_) | Verdict::Relay(_)) => {
+                (Question::Connect, Verdict::Accept)
+            }
+            (question, Verdict::Relay(url)) => {
+                tracing::info!(peer = %self.peer, request = ?question,
+                    to = %relay::mask::mask_url(&url), "relayed by the hook");
+                self.relay_to = Some(url);
+                (question, Verdict::Accept)
+            }
             (
                 Question::Publish {
                     stream_id,
@@ -786,8 +826,9 @@ impl Router {
             }
             other => other,
         };
+        let relay_to = self.relay_to.take();
         match (question, verdict) {
-            (_, Verdict::Rename(_)) => {}
+            (_, Verdict::Rename(_) | Verdict::Relay(_)) => {}
             (Question::Connect, Verdict::Accept) => session.accept_connect(),
             (Question::Connect, Verdict::Refuse(why)) => {
                 tracing::warn!(peer = %self.peer, app = self.app(), why = %why, "connect refused");
@@ -840,6 +881,7 @@ impl Router {
                         if let Some(hls) = self.hls.as_ref().filter(|_| self.app_config.hls) {
                             hls.start(&key, self.app_config.hls_settings());
                         }
+                        self.start_pushes(stream_id, &key, relay_to);
                         self.last_stream = Some(key);
                     }
                     Err(error) => {
@@ -864,7 +906,7 @@ impl Router {
                 },
                 Verdict::Accept,
             ) => match self.take_slot(Action::Play, &key) {
-                Ok(slot) => self.start_player(session, stream_id, key, slot),
+                Ok(slot) => self.start_player(session, stream_id, key, slot, relay_to),
                 Err(refusal) => {
                     let question = Question::Play {
                         stream_id,
@@ -891,17 +933,52 @@ impl Router {
             .map(Some)
     }
 
+    /// Starts the pushes of a stream this connection now publishes: the application's `push` targets,
+    /// and the hook's relay URL.
+    fn start_pushes(&mut self, stream_id: u32, key: &StreamKey, relay_to: Option<String>) {
+        let settings = RelaySettings::of(&self.app_config);
+        let configured = self.app_config.push.iter().map(|template| {
+            (
+                relay::render_url(template, &key.app, &key.name),
+                Origin::Config,
+            )
+        });
+        let hooked = relay_to.map(|url| (url, Origin::Hook));
+        let pushes: Vec<Push> = configured
+            .chain(hooked)
+            .map(|(url, origin)| {
+                relay::push::start(
+                    &self.hub,
+                    key.clone(),
+                    url,
+                    settings.clone(),
+                    origin,
+                    Lifetime::Stream,
+                )
+            })
+            .collect();
+        if !pushes.is_empty() {
+            self.pushes.insert(stream_id, pushes);
+        }
+    }
+
+    /// Starts a player: of a file under `vod_path`, or of the live stream, which may come from an
+    /// upstream (the hook's relay redirect `relay_to`, or the application's `pull`).
     fn start_player(
         &mut self,
         session: &mut ServerSession,
         stream_id: u32,
         key: StreamKey,
         slot: Option<Slot>,
+        relay_to: Option<String>,
     ) {
         let (start, duration) = self.play_args.remove(stream_id).unwrap_or((-2.0, -1.0));
-        match self.vod_root(start, &key) {
+        match self.vod_root(start, &key).filter(|_| relay_to.is_none()) {
             Some(root) => self.start_vod_player(stream_id, key, root, (start, duration), slot),
-            None => self.start_live_player(session, stream_id, key, slot),
+            None => {
+                let pull = relay::pull::lease_for(&self.hub, &self.app_config, &key, relay_to);
+                self.start_live_player(session, stream_id, key, slot, pull)
+            }
         }
     }
 
@@ -952,6 +1029,7 @@ impl Router {
         stream_id: u32,
         key: StreamKey,
         slot: Option<Slot>,
+        pull: Option<PullLease>,
     ) {
         tracing::info!(peer = %self.peer, transport = self.transport, stream = %key, "play");
         let mut subscriber = self.hub.subscribe(&key);
@@ -967,6 +1045,8 @@ impl Router {
                 subscriber,
                 paused: false,
                 _slot: slot,
+                pull,
+                pull_failure: None,
             },
         );
         self.last_stream = Some(key);
@@ -987,6 +1067,11 @@ impl Router {
         for (stream_id, player) in self.players.iter_mut() {
             if let Poll::Ready(event) = player.subscriber.poll_recv(cx) {
                 return Poll::Ready((stream_id, PlayerEvent::Live(event)));
+            }
+            // A pull that failed ends the play: its status goes out with an `Unpublished`.
+            if let Some(Poll::Ready(failure)) = player.pull.as_mut().map(|p| p.poll_failure(cx)) {
+                player.pull_failure = Some(failure);
+                return Poll::Ready((stream_id, PlayerEvent::Live(SubscriberEvent::Unpublished)));
             }
         }
         let answered = self
@@ -1062,6 +1147,21 @@ impl Router {
                 seconds,
             } => return session.answer_stream_length(transaction_id, seconds),
         };
+        if matches!(event, SubscriberEvent::Unpublished) {
+            let failure = self
+                .players
+                .get_mut(stream_id)
+                .and_then(|player| player.pull_failure.take());
+            if let Some(failure) = failure {
+                let code = if failure.not_found {
+                    StatusCode::PlayStreamNotFound
+                } else {
+                    StatusCode::PlayFailed
+                };
+                session.send_status(stream_id, code, &failure.description);
+                return;
+            }
+        }
         let Some(player) = self.players.get(stream_id) else {
             return;
         };
@@ -1154,9 +1254,12 @@ impl Router {
                 session.end_recorded_play(stream_id, &name, 0.0, 0);
             }
             Some(VodEvent::Refused(PathRefusal::Missing(_))) if live_or_recorded(player.start) => {
-                // `-2`: no recording of that name, so the live stream (which may come later).
+                // `-2`: no recording of that name, so the live stream (which may come later, or
+                // from the application's `pull`).
                 if let Some(player) = self.vod_players.remove(stream_id) {
-                    self.start_live_player(session, stream_id, player.key, player.slot);
+                    let pull =
+                        relay::pull::lease_for(&self.hub, &self.app_config, &player.key, None);
+                    self.start_live_player(session, stream_id, player.key, player.slot, pull);
                 }
             }
             Some(VodEvent::Refused(refusal)) => {
@@ -1234,6 +1337,7 @@ impl Router {
         self.vod_players = ByStream::new();
         self.publishers = ByStream::new();
         self.publisher_slots = ByStream::new();
+        self.pushes = ByStream::new();
     }
 }
 
@@ -1744,6 +1848,38 @@ mod tests {
         assert!(pair
             .client_events
             .contains(&ClientEvent::PublishStarted { stream_id: 1 }));
+    }
+
+    #[tokio::test]
+    async fn a_play_of_an_unpublished_stream_pulls_and_a_failed_pull_tells_the_player() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap();
+        let hub = hub();
+        let config =
+            format!("[live]\npull = \"rtmp://{closed}/src/{{name}}\"\nrelay_timeout_ms = 500");
+        let mut pair = Pair::with_apps(&hub, Admission::Open, "live", apps(&config));
+        pair.pump();
+        pair.client.create_stream();
+        pair.pump();
+        pair.client.play(1, "cam");
+        pair.pump();
+        assert!(pair
+            .client_events
+            .contains(&ClientEvent::PlayStarted { stream_id: 1 }));
+        let (stream_id, event) = std::future::poll_fn(|cx| pair.router.poll_player_event(cx)).await;
+        pair.router
+            .handle_player_event(&mut pair.server, stream_id, event);
+        pair.pump();
+        let failed = pair.client_events.iter().find_map(|e| match e {
+            ClientEvent::Status {
+                code, description, ..
+            } if code == "NetStream.Play.Failed" => Some(description.clone()),
+            _ => None,
+        });
+        let failed = failed.expect("the player is told");
+        assert!(failed.starts_with("pull from rtmp://"), "{failed}");
+        assert!(failed.contains("/src/ca****"), "{failed}");
     }
 
     #[test]

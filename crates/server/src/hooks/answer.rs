@@ -1,7 +1,8 @@
 //! What a hook's answer means, as nginx-rtmp reads it: 2xx allows; 3xx with a bare name in `Location`
-//! renames the stream (publish and play go on under the new name); anything else refuses. A 3xx to a
-//! URL (`rtmp://…`, a relay) is refused for now with a log, until relays exist; a 3xx to `connect` is
-//! an allow (there is no stream to rename).
+//! renames the stream (publish and play go on under the new name); a 3xx to an `rtmp://` (or `rtmps://`,
+//! ...) URL relays, as nginx-rtmp's `notify_relay_redirect`: a publish is accepted and pushed there, a
+//! play pulls from there; anything else refuses. A 3xx to `connect` is an allow (there is no stream to
+//! rename).
 
 use super::client::HookError;
 use super::{Call, HookFailure};
@@ -38,14 +39,19 @@ pub fn verdict_for(
             Some(location) if !bare_name(location).is_empty() && !location.contains("://") => {
                 Verdict::Rename(bare_name(location).to_owned())
             }
+            Some(location)
+                if location.contains("://") && crate::relay::check_url(location).is_ok() =>
+            {
+                Verdict::Relay(location.to_owned())
+            }
             Some(location) if location.contains("://") => {
                 tracing::warn!(
                     call = call.as_str(),
-                    location,
-                    "hook redirect to a URL: relays are not supported, refused"
+                    location = %crate::relay::mask::mask_url(location),
+                    "hook redirect to a URL that is not an RTMP one, refused"
                 );
                 Verdict::Refuse(format!(
-                    "{} redirects to a relay, not supported",
+                    "{} redirects to a URL that cannot be relayed",
                     call.key()
                 ))
             }
@@ -91,8 +97,12 @@ mod tests {
             verdict_for(Call::Connect, &answer(302, Some("other")), deny),
             Verdict::Accept
         );
-        assert!(matches!(
+        assert_eq!(
             verdict_for(Call::Play, &answer(302, Some("rtmp://h/app/s")), deny),
+            Verdict::Relay("rtmp://h/app/s".into())
+        );
+        assert!(matches!(
+            verdict_for(Call::Play, &answer(302, Some("http://h/app/s")), deny),
             Verdict::Refuse(_)
         ));
         assert_eq!(

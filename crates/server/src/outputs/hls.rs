@@ -860,6 +860,13 @@ async fn admit(
                 tracing::warn!(peer = %peer.address, transport = "hls", stream = %key, why = %why, "play refused");
                 return Err(answer(StatusCode::FORBIDDEN, &why));
             }
+            Verdict::Relay(_) => {
+                // A segmenter starts with a publish through the router; a pulled stream has none.
+                let why = "the on_play hook redirects to an upstream: relayed streams are played \
+                           over RTMP or HTTP-FLV, not LL-HLS";
+                tracing::warn!(peer = %peer.address, transport = "hls", stream = %key, why, "play refused");
+                return Err(answer(StatusCode::FORBIDDEN, why));
+            }
             Verdict::Rename(name) => {
                 let mut response = answer(StatusCode::FOUND, "renamed");
                 let location = format!("/{}/{}/index.m3u8", key.app, name);

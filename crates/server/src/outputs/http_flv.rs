@@ -223,6 +223,7 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
         playing: false,
         stall: ask.stall.clone(),
         closed: false,
+        pull: None,
     };
     let refuse = |playback: &mut Playback, status: StatusCode, why: String| {
         tracing::warn!(peer = %ask.peer.address, transport = ask.variant, app = %ask.app,
@@ -255,6 +256,7 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
         return Err(refuse(&mut playback, StatusCode::FORBIDDEN, why));
     }
     let mut name = ask.name.clone();
+    let mut relay_to = None;
     if let Some(url) = &config.on_play {
         let form = HookForm {
             call: Call::Play,
@@ -278,6 +280,7 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
                 name = to;
             }
             Verdict::Refuse(why) => return Err(refuse(&mut playback, StatusCode::FORBIDDEN, why)),
+            Verdict::Relay(url) => relay_to = Some(url),
         }
     }
     if limits::limited(&config) {
@@ -302,6 +305,9 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
     let options = Options::of(&config, &ask.query);
     tracing::info!(peer = %ask.peer.address, transport = ask.variant,
         clientid = playback.registration.id(), stream = %key, "play");
+    // A stream nobody publishes here may come from an upstream: the hook's relay redirect, or the
+    // application's `pull`; the pull is shared with every other player and held while this one plays.
+    playback.pull = crate::relay::pull::lease_for(&state.hub, &config, &key, relay_to);
     let mut subscriber = state.hub.subscribe(&key);
     let wait = if ask.wait {
         config.http_flv_wait()
@@ -556,6 +562,8 @@ struct Playback {
     playing: bool,
     stall: Option<WriteStall>,
     closed: bool,
+    /// The pull feeding the stream, when it comes from an upstream (crate::relay::pull).
+    pull: Option<crate::relay::pull::PullLease>,
 }
 
 impl Playback {
