@@ -120,8 +120,8 @@ fn ffmpeg_publishes_to_rtmpx_which_pushes_to_nginx_and_ffmpeg_plays_it_bit_exact
 }
 
 #[test]
-fn a_player_asks_rtmpx_which_pulls_from_nginx_and_gets_it_bit_exact() {
-    if !enabled("a_player_asks_rtmpx_which_pulls_from_nginx_and_gets_it_bit_exact") {
+fn an_rtmp_and_an_http_flv_player_ask_rtmpx_which_pulls_once_from_nginx_bit_exact() {
+    if !enabled("an_rtmp_and_an_http_flv_player_ask_rtmpx_which_pulls_once_from_nginx_bit_exact") {
         return;
     }
     let dir = scratch("relay-pull-nginx");
@@ -137,6 +137,13 @@ fn a_player_asks_rtmpx_which_pulls_from_nginx_and_gets_it_bit_exact() {
         &played,
         &dir.path().join("play.log"),
     );
+    // An HTTP-FLV player of the same stream shares the pull.
+    let played_http = dir.path().join("played-http.flv");
+    let mut http_player = Player::Ffmpeg.spawn(
+        &format!("http://{}/live/pulled.flv", server.http_address),
+        &played_http,
+        &dir.path().join("play-http.log"),
+    );
     wait_until(
         "the pull connected",
         Duration::from_secs(10),
@@ -150,8 +157,18 @@ fn a_player_asks_rtmpx_which_pulls_from_nginx_and_gets_it_bit_exact() {
     );
     assert!(publisher.wait(LIMIT).success(), "{}", publisher.log());
     player.wait(LIMIT);
+    http_player.wait(LIMIT);
     let played = framemd5(&Fixture::H264Aac.judge(), &played);
     assert_contiguous_run(&Fixture::H264Aac.reference(), &played, 0.9);
+    let played_http = framemd5(&Fixture::H264Aac.judge(), &played_http);
+    assert_contiguous_run(&Fixture::H264Aac.reference(), &played_http, 0.9);
+    // One pull for both players.
+    assert_eq!(
+        server.log().matches("pull connected").count(),
+        1,
+        "{}",
+        server.log()
+    );
     // The last player left: the pull stops after pull_idle_ms.
     wait_until(
         "the idle pull stopped",

@@ -1057,7 +1057,7 @@ impl Router {
     }
 
     /// Opens a new turn of the connection's task (or of a direct delivery): the files it plays may hand
-    /// over [`VOD_MESSAGES_PER_TURN`] messages again.
+    /// over `VOD_MESSAGES_PER_TURN` (64) messages again.
     pub fn start_turn(&mut self) {
         self.vod_budget = VOD_MESSAGES_PER_TURN;
     }
