@@ -129,7 +129,7 @@ fn chromium_plays_http_flv_ws_flv_and_ll_hls() {
         watched.browser_log
     );
     let log = server.log();
-    assert!(log.contains("transport=\"ws-flv\""), "{log}");
-    assert!(log.contains("transport=\"http-flv\""), "{log}");
-    assert!(log.contains("transport=\"hls\""), "{log}");
+    assert!(log.contains("variant=\"ws-flv\""), "{log}");
+    assert!(log.contains("variant=\"http-flv\""), "{log}");
+    assert!(log.contains("variant=\"hls\""), "{log}");
 }

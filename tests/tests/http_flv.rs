@@ -10,7 +10,7 @@ fn ffmpeg_reads_http_flv_and_https_flv_bit_exact() {
         .stream("live/web", Fixture::H264Aac, Publisher::Ffmpeg, Via::Rtmp)
         .play(Player::Ffmpeg.via(Via::HttpFlv))
         .play(Player::Ffmpeg.via(Via::HttpsFlv))
-        .server_log("transport=\"http-flv\"")
+        .server_log("variant=\"http-flv\"")
         .server_log("cause=\"unpublished\"")
         .run();
 }

@@ -358,7 +358,7 @@ impl Hls {
             stays
         });
         for (peer, key, done) in left {
-            tracing::info!(%peer, transport = "hls", stream = %key, "stop");
+            tracing::info!(%peer, variant = "hls", stream = %key, "stop");
             if let Some((url, form, timeout)) = done {
                 hooks::notify(url, form, timeout);
             }
@@ -824,7 +824,7 @@ async fn admit(
     let slot = match slot {
         Ok(slot) => slot,
         Err(refusal) => {
-            tracing::warn!(peer = %peer.address, transport = "hls", stream = %key,
+            tracing::warn!(peer = %peer.address, variant = "hls", stream = %key,
                 reason = ?refusal.reason, why = %refusal.description, "access refused");
             return Err(answer(StatusCode::FORBIDDEN, &refusal.description));
         }
@@ -857,14 +857,14 @@ async fn admit(
         match verdict {
             Verdict::Accept => {}
             Verdict::Refuse(why) => {
-                tracing::warn!(peer = %peer.address, transport = "hls", stream = %key, why = %why, "play refused");
+                tracing::warn!(peer = %peer.address, variant = "hls", stream = %key, why = %why, "play refused");
                 return Err(answer(StatusCode::FORBIDDEN, &why));
             }
             Verdict::Relay(_) => {
                 // A segmenter starts with a publish through the router; a pulled stream has none.
                 let why = "the on_play hook redirects to an upstream: relayed streams are played \
                            over RTMP or HTTP-FLV, not LL-HLS";
-                tracing::warn!(peer = %peer.address, transport = "hls", stream = %key, why, "play refused");
+                tracing::warn!(peer = %peer.address, variant = "hls", stream = %key, why, "play refused");
                 return Err(answer(StatusCode::FORBIDDEN, why));
             }
             Verdict::Rename(name) => {
@@ -877,7 +877,7 @@ async fn admit(
             }
         }
     }
-    tracing::info!(peer = %peer.address, transport = "hls", stream = %key, "play");
+    tracing::info!(peer = %peer.address, variant = "hls", stream = %key, "play");
     let done = app_config.on_play_done.as_ref().map(|url| {
         let url: Arc<str> = url.as_str().into();
         (url, form(Call::PlayDone), app_config.hook_timeout())

@@ -213,6 +213,7 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
     });
     let registration = Arc::new(state.clients.register(ask.peer.address, ask.variant));
     publish_identity(&registration, &live);
+    let registration_id = registration.id();
     let mut playback = Playback {
         registration,
         live,
@@ -224,10 +225,19 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
         stall: ask.stall.clone(),
         closed: false,
         pull: None,
+        // Every line of the player is inside this span, as an RTMP connection's are.
+        span: tracing::info_span!(
+            "connection",
+            id = registration_id,
+            variant = ask.variant,
+            address = %ask.peer.address,
+            app = %ask.app,
+            stream = %ask.name
+        ),
     };
     let refuse = |playback: &mut Playback, status: StatusCode, why: String| {
-        tracing::warn!(peer = %ask.peer.address, transport = ask.variant, app = %ask.app,
-            stream = %ask.name, status = status.as_u16(), why = %why, "play refused");
+        tracing::warn!(parent: &playback.span, peer = %ask.peer.address, variant = ask.variant,
+            app = %ask.app, stream = %ask.name, status = status.as_u16(), why = %why, "play refused");
         playback.finish(CloseReason::Refused(why.clone()));
         Refused { status, why }
     };
@@ -276,7 +286,8 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
         match hooks::ask(url, &form, config.hook_timeout(), config.hook_failure).await {
             Verdict::Accept => {}
             Verdict::Rename(to) => {
-                tracing::info!(peer = %ask.peer.address, stream = %name, to = %to, "play renamed");
+                tracing::info!(parent: &playback.span, peer = %ask.peer.address, stream = %name,
+                    to = %to, "play renamed");
                 name = to;
             }
             Verdict::Refuse(why) => return Err(refuse(&mut playback, StatusCode::FORBIDDEN, why)),
@@ -303,7 +314,10 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
         .unwrap_or_else(PoisonError::into_inner) = name.clone();
     publish_identity(&playback.registration, &playback.live);
     let options = Options::of(&config, &ask.query);
-    tracing::info!(peer = %ask.peer.address, transport = ask.variant,
+    playback
+        .span
+        .record("stream", tracing::field::display(&name));
+    tracing::info!(parent: &playback.span, peer = %ask.peer.address, variant = ask.variant,
         clientid = playback.registration.id(), stream = %key, "play");
     // A stream nobody publishes here may come from an upstream: the hook's relay redirect, or the
     // application's `pull`; the pull is shared with every other player and held while this one plays.
@@ -564,6 +578,8 @@ struct Playback {
     closed: bool,
     /// The pull feeding the stream, when it comes from an upstream (crate::relay::pull).
     pull: Option<crate::relay::pull::PullLease>,
+    /// The player's `connection` span: id, variant, address, app, stream.
+    span: tracing::Span,
 }
 
 impl Playback {
@@ -591,9 +607,10 @@ impl Playback {
             .clone();
         let bytes_out = self.live.bytes_out.load(Ordering::Relaxed);
         tracing::info!(
+            parent: &self.span,
             peer = %self.peer,
             clientid = self.registration.id(),
-            transport = self.live.variant,
+            variant = self.live.variant,
             app = %self.live.app,
             stream = %stream,
             duration_ms = self.started.elapsed().as_millis() as u64,
