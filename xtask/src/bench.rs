@@ -154,14 +154,16 @@ fn start_rtmpx_with_api(
     start_rtmpx_with(binary, dir, batch_window_ms, api, None).map(|(child, port, _)| (child, port))
 }
 
-/// rtmpx with this configuration file (TOML), with the ports of its RTMP and HTTP listeners.
+/// rtmpx with this configuration file (TOML), without its API (so that two can run at once), with
+/// the ports of its RTMP and HTTP listeners.
 pub(crate) fn start_rtmpx_configured(
     binary: &Path,
     dir: &Path,
     config: &str,
 ) -> Result<(Killed, u16, u16), String> {
     let path = dir.join("rtmpx.toml");
-    std::fs::write(&path, config).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(&path, format!("listen_api = []\n{config}"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     start_rtmpx_with(binary, dir, None, None, Some(&path))
 }
 
@@ -573,6 +575,14 @@ pub fn bench(args: &[String]) -> StepResult {
         }
         drop(server);
         crate::bench_outputs::smoke(&load)?;
+        if args.iter().any(|a| a == "--outputs") {
+            crate::tools::ensure_packages(&["nginx", "libnginx-mod-rtmp"], &["nginx"])?;
+            let plan = crate::bench_outputs::Plan::smoke();
+            let outputs = crate::bench_outputs::measure(&load, &plan)?;
+            let mut md = String::new();
+            crate::bench_outputs::write(&mut md, &outputs);
+            println!("{md}");
+        }
         if args.iter().any(|a| a == "--api") {
             let cost = api_cost(&load, API_SMOKE_PLAYERS, 1)?;
             println!("{}", cost.summary());

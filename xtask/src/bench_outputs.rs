@@ -2,8 +2,8 @@
 //! beside nginx-rtmp's HLS; relay pushes and recording, rtmpx beside nginx-rtmp doing the same, by the
 //! server's CPU. Each comparison alternates the servers on fresh processes and notes the load average.
 
-use std::fmt::Write as _;
 use crate::bench::{bench_run, field, start_nginx_with, start_rtmpx_configured, Load, Row};
+use std::fmt::Write as _;
 
 /// LL-HLS viewer counts (`--hls N,N..`).
 pub(crate) const HLS_COUNTS: &[usize] = &[1000];
@@ -11,6 +11,9 @@ pub(crate) const HLS_COUNTS: &[usize] = &[1000];
 pub(crate) const RELAY_TARGETS: &[usize] = &[0, 1, 10];
 /// Alternating rounds of the relay and recording rows (`--rounds R`; `--record 0` leaves recording out).
 pub(crate) const ROUNDS: usize = 2;
+/// Seconds measured per relay and recording run in the full bench: a stream without players costs a
+/// server little, and /proc counts CPU in 10 ms ticks.
+const CPU_RUN_SECONDS: u64 = 30;
 /// Viewers of `--smoke`'s LL-HLS check.
 pub(crate) const SMOKE_VIEWERS: usize = 10;
 
@@ -24,7 +27,12 @@ const NGINX_HLS: &str = "hls on; hls_nested on; hls_fragment 2s; hls_playlist_le
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -82,9 +90,22 @@ pub(crate) struct Plan {
     pub(crate) relay: Vec<usize>,
     pub(crate) record: bool,
     pub(crate) rounds: usize,
+    /// Seconds per relay and recording run (None: the load's).
+    pub(crate) cpu_run_seconds: Option<u64>,
 }
 
 impl Plan {
+    /// `--smoke --outputs`: every row once, at the smoke's size.
+    pub(crate) fn smoke() -> Self {
+        Self {
+            hls: vec![SMOKE_VIEWERS],
+            relay: vec![0, 1],
+            record: true,
+            rounds: 1,
+            cpu_run_seconds: None,
+        }
+    }
+
     pub(crate) fn from_args(args: &[String]) -> Result<Self, String> {
         let list = crate::bench::list_option;
         let rounds = list(args, "--rounds", &[ROUNDS], "round count")?
@@ -97,6 +118,7 @@ impl Plan {
             relay: list(args, "--relay", RELAY_TARGETS, "push target count")?,
             record: list(args, "--record", &[1], "0 or 1")?.first() != Some(&0),
             rounds,
+            cpu_run_seconds: Some(CPU_RUN_SECONDS),
         })
     }
 }
@@ -137,6 +159,10 @@ pub(crate) fn measure(load: &Load<'_>, plan: &Plan) -> Result<Outputs, String> {
     for &viewers in &plan.hls {
         outputs.hls.push(hls_block(load, viewers)?);
     }
+    let load = &Load {
+        seconds: plan.cpu_run_seconds.unwrap_or(load.seconds),
+        ..*load
+    };
     if !plan.relay.is_empty() {
         for round in 1..=plan.rounds {
             for &targets in &plan.relay {
@@ -492,10 +518,7 @@ fn write_record(md: &mut String, runs: &[CpuRun]) {
     write_cpu_runs(md, runs, false);
     let _ = writeln!(md, "\n| server | recording | CPU % (mean) | against the same server without recording | against nginx-rtmp's `record all` |\n|---|---|---|---|---|");
     let nginx_record = mean_cpu(runs, "nginx-rtmp", "record all (FLV)");
-    let mut cases: Vec<(&str, &str)> = runs
-        .iter()
-        .map(|r| (r.server, r.case.as_str()))
-        .collect();
+    let mut cases: Vec<(&str, &str)> = runs.iter().map(|r| (r.server, r.case.as_str())).collect();
     cases.sort_unstable();
     cases.dedup();
     for (server, case) in cases {
@@ -503,7 +526,8 @@ fn write_record(md: &mut String, runs: &[CpuRun]) {
             continue;
         };
         let without = mean_cpu(runs, server, "no recording");
-        let ratio = |other: Option<f64>| other.map_or(String::new(), |o| format!("{:.2}", mean / o));
+        let ratio =
+            |other: Option<f64>| other.map_or(String::new(), |o| format!("{:.2}", mean / o));
         let _ = writeln!(
             md,
             "| {server} | {case} | {mean:.2} | {} | {} |",

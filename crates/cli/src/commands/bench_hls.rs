@@ -470,9 +470,6 @@ impl Viewer {
         }
         self.stats.playing = true;
         let playlist = parse_playlist(&String::from_utf8_lossy(&response.body));
-        if playlist.parts.is_empty() && playlist.target_duration_s > 0 {
-            self.stall_after = Duration::from_secs(2 * playlist.target_duration_s).max(PART_STALL);
-        }
         if let Some(map) = playlist
             .map
             .clone()
@@ -568,6 +565,7 @@ impl Viewer {
             let Ok(playlist) = self.load_playlist("").await? else {
                 return Ok(());
             };
+            self.stall_after = Duration::from_secs(2 * playlist.target_duration_s).max(PART_STALL);
             if last.is_none() {
                 // Start at the live edge: the newest segment.
                 last = playlist
