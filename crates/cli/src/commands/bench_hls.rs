@@ -19,6 +19,8 @@ use super::bench_http_flv::Dechunk;
 
 /// The longest response head accepted.
 const MAX_HEAD: usize = 16 * 1024;
+/// How much room a read gets.
+const READ_SIZE: usize = 16 * 1024;
 /// The largest body accepted (a segment of a high-rate stream fits many times over).
 const MAX_BODY: usize = 64 * 1024 * 1024;
 /// The PCR delay nginx-rtmp adds to every PTS and DTS (`NGX_RTMP_HLS_DELAY`, 90 kHz ticks).
@@ -99,7 +101,6 @@ impl Connection {
     async fn exchange(&mut self, request: &[u8]) -> Result<Response, String> {
         let socket = self.socket.as_mut().ok_or("not connected")?;
         socket.write_all(request).await.map_err(|e| e.to_string())?;
-        let mut buffer = vec![0u8; 64 * 1024];
         let mut head = std::mem::take(&mut self.pending);
         let body_start = loop {
             // A chunked body's last CRLF may be left over from the previous answer.
@@ -112,11 +113,11 @@ impl Connection {
             if head.len() > MAX_HEAD {
                 return Err("a response head over 16 KiB".into());
             }
-            let n = socket.read(&mut buffer).await.map_err(|e| e.to_string())?;
+            head.reserve(READ_SIZE);
+            let n = socket.read_buf(&mut head).await.map_err(|e| e.to_string())?;
             if n == 0 {
                 return Err("the server closed the connection".into());
             }
-            head.extend_from_slice(&buffer[..n]);
         };
         let text = String::from_utf8_lossy(&head[..body_start]).to_ascii_lowercase();
         let status = text
@@ -143,11 +144,12 @@ impl Connection {
                 if body.len() > MAX_BODY {
                     return Err("a body over 64 MiB".into());
                 }
-                let n = socket.read(&mut buffer).await.map_err(|e| e.to_string())?;
+                rest.clear();
+                rest.reserve(READ_SIZE);
+                let n = socket.read_buf(&mut rest).await.map_err(|e| e.to_string())?;
                 if n == 0 {
                     return Err("the server closed within a body".into());
                 }
-                rest = buffer[..n].to_vec();
             }
         } else if let Some(length) = header("content-length:") {
             let length: usize = length.parse().map_err(|_| "a bad content-length")?;
@@ -155,23 +157,23 @@ impl Connection {
                 return Err("a body over 64 MiB".into());
             }
             body = head.split_off(body_start);
+            body.reserve(length.saturating_sub(body.len()));
             while body.len() < length {
-                let n = socket.read(&mut buffer).await.map_err(|e| e.to_string())?;
+                let n = socket.read_buf(&mut body).await.map_err(|e| e.to_string())?;
                 if n == 0 {
                     return Err("the server closed within a body".into());
                 }
-                body.extend_from_slice(&buffer[..n]);
             }
             self.pending = body.split_off(length);
         } else {
             // No length: the body runs to the end of the connection.
             body = head.split_off(body_start);
             loop {
-                let n = socket.read(&mut buffer).await.map_err(|e| e.to_string())?;
+                body.reserve(READ_SIZE);
+                let n = socket.read_buf(&mut body).await.map_err(|e| e.to_string())?;
                 if n == 0 || body.len() > MAX_BODY {
                     break;
                 }
-                body.extend_from_slice(&buffer[..n]);
             }
             self.socket = None;
         }
