@@ -114,7 +114,10 @@ impl Connection {
                 return Err("a response head over 16 KiB".into());
             }
             head.reserve(READ_SIZE);
-            let n = socket.read_buf(&mut head).await.map_err(|e| e.to_string())?;
+            let n = socket
+                .read_buf(&mut head)
+                .await
+                .map_err(|e| e.to_string())?;
             if n == 0 {
                 return Err("the server closed the connection".into());
             }
@@ -146,7 +149,10 @@ impl Connection {
                 }
                 rest.clear();
                 rest.reserve(READ_SIZE);
-                let n = socket.read_buf(&mut rest).await.map_err(|e| e.to_string())?;
+                let n = socket
+                    .read_buf(&mut rest)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if n == 0 {
                     return Err("the server closed within a body".into());
                 }
@@ -159,7 +165,10 @@ impl Connection {
             body = head.split_off(body_start);
             body.reserve(length.saturating_sub(body.len()));
             while body.len() < length {
-                let n = socket.read_buf(&mut body).await.map_err(|e| e.to_string())?;
+                let n = socket
+                    .read_buf(&mut body)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if n == 0 {
                     return Err("the server closed within a body".into());
                 }
@@ -170,7 +179,10 @@ impl Connection {
             body = head.split_off(body_start);
             loop {
                 body.reserve(READ_SIZE);
-                let n = socket.read_buf(&mut body).await.map_err(|e| e.to_string())?;
+                let n = socket
+                    .read_buf(&mut body)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if n == 0 || body.len() > MAX_BODY {
                     break;
                 }
