@@ -43,7 +43,7 @@ const API_SMOKE_PLAYERS: usize = 50;
 const API_POLLED: &[&str] = &["/api/v1/clients", "/metrics"];
 
 /// `--OPTION 100,500` (empty: none), or the default; `what` names one number in errors.
-fn list_option(
+pub(crate) fn list_option(
     args: &[String],
     option: &str,
     default: &[usize],
@@ -75,12 +75,12 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-fn wait_for_port(port: u16) -> StepResult {
+pub(crate) fn wait_for_port(port: u16) -> StepResult {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -132,7 +132,7 @@ fn start_rtmpx(
     dir: &Path,
     batch_window_ms: Option<u64>,
 ) -> Result<(Killed, u16), String> {
-    start_rtmpx_with(binary, dir, batch_window_ms, None).map(|(child, port, _)| (child, port))
+    start_rtmpx_with(binary, dir, batch_window_ms, None, None).map(|(child, port, _)| (child, port))
 }
 
 /// rtmpx, with the port of its RTMP listener and of its HTTP listener (HTTP-FLV).
@@ -141,7 +141,7 @@ fn start_rtmpx_with_http(
     dir: &Path,
     batch_window_ms: Option<u64>,
 ) -> Result<(Killed, u16, u16), String> {
-    start_rtmpx_with(binary, dir, batch_window_ms, None)
+    start_rtmpx_with(binary, dir, batch_window_ms, None, None)
 }
 
 /// rtmpx, with its API listening on `api` when given.
@@ -151,15 +151,30 @@ fn start_rtmpx_with_api(
     batch_window_ms: Option<u64>,
     api: Option<u16>,
 ) -> Result<(Killed, u16), String> {
-    start_rtmpx_with(binary, dir, batch_window_ms, api).map(|(child, port, _)| (child, port))
+    start_rtmpx_with(binary, dir, batch_window_ms, api, None).map(|(child, port, _)| (child, port))
 }
 
-/// rtmpx, with the ports of its RTMP and HTTP listeners, its API on `api` when given.
+/// rtmpx with this configuration file (TOML), without its API (so that two can run at once), with
+/// the ports of its RTMP and HTTP listeners.
+pub(crate) fn start_rtmpx_configured(
+    binary: &Path,
+    dir: &Path,
+    config: &str,
+) -> Result<(Killed, u16, u16), String> {
+    let path = dir.join("rtmpx.toml");
+    std::fs::write(&path, format!("listen_api = []\n{config}"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    start_rtmpx_with(binary, dir, None, None, Some(&path))
+}
+
+/// rtmpx, with the ports of its RTMP and HTTP listeners, its API on `api` when given, reading
+/// `config` when given.
 fn start_rtmpx_with(
     binary: &Path,
     dir: &Path,
     batch_window_ms: Option<u64>,
     api: Option<u16>,
+    config: Option<&Path>,
 ) -> Result<(Killed, u16, u16), String> {
     let (port, tls, http) = (free_port()?, free_port()?, free_port()?);
     let log = std::fs::File::create(dir.join("rtmpx.log")).map_err(|e| e.to_string())?;
@@ -177,6 +192,7 @@ fn start_rtmpx_with(
         ])
         .args(batch_window_ms.map(|ms| format!("--batch-window-ms={ms}")))
         .args(api.map(|api| format!("--listen-api=127.0.0.1:{api}")))
+        .args(config.map(|config| format!("--config={}", config.display())))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -314,13 +330,38 @@ fn start_node_media_server(app: &Path) -> Result<(Killed, u16), String> {
 }
 
 fn start_nginx(dir: &Path) -> Result<(Killed, u16), String> {
+    start_nginx_with(dir, "", None).map(|(child, port, _)| (child, port))
+}
+
+/// nginx-rtmp with `directives` added to its `live` application and, given `http_root`, an HTTP
+/// listener serving that directory as `/live/` (its HLS): the RTMP port and the HTTP one.
+pub(crate) fn start_nginx_with(
+    dir: &Path,
+    directives: &str,
+    http_root: Option<&Path>,
+) -> Result<(Killed, u16, Option<u16>), String> {
     let port = free_port()?;
     let module = crate::tools::nginx_rtmp_module()
         .ok_or("ngx_rtmp_module.so not found (libnginx-mod-rtmp)")?;
+    let http = match http_root {
+        Some(root) => {
+            let http = free_port()?;
+            let temp = dir.join("nginx-temp");
+            std::fs::create_dir_all(&temp).map_err(|e| e.to_string())?;
+            let temp = temp.display();
+            let paths: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+                .iter()
+                .map(|kind| format!("{kind}_temp_path {temp}/{kind}; "))
+                .collect();
+            Some((http, format!("http {{ access_log off; {paths}server {{ listen 127.0.0.1:{http}; location /live/ {{ alias {}/; }} }} }}\n", root.display())))
+        }
+        None => None,
+    };
     let config = format!(
-        "load_module {module};\ndaemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {}/nginx-error.log warn;\npid {}/nginx.pid;\nevents {{ worker_connections 10000; }}\nrtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096; application live {{ live on; }} }} }}\n",
+        "load_module {module};\ndaemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {}/nginx-error.log warn;\npid {}/nginx.pid;\nevents {{ worker_connections 10000; }}\nrtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096; application live {{ live on; {directives} }} }} }}\n{}",
         dir.display(),
-        dir.display()
+        dir.display(),
+        http.as_ref().map_or("", |(_, block)| block.as_str())
     );
     let path = dir.join("nginx.conf");
     std::fs::write(&path, config).map_err(|e| e.to_string())?;
@@ -335,7 +376,10 @@ fn start_nginx(dir: &Path) -> Result<(Killed, u16), String> {
         .map_err(|e| format!("cannot start nginx: {e}"))?;
     let child = Killed(child);
     wait_for_port(port)?;
-    Ok((child, port))
+    if let Some((http, _)) = &http {
+        wait_for_port(*http)?;
+    }
+    Ok((child, port, http.map(|(http, _)| http)))
 }
 
 /// A server configuration under test.
@@ -358,19 +402,19 @@ impl Target {
     }
 }
 
-struct Row {
-    server: String,
-    players: usize,
-    streams: usize,
-    json: String,
+pub(crate) struct Row {
+    pub(crate) server: String,
+    pub(crate) players: usize,
+    pub(crate) streams: usize,
+    pub(crate) json: String,
 }
 
 impl Row {
-    fn cpu_percent(&self) -> f64 {
+    pub(crate) fn cpu_percent(&self) -> f64 {
         field(&self.json, "server_cpu_s") / field(&self.json, "seconds") * 100.0
     }
 
-    fn generator_cpu_percent(&self) -> f64 {
+    pub(crate) fn generator_cpu_percent(&self) -> f64 {
         field(&self.json, "generator_cpu_s") / field(&self.json, "seconds") * 100.0
     }
 
@@ -378,7 +422,7 @@ impl Row {
         field(&self.json, "mbit_per_s") * field(&self.json, "seconds") / 1000.0
     }
 
-    fn cpu_per_gbit(&self) -> f64 {
+    pub(crate) fn cpu_per_gbit(&self) -> f64 {
         field(&self.json, "server_cpu_s") / self.delivered_gbit()
     }
 
@@ -401,7 +445,7 @@ impl Row {
     }
 }
 
-fn field(json: &str, key: &str) -> f64 {
+pub(crate) fn field(json: &str, key: &str) -> f64 {
     json.split(&format!("\"{key}\":"))
         .nth(1)
         .and_then(|rest| rest.split([',', '}']).next())
@@ -435,6 +479,23 @@ fn bench_streams(
     players: usize,
     streams: usize,
 ) -> Result<Row, String> {
+    let viewers: Vec<String> = http_flv
+        .map(|http| format!("--http-flv=127.0.0.1:{http}"))
+        .into_iter()
+        .collect();
+    bench_run(load, server, (port, &viewers), pid, players, streams)
+}
+
+/// `rtmpx bench` publishing to the RTMP `port`, with `viewers` (its options choosing how players
+/// watch: none for RTMP, `--http-flv=...`, `--hls=...`).
+pub(crate) fn bench_run(
+    load: &Load<'_>,
+    server: String,
+    (port, viewers): (u16, &[String]),
+    pid: u32,
+    players: usize,
+    streams: usize,
+) -> Result<Row, String> {
     let (binary, fixture, dir, seconds) = (load.binary, load.fixture, load.dir, load.seconds);
     let json = dir.join(format!("{}-{players}-{streams}s.json", file_label(&server)));
     let ramp = (players / 4).max(50).to_string();
@@ -455,7 +516,7 @@ fn bench_streams(
             "--publish",
         ])
         .arg(fixture)
-        .args(http_flv.map(|http| format!("--http-flv=127.0.0.1:{http}")))
+        .args(viewers)
         .arg("--json")
         .arg(&json)
         .status()
@@ -512,6 +573,16 @@ pub fn bench(args: &[String]) -> StepResult {
         if field(&row.json, "failed") != 0.0 || field(&row.json, "frames") < 100.0 {
             return Err(format!("HTTP-FLV smoke bench failed: {}", row.json.trim()));
         }
+        drop(server);
+        crate::bench_outputs::smoke(&load)?;
+        if args.iter().any(|a| a == "--outputs") {
+            crate::tools::ensure_packages(&["nginx", "libnginx-mod-rtmp"], &["nginx"])?;
+            let plan = crate::bench_outputs::Plan::smoke();
+            let outputs = crate::bench_outputs::measure(&load, &plan)?;
+            let mut md = String::new();
+            crate::bench_outputs::write(&mut md, &outputs);
+            println!("{md}");
+        }
         if args.iter().any(|a| a == "--api") {
             let cost = api_cost(&load, API_SMOKE_PLAYERS, 1)?;
             println!("{}", cost.summary());
@@ -532,6 +603,7 @@ pub fn bench(args: &[String]) -> StepResult {
     let windows = list_option(args, "--windows", SWEEP_WINDOWS, "batch window in ms")?;
     let stream_counts = list_option(args, "--streams", MANY_STREAMS, "stream count")?;
     let http_flv_counts = list_option(args, "--http-flv", HTTP_FLV_COUNTS, "player count")?;
+    let outputs_plan = crate::bench_outputs::Plan::from_args(args)?;
     let api_players = list_option(args, "--api-players", &[API_PLAYERS], "player count")?
         .first()
         .copied()
@@ -539,6 +611,7 @@ pub fn bench(args: &[String]) -> StepResult {
     let most_players = counts
         .iter()
         .chain(&fleet_counts)
+        .chain(&outputs_plan.hls)
         .copied()
         .max()
         .unwrap_or(0);
@@ -641,6 +714,7 @@ pub fn bench(args: &[String]) -> StepResult {
     } else {
         None
     };
+    let outputs = crate::bench_outputs::measure(&load, &outputs_plan)?;
     let iperf = loopback_reference();
     let floor = write_floor_reference();
     let node_version = node_app.as_ref().map(|_| node_media_server_version(&dir));
@@ -651,6 +725,7 @@ pub fn bench(args: &[String]) -> StepResult {
         many: &many_rows,
         http_flv: &http_flv_rows,
         api: api.as_ref(),
+        outputs: &outputs,
         iperf: &iperf,
         floor: &floor,
         seconds,
@@ -779,6 +854,8 @@ struct Report<'a> {
     http_flv: &'a [Row],
     /// The API's cost: rtmpx with and without an API poller, at [`API_PLAYERS`].
     api: Option<&'a ApiCost>,
+    /// LL-HLS, relay and recording rows.
+    outputs: &'a crate::bench_outputs::Outputs,
     iperf: &'a str,
     /// The kernel's cost of the writes alone, per [`FLOOR_WRITES_PER_S`].
     floor: &'a [(f64, Result<crate::floor::Floor, String>)],
@@ -994,6 +1071,9 @@ fn write_report(report: &Report<'_>) -> StepResult {
     }
     if let Some(api) = report.api {
         write_api_cost(&mut md, api);
+    }
+    if !report.outputs.is_empty() {
+        crate::bench_outputs::write(&mut md, report.outputs);
     }
     if !report.fleet.is_empty() {
         let _ = writeln!(md, "\n## Load generator 2: a fleet of `rtmpdump` processes\n\nN librtmp players, one `rtmpdump -v -r URL -o /dev/null` process each, reading as promptly as a player application (each wakes up and acknowledges per segment, where `rtmpx bench` reads its players in bursts from one thread). `rtmpx bench` publishes and keeps {} players of its own on the stream to measure latency; delivered bytes are the kernel's counters of every client socket (`ss`), the server's CPU is read from /proc over the window. A process per player costs far more than a task, so the fleet stops at 500 players on this machine.\n", crate::fleet::PROBES);

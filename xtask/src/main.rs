@@ -12,6 +12,7 @@
 //! fresh machine.
 
 mod bench;
+mod bench_outputs;
 mod fleet;
 mod floor;
 mod tools;
@@ -40,13 +41,17 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <command>\n\n  ci [--skip STEP]...       fmt, clippy, layering, tests, interop, fuzz \
                  (steps: tools, fmt, clippy, layering, test, docs, package, interop, bench-smoke, fuzz)\n  interop [FILTER]          the \
-                 interop suite only\n  fuzz TARGET [--time S]    run one fuzz target ({})\n  bench [--smoke [--api]] [--players N,N..] [--fleet N,N..] [--windows MS,MS..] [--streams K,K..] [--http-flv N,N..] [--api-players N]\n                            rtmpx vs nginx-rtmp and node-media-server, with rtmpx bench \
+                 interop suite only\n  fuzz TARGET [--time S]    run one fuzz target ({})\n  bench [--smoke [--api] [--outputs]] [--players N,N..] [--fleet N,N..] [--windows MS,MS..] [--streams K,K..] [--http-flv N,N..] [--api-players N]\n                            [--hls N,N..] [--relay K,K..] [--record 0|1] [--rounds R]\n                            rtmpx vs nginx-rtmp and node-media-server, with rtmpx bench \
                  (--players, default 100,500,1000,2000) and rtmpdump fleets (--fleet, default 100,300,500; empty: none), \
                  rtmpx's batch windows at 1000 players (--windows, default 0,15,30,45,60,100,200; empty: none), \
                  1000 players over many streams (--streams, default 100; empty: none), HTTP-FLV players of rtmpx and \
                  node-media-server (--http-flv, default 1000; empty: none) and the API's cost, rtmpx with and without \
-                 an API poller (--api-players, default 1000; empty: none), written to docs/benchmarks.md; --smoke --api: \
-                 the API row at 50 players\n  \
+                 an API poller (--api-players, default 1000; empty: none), LL-HLS viewers beside rtmpx's HTTP-FLV and RTMP \
+                 and nginx-rtmp's HLS (--hls, default 1000; empty: none), one stream pushed to K targets by rtmpx \
+                 and nginx-rtmp (--relay, default 0,1,10; empty: none) and recorded (--record, default 1; 0: none), \
+                 in --rounds alternating rounds (default 2), written to docs/benchmarks.md; --smoke: RTMP, HTTP-FLV \
+                 and LL-HLS with 10 players each; --smoke --api: the API row at 50 players; --smoke --outputs: the HLS, relay \
+                 and recording rows once at 10 viewers, printed\n  \
                  floor                     the kernel's cost of the same writes without a server (part of bench)\n  \
                  vendor                    refresh the vendored browser players (mpegts.js, hls.js) from npm",
                 FUZZ_TARGETS.join(", ")

@@ -40,6 +40,15 @@ pub struct BenchArgs {
     /// the RTMP URL; the publisher still publishes over the URL.
     #[arg(long, value_name = "HOST:PORT")]
     pub http_flv: Option<String>,
+    /// Viewers watch LL-HLS from this HTTP listener (`http://ADDR/APP/STREAM/index.m3u8`) as hls.js in
+    /// low-latency mode does (blocking playlist reloads, then each part); the publisher still publishes
+    /// over the URL.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "http_flv")]
+    pub hls: Option<String>,
+    /// With `--hls`: classic HLS viewers instead (the plain playlist polled every half target duration,
+    /// whole segments fetched), as a player without low-latency mode, e.g. for nginx-rtmp's HLS.
+    #[arg(long, requires = "hls")]
+    pub hls_plain: bool,
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -263,15 +272,27 @@ pub async fn bench(args: &BenchArgs) -> Result<(), String> {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         let stream = index % streams;
-        let player = match &args.http_flv {
-            Some(address) => tokio::spawn(super::bench_http_flv::run_player(
+        let player = match (&args.http_flv, &args.hls) {
+            (Some(address), _) => tokio::spawn(super::bench_http_flv::run_player(
                 address.clone(),
                 format!("/{}/{}.flv", urls[stream].app, urls[stream].stream),
                 sent[stream].clone(),
                 steady.clone(),
                 until,
             )),
-            None => tokio::spawn(run_player(
+            (None, Some(address)) => tokio::spawn(super::bench_hls::run_viewer(
+                address.clone(),
+                format!("/{}/{}/index.m3u8", urls[stream].app, urls[stream].stream),
+                if args.hls_plain {
+                    super::bench_hls::HlsMode::Plain
+                } else {
+                    super::bench_hls::HlsMode::LowLatency
+                },
+                sent[stream].clone(),
+                steady.clone(),
+                until,
+            )),
+            (None, None) => tokio::spawn(run_player(
                 urls[stream].clone(),
                 options.clone(),
                 sent[stream].clone(),

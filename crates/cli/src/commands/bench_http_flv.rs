@@ -15,7 +15,7 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// Takes a chunked body apart (`Transfer-Encoding: chunked`), or passes a plain one through.
 #[derive(Debug)]
-struct Dechunk {
+pub(super) struct Dechunk {
     chunked: bool,
     state: ChunkState,
     line: Vec<u8>,
@@ -34,7 +34,7 @@ enum ChunkState {
 }
 
 impl Dechunk {
-    fn new(chunked: bool) -> Self {
+    pub(super) fn new(chunked: bool) -> Self {
         Self {
             chunked,
             state: ChunkState::Size,
@@ -43,10 +43,26 @@ impl Dechunk {
     }
 
     /// Appends the body bytes in `input` to `out`.
-    fn push(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        self.push_until_done(input, out).map(|_| ())
+    }
+
+    /// Whether the last chunk was read.
+    pub(super) fn is_done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+
+    /// Appends the body bytes in `input` to `out`; how many bytes of `input` belong to the body (the
+    /// rest, after the last chunk, to what follows on the connection).
+    pub(super) fn push_until_done(
+        &mut self,
+        mut input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, String> {
+        let total = input.len();
         if !self.chunked {
             out.extend_from_slice(input);
-            return Ok(());
+            return Ok(total);
         }
         while !input.is_empty() {
             match self.state {
@@ -56,7 +72,7 @@ impl Dechunk {
                         if self.line.len() > 1024 {
                             return Err("a chunk-size line over 1 KiB".into());
                         }
-                        return Ok(());
+                        return Ok(total);
                     };
                     self.line.extend_from_slice(&input[..end]);
                     input = &input[end + 1..];
@@ -88,10 +104,10 @@ impl Dechunk {
                         left => ChunkState::Crlf(left),
                     };
                 }
-                ChunkState::Done => return Ok(()),
+                ChunkState::Done => break,
             }
         }
-        Ok(())
+        Ok(total - input.len())
     }
 }
 

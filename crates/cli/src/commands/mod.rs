@@ -1,7 +1,8 @@
 //! The client-side commands of the `rtmpx` binary: `publish`, `play`, `probe` and `bench` (with its
-//! HTTP-FLV players), on `rtmp-client`.
+//! HTTP-FLV and HLS viewers), on `rtmp-client`.
 
 mod bench;
+mod bench_hls;
 mod bench_http_flv;
 mod play;
 mod probe;
