@@ -448,7 +448,7 @@ pub struct AppConfig {
     pub relay_timeout_ms: Option<u64>,
     /// For rtmps/rtmpts relay targets: accept any certificate (a self-signed server you control).
     pub relay_insecure_tls: bool,
-    /// For rtmps/rtmpts relay targets: PEM roots to verify them against.
+    /// For rtmps/rtmpts relay targets: PEM roots to verify them against (default: the system bundle).
     pub relay_ca_file: Option<PathBuf>,
 }
 

@@ -76,14 +76,36 @@ impl RelaySettings {
     /// The client's options, announcing `fourcc_list` (Enhanced RTMP) when it is not empty, and the
     /// E-RTMP capabilities a relay has: multitrack passed through, `ReconnectRequest` honoured.
     pub fn connect_options(&self, fourcc_list: Vec<String>) -> rtmp_client::ConnectOptions {
+        let ca_file = match (&self.ca_file, self.insecure_tls) {
+            (Some(file), _) => Some(file.clone()),
+            (None, true) => None,
+            (None, false) => system_roots(),
+        };
         rtmp_client::ConnectOptions {
-            ca_file: self.ca_file.clone(),
+            ca_file,
             insecure: self.insecure_tls,
             fourcc_list,
             caps_ex: rtmp_session::CAPS_EX_MULTITRACK | rtmp_session::CAPS_EX_RECONNECT,
             timeout: self.timeout,
         }
     }
+}
+
+/// Where Linux distributions keep the system's trusted roots, as one PEM bundle (Debian and Ubuntu,
+/// Fedora and RHEL, Alpine): what an `rtmps` target such as Facebook's or YouTube's is checked against
+/// when `relay_ca_file` names no other.
+const SYSTEM_ROOTS: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// The system's root bundle, if this machine has one (read by the relay's task, not the router).
+fn system_roots() -> Option<PathBuf> {
+    SYSTEM_ROOTS
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
 }
 
 /// A `push`/`pull` template with `{app}` and `{name}` filled in.
