@@ -1,6 +1,7 @@
 //! Files played over HTTP-FLV by the server in this process (`/vod/NAME.flv` in an application with
 //! `vod_path`): the file when nobody publishes the name, the live stream when someone does, `?start=` and
-//! `?duration=`, names that would leave `vod_path` refused with 404, and HEAD closed as complete.
+//! `?duration=`, names that would leave `vod_path` refused with 404, HEAD closed as complete, and a file
+//! over WS-FLV.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -203,5 +204,75 @@ async fn names_that_leave_vod_path_are_not_found_and_head_is_complete() {
     let counters = &server.clients().counters;
     assert_eq!(counters.ended("complete"), 1, "{counters:?}");
     assert_eq!(counters.ended("peer_closed"), 0, "{counters:?}");
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Reads a WebSocket answer's frames (unmasked, from the server) until its close: the binary payloads.
+fn websocket_payloads(mut bytes: &[u8]) -> (Vec<u8>, bool) {
+    let mut payloads = Vec::new();
+    while bytes.len() >= 2 {
+        let opcode = bytes[0] & 0x0f;
+        let (len, header) = match bytes[1] & 0x7f {
+            126 if bytes.len() >= 4 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
+            127 if bytes.len() >= 10 => (
+                u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
+            126 | 127 => break,
+            len => (len as usize, 2),
+        };
+        // A frame not wholly read yet.
+        let Some(payload) = bytes.get(header..header + len) else {
+            break;
+        };
+        match opcode {
+            2 => payloads.extend_from_slice(payload),
+            8 => return (payloads, true),
+            _ => {}
+        }
+        bytes = &bytes[header + len..];
+    }
+    (payloads, false)
+}
+
+#[tokio::test]
+async fn a_file_plays_over_ws_flv_and_the_socket_closes_at_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let http = server.local_addresses()[1];
+    let upgrade =
+        "GET /vod/clip.flv?start=2000 HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
+                   Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let mut socket = TcpStream::connect(http).await.unwrap();
+    socket.write_all(upgrade.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let read = socket.read(&mut buffer).await.unwrap();
+            if read == 0 {
+                return false;
+            }
+            answer.extend_from_slice(&buffer[..read]);
+            let split = answer.windows(4).position(|w| w == b"\r\n\r\n");
+            if let Some(at) = split {
+                if websocket_payloads(&answer[at + 4..]).1 {
+                    return true;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the file ends within its length");
+    assert!(closed, "a close frame at the end");
+    let at = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 101"));
+    let (flv, _) = websocket_payloads(&answer[at + 4..]);
+    assert_eq!(&flv[..3], b"FLV");
+    assert_eq!(
+        video_timestamps(&flv),
+        (2000..3000).step_by(100).collect::<Vec<_>>()
+    );
     server.shutdown(Duration::from_secs(1)).await;
 }
