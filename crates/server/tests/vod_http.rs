@@ -196,6 +196,10 @@ async fn names_that_leave_vod_path_are_not_found_and_head_is_complete() {
         assert!(body.contains(why), "{path}: {body}");
     }
 
+    let (head, body) = exchange(http, &get("/vod/clip.flv?start=soon")).await;
+    assert_eq!(status(&head), 400, "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("not a number of milliseconds"));
+
     let (head, body) = exchange(http, "HEAD /vod/clip.flv HTTP/1.0\r\n\r\n").await;
     assert_eq!(status(&head), 200, "{head}");
     assert!(body.is_empty());

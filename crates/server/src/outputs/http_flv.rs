@@ -330,8 +330,11 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
     let options = Options::of(&config, &ask.query);
     // A file under `vod_path` when the request asks for one (`?start=`), or when nobody publishes the
     // name live (an RTMP play's start -2); a name with no file then plays the live stream.
-    let range = FileRange::of(&ask.query);
     let root = config.vod_path.clone().filter(|_| relay_to.is_none());
+    let range = match root.as_ref().map(|_| FileRange::of(&ask.query)).transpose() {
+        Ok(range) => range.unwrap_or(FileRange::WHOLE),
+        Err(why) => return Err(refuse(&mut playback, StatusCode::BAD_REQUEST, why)),
+    };
     if let Some(root) = root.filter(|_| range.start_ms >= 0.0 || !is_live(&state.hub, &key)) {
         match open_file(root, &name, range).await {
             Ok(chunks) => {
@@ -425,16 +428,29 @@ struct FileRange {
 }
 
 impl FileRange {
-    fn of(query: &str) -> FileRange {
+    /// The whole file, or the live stream while one is published (RTMP's start -2).
+    const WHOLE: FileRange = FileRange {
+        start_ms: -2.0,
+        duration_ms: -1.0,
+    };
+
+    /// The range `query` asks for; a value that is not a number of milliseconds is refused.
+    fn of(query: &str) -> Result<FileRange, String> {
         let number = |key: &str| {
-            policy::names::query_value(query, key)
-                .and_then(|value| value.parse::<f64>().ok())
-                .filter(|value| value.is_finite() && *value >= 0.0)
+            let Some(value) = policy::names::query_value(query, key) else {
+                return Ok(None);
+            };
+            match value.parse::<f64>() {
+                Ok(ms) if ms.is_finite() && ms >= 0.0 => Ok(Some(ms)),
+                _ => Err(format!(
+                    "{key}={value:?} is not a number of milliseconds (0 or more)"
+                )),
+            }
         };
-        FileRange {
-            start_ms: number("start").unwrap_or(-2.0),
-            duration_ms: number("duration").unwrap_or(-1.0),
-        }
+        Ok(FileRange {
+            start_ms: number("start")?.unwrap_or(Self::WHOLE.start_ms),
+            duration_ms: number("duration")?.unwrap_or(Self::WHOLE.duration_ms),
+        })
     }
 }
 
@@ -1160,6 +1176,21 @@ mod tests {
             ..AppConfig::default()
         };
         assert!(Options::of(&enhanced, "").enhanced);
+    }
+
+    #[test]
+    fn a_file_range_comes_from_start_and_duration_and_refuses_what_is_no_number() {
+        assert_eq!(FileRange::of("sign=x"), Ok(FileRange::WHOLE));
+        assert_eq!(
+            FileRange::of("start=1500&duration=250.5"),
+            Ok(FileRange {
+                start_ms: 1500.0,
+                duration_ms: 250.5
+            })
+        );
+        for bad in ["start=-5", "start=abc", "duration=inf", "start=NaN"] {
+            assert!(FileRange::of(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
