@@ -222,8 +222,9 @@ type FileChunks = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 /// How far ahead of real time a file is sent over HTTP (no HTTP player announces a buffer length).
 const VOD_READ_AHEAD_MS: u32 = 2000;
 
-/// Decides a play request as an RTMP `play` is decided, registers the client, waits (bounded) for the
-/// stream to be published, and checks that the player can read it.
+/// Decides a play request as an RTMP `play` is decided, registers the client, opens the file where a
+/// `vod_path` file is played, else waits (bounded) for the stream to be published, and checks that the
+/// player can read it.
 async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Start, Refused> {
     let live = Arc::new(Live {
         stream: Mutex::new(ask.name.clone()),
