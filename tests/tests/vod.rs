@@ -1,5 +1,5 @@
 //! Video on demand against real clients: files under an application's `vod_path` played bit-exact by
-//! FFmpeg over every kind of transport, `rtmpdump --start`, seek, pause, `getStreamLength` and a play
+//! FFmpeg over every kind of transport (HTTP-FLV included), `rtmpdump --start`, seek, pause, `getStreamLength` and a play
 //! duration with the project's client, and names or files that must be refused.
 
 use std::path::{Path, PathBuf};
@@ -37,6 +37,9 @@ fn ffmpeg_plays_a_file_bit_exact_over_every_transport() {
         (Player::Ffmpeg, Via::Rtmps),
         (Player::Ffmpeg, Via::Rtmpt),
         (Player::Ffmpeg9, Via::Rtmpe),
+        // `http://HOST/vod/clip.flv` and `https://` on the TLS port: the file over HTTP-FLV.
+        (Player::Ffmpeg, Via::HttpFlv),
+        (Player::Ffmpeg, Via::HttpsFlv),
     ];
     let started = Instant::now();
     let mut running: Vec<_> = players
@@ -68,7 +71,12 @@ fn ffmpeg_plays_a_file_bit_exact_over_every_transport() {
         "a 6 s file was played in {:?}",
         started.elapsed()
     );
-    assert!(server.log().contains("file played to its end"));
+    let log = server.log();
+    assert!(log.contains("file played to its end"));
+    assert!(
+        log.contains("variant=\"http-flv\"") && log.contains("cause=\"complete\""),
+        "the HTTP-FLV players' close lines: {log}"
+    );
 }
 
 /// The packets of each stream of a file, in order, streams sorted (FLV and MP4 number them apart).

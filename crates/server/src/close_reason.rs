@@ -41,6 +41,9 @@ pub enum CloseReason {
     Draining,
     /// The stream an HTTP-FLV or WS-FLV player watched was unpublished: its response ends with it.
     Unpublished,
+    /// The server sent its whole answer and ended it: an HTTP `HEAD`, or a file played over HTTP-FLV to
+    /// its end.
+    Complete,
 }
 
 /// Which way a failed I/O went.
@@ -96,6 +99,7 @@ impl CloseReason {
             Self::Kicked => "kicked",
             Self::Draining => "draining",
             Self::Unpublished => "unpublished",
+            Self::Complete => "complete",
         }
     }
 }
@@ -208,6 +212,7 @@ impl fmt::Display for CloseReason {
             Self::Kicked => f.write_str("closed through the API"),
             Self::Draining => f.write_str("server drained: still open at the drain timeout"),
             Self::Unpublished => f.write_str("the stream was unpublished"),
+            Self::Complete => f.write_str("the response was sent whole"),
         }
     }
 }

@@ -15,6 +15,12 @@
 //! announce the codec. Multitrack (E-RTMP v2) players get the default track unless they ask
 //! `?multitrack=1` together with Enhanced FLV.
 //!
+//! Files: in an application with `vod_path`, `/{app}/{name}.flv` plays the file `NAME` (`.flv`, else
+//! `.mp4`) when nobody publishes `NAME` live, or whenever `?start=MS` is asked (RTMP's `play` start `-2`
+//! and `>= 0`), through [`crate::vod::http::FlvBytes`]: paced in real time with 2 s of read-ahead,
+//! `?duration=MS` to stop early, after the same access decisions; a name that would leave `vod_path` is
+//! answered 404. The response (or the WebSocket) ends with the file, closed as `complete`.
+//!
 //! A reader that stops reading is closed by [`WriteDeadline`] once a write has waited the server's
 //! `idle_timeout_ms`; its subscriber meanwhile skips to keyframes without holding more memory.
 
@@ -33,7 +39,7 @@ use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, Stream, StreamExt};
 use rtmp_amf::Amf0Value;
 use rtmp_flv::{FlvHeader, TagWriter};
 use rtmp_hub::{Frame, FrameKind, Hub, StreamKey, Subscriber, SubscriberEvent};
@@ -48,6 +54,7 @@ use crate::http::Peer;
 use crate::policy::limits::{self, Slot, OCCUPANCY};
 use crate::policy::{self, Action, Reason};
 use crate::router::Verdict;
+use crate::vod::{self, http::FlvBytes, http::OpenError, path::PathRefusal};
 
 /// Events taken from the subscriber in one turn at most, so one player's turn stays short.
 const EVENTS_PER_TURN: usize = 256;
@@ -147,7 +154,8 @@ pub async fn serve(
         match admit(&state, config.clone(), ask).await {
             Ok(start) if method == Method::HEAD => {
                 let mut start = start;
-                start.playback.finish(CloseReason::PeerClosed);
+                // The head is the whole answer: nothing of the stream (or file) follows it.
+                start.playback.finish(CloseReason::Complete);
                 flv_response(Body::empty(), cors)
             }
             Ok(start) => {
@@ -194,14 +202,29 @@ impl Refused {
     }
 }
 
-/// A player admitted: its subscriber, the events its start already holds, and its registration.
+/// A player admitted: what it plays, and its registration.
 struct Start {
-    feed: Feed,
+    source: Source,
     playback: Playback,
 }
 
-/// Decides a play request as an RTMP `play` is decided, registers the client, waits (bounded) for the
-/// stream to be published, and checks that the player can read it.
+/// What an admitted player reads.
+enum Source {
+    /// The live stream: its subscriber, and the tags its start already holds.
+    Live(Feed),
+    /// A file under the application's `vod_path`, as paced FLV chunks (header first).
+    File(FileChunks),
+}
+
+/// A file's FLV bytes, chunk by chunk, as [`FlvBytes::next_chunk`] yields them.
+type FileChunks = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
+
+/// How far ahead of real time a file is sent over HTTP (no HTTP player announces a buffer length).
+const VOD_READ_AHEAD_MS: u32 = 2000;
+
+/// Decides a play request as an RTMP `play` is decided, registers the client, opens the file where a
+/// `vod_path` file is played, else waits (bounded) for the stream to be published, and checks that the
+/// player can read it.
 async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Start, Refused> {
     let live = Arc::new(Live {
         stream: Mutex::new(ask.name.clone()),
@@ -255,6 +278,9 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
     });
     if let Err(refusal) = checked {
         let status = match refusal.reason {
+            // In a VOD application a name is a file name: one that could leave `vod_path` names no
+            // file (as an RTMP play answers StreamNotFound).
+            Reason::BadName if config.vod_path.is_some() => StatusCode::NOT_FOUND,
             Reason::BadName => StatusCode::BAD_REQUEST,
             _ => StatusCode::FORBIDDEN,
         };
@@ -317,6 +343,43 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
     playback
         .span
         .record("stream", tracing::field::display(&name));
+    // A file under `vod_path` when the request asks for one (`?start=`), or when nobody publishes the
+    // name live (an RTMP play's start -2); a name with no file then plays the live stream.
+    let root = config.vod_path.clone().filter(|_| relay_to.is_none());
+    let range = match root.as_ref().map(|_| FileRange::of(&ask.query)).transpose() {
+        Ok(range) => range.unwrap_or(FileRange::WHOLE),
+        Err(why) => return Err(refuse(&mut playback, StatusCode::BAD_REQUEST, why)),
+    };
+    if let Some(root) = root.filter(|_| range.start_ms >= 0.0 || !is_live(&state.hub, &key)) {
+        match open_file(root, &name, range).await {
+            Ok(chunks) => {
+                tracing::info!(parent: &playback.span, peer = %ask.peer.address, variant = ask.variant,
+                    clientid = playback.registration.id(), stream = %key, start = range.start_ms,
+                    duration = range.duration_ms, "play file");
+                playback.playing = true;
+                return Ok(Start {
+                    source: Source::File(chunks),
+                    playback,
+                });
+            }
+            Err(OpenError::NotFound(PathRefusal::Missing(_))) if range.start_ms < 0.0 => {}
+            Err(OpenError::NotFound(refusal)) => {
+                let why = match refusal {
+                    PathRefusal::Root(_) => format!("{key} cannot be played here"),
+                    refusal => refusal.to_string(),
+                };
+                return Err(refuse(&mut playback, StatusCode::NOT_FOUND, why));
+            }
+            Err(OpenError::Unplayable(reason)) => {
+                let why = format!("{key} cannot be played: {reason}");
+                return Err(refuse(
+                    &mut playback,
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    why,
+                ));
+            }
+        }
+    }
     tracing::info!(parent: &playback.span, peer = %ask.peer.address, variant = ask.variant,
         clientid = playback.registration.id(), stream = %key, "play");
     // A stream nobody publishes here may come from an upstream: the hook's relay redirect, or the
@@ -329,7 +392,10 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
         Duration::ZERO
     };
     if !published(&mut subscriber, wait).await {
-        let why = format!("{key} is not published (waited {wait:?})");
+        let why = match &config.vod_path {
+            Some(_) => format!("{key} is not published (waited {wait:?}) and has no file"),
+            None => format!("{key} is not published (waited {wait:?})"),
+        };
         return Err(refuse(&mut playback, StatusCode::NOT_FOUND, why));
     }
     let mut initial = Vec::new();
@@ -357,7 +423,81 @@ async fn admit(state: &HttpFlv, config: Arc<AppConfig>, ask: Ask) -> Result<Star
     for event in initial {
         feed.take(event);
     }
-    Ok(Start { feed, playback })
+    Ok(Start {
+        source: Source::Live(feed),
+        playback,
+    })
+}
+
+/// Whether someone publishes `key` live now.
+fn is_live(hub: &Hub, key: &StreamKey) -> bool {
+    hub.stats(key).is_some_and(|stats| stats.publishing)
+}
+
+/// The part of a file a request asks for: `?start=MS` (from the keyframe at or before it; none: the
+/// beginning, or the live stream when one is published) and `?duration=MS` (none: to the end).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct FileRange {
+    start_ms: f64,
+    duration_ms: f64,
+}
+
+impl FileRange {
+    /// The whole file, or the live stream while one is published (RTMP's start -2).
+    const WHOLE: FileRange = FileRange {
+        start_ms: -2.0,
+        duration_ms: -1.0,
+    };
+
+    /// The range `query` asks for; a value that is not a number of milliseconds is refused.
+    fn of(query: &str) -> Result<FileRange, String> {
+        let number = |key: &str| {
+            let Some(value) = policy::names::query_value(query, key) else {
+                return Ok(None);
+            };
+            match value.parse::<f64>() {
+                Ok(ms) if ms.is_finite() && ms >= 0.0 => Ok(Some(ms)),
+                _ => Err(format!(
+                    "{key}={value:?} is not a number of milliseconds (0 or more)"
+                )),
+            }
+        };
+        Ok(FileRange {
+            start_ms: number("start")?.unwrap_or(Self::WHOLE.start_ms),
+            duration_ms: number("duration")?.unwrap_or(Self::WHOLE.duration_ms),
+        })
+    }
+}
+
+/// Opens the file `name` names under `root`: `NAME`, `NAME.flv`, else `NAME.mp4`.
+async fn open_file(
+    root: std::path::PathBuf,
+    name: &str,
+    range: FileRange,
+) -> Result<FileChunks, OpenError> {
+    let request = |name: String| vod::Request {
+        root: root.clone(),
+        name,
+        start_ms: range.start_ms,
+        duration_ms: range.duration_ms,
+        buffer_ms: VOD_READ_AHEAD_MS,
+    };
+    let flv = match FlvBytes::open(request(name.to_owned())).await {
+        Err(OpenError::NotFound(PathRefusal::Missing(missing))) => {
+            match FlvBytes::open(request(format!("mp4:{name}"))).await {
+                Err(OpenError::NotFound(PathRefusal::Missing(_))) => {
+                    return Err(OpenError::NotFound(PathRefusal::Missing(missing)))
+                }
+                opened => opened?,
+            }
+        }
+        opened => opened?,
+    };
+    let chunks = futures_util::stream::unfold(flv, |mut flv| async move {
+        let chunk = flv.next_chunk().await?;
+        Some((chunk, flv))
+    });
+    Ok(Box::pin(chunks))
 }
 
 /// Waits up to `wait` for the stream to be published; true once it is.
@@ -672,19 +812,19 @@ fn stop_signal(mut shutdown: watch::Receiver<bool>, kicked: Arc<Registration>) -
 
 /// The HTTP-FLV response body: the queued tags, then what the subscriber yields, until the stream is
 /// unpublished, the server shuts down or the API kicks the player. Each tag goes out as the same
-/// `Bytes` every player shares.
+/// `Bytes` every player shares. A file's body is its chunks, to its end.
 struct FlvBody {
-    feed: Feed,
+    source: Source,
     playback: Playback,
     stop: Signal,
 }
 
 impl FlvBody {
     fn new(start: Start, shutdown: watch::Receiver<bool>) -> FlvBody {
-        let Start { feed, playback } = start;
+        let Start { source, playback } = start;
         FlvBody {
             stop: stop_signal(shutdown, playback.registration.clone()),
-            feed,
+            source,
             playback,
         }
     }
@@ -699,12 +839,32 @@ impl hyper::body::Body for FlvBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
+        let feed = match &mut this.source {
+            Source::Live(feed) => feed,
+            Source::File(chunks) => {
+                if let Poll::Ready(reason) = this.stop.as_mut().poll(cx) {
+                    this.playback.finish(reason);
+                    return Poll::Ready(None);
+                }
+                return match chunks.poll_next_unpin(cx) {
+                    Poll::Ready(Some(bytes)) => {
+                        this.playback.sent(bytes.len() as u64);
+                        Poll::Ready(Some(Ok(hyper::body::Frame::data(bytes))))
+                    }
+                    Poll::Ready(None) => {
+                        this.playback.finish(CloseReason::Complete);
+                        Poll::Ready(None)
+                    }
+                    Poll::Pending => Poll::Pending,
+                };
+            }
+        };
         loop {
-            if let Some(bytes) = this.feed.pop() {
+            if let Some(bytes) = feed.pop() {
                 this.playback.sent(bytes.len() as u64);
                 return Poll::Ready(Some(Ok(hyper::body::Frame::data(bytes))));
             }
-            if let Some(reason) = this.feed.ended.take() {
+            if let Some(reason) = feed.ended.take() {
                 this.playback.finish(reason);
                 return Poll::Ready(None);
             }
@@ -712,11 +872,11 @@ impl hyper::body::Body for FlvBody {
                 this.playback.finish(reason);
                 return Poll::Ready(None);
             }
-            match this.feed.subscriber.poll_recv(cx) {
+            match feed.subscriber.poll_recv(cx) {
                 Poll::Ready(event) => {
-                    this.feed.take(event);
-                    this.feed.take_ready();
-                    this.playback.dropped(this.feed.subscriber.dropped());
+                    feed.take(event);
+                    feed.take_ready();
+                    this.playback.dropped(feed.subscriber.dropped());
                 }
                 Poll::Pending => return Poll::Pending,
             }
@@ -726,13 +886,74 @@ impl hyper::body::Body for FlvBody {
 
 /// A WS-FLV player: binary messages of FLV, written as the subscriber yields them; a close or an error
 /// from the peer ends it.
-async fn run_websocket(mut socket: WebSocket, start: Start, shutdown: watch::Receiver<bool>) {
+async fn run_websocket(socket: WebSocket, start: Start, shutdown: watch::Receiver<bool>) {
     let Start {
-        mut feed,
+        source,
         mut playback,
     } = start;
-    let mut stop = stop_signal(shutdown, playback.registration.clone());
-    let reason = loop {
+    let stop = stop_signal(shutdown, playback.registration.clone());
+    let reason = match source {
+        Source::Live(feed) => websocket_live(socket, feed, &playback, stop).await,
+        Source::File(chunks) => websocket_file(socket, chunks, &playback, stop).await,
+    };
+    playback.finish(reason);
+}
+
+/// A file over WS-FLV: one binary message per chunk, to the file's end.
+async fn websocket_file(
+    mut socket: WebSocket,
+    mut chunks: FileChunks,
+    playback: &Playback,
+    mut stop: Signal,
+) -> CloseReason {
+    loop {
+        tokio::select! {
+            reason = &mut stop => {
+                let _ = socket.send(Message::Close(None)).await;
+                return reason;
+            }
+            chunk = chunks.next() => {
+                let Some(bytes) = chunk else {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return CloseReason::Complete;
+                };
+                let len = bytes.len() as u64;
+                if let Err(error) = socket.send(Message::Binary(bytes)).await {
+                    return written(playback, &error);
+                }
+                playback.sent(len);
+            }
+            message = socket.recv() => match message {
+                None | Some(Ok(Message::Close(_))) => return CloseReason::PeerClosed,
+                Some(Err(error)) => return CloseReason::io(
+                    Direction::Read,
+                    &io::Error::other(error.to_string()),
+                ),
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// Why a WebSocket whose write failed ended: its write stalled, or it broke.
+fn written(playback: &Playback, error: &axum::Error) -> CloseReason {
+    match playback.gone() {
+        CloseReason::PeerClosed => CloseReason::io(
+            Direction::Write,
+            &io::Error::new(io::ErrorKind::BrokenPipe, error.to_string()),
+        ),
+        stalled => stalled,
+    }
+}
+
+/// The live stream over WS-FLV.
+async fn websocket_live(
+    mut socket: WebSocket,
+    mut feed: Feed,
+    playback: &Playback,
+    mut stop: Signal,
+) -> CloseReason {
+    loop {
         let mut sent = false;
         let mut failed = None;
         while let Some(bytes) = feed.pop() {
@@ -748,13 +969,7 @@ async fn run_websocket(mut socket: WebSocket, start: Start, shutdown: watch::Rec
             failed = socket.flush().await.err();
         }
         if let Some(error) = failed {
-            break match playback.gone() {
-                CloseReason::PeerClosed => CloseReason::io(
-                    Direction::Write,
-                    &io::Error::new(io::ErrorKind::BrokenPipe, error.to_string()),
-                ),
-                stalled => stalled,
-            };
+            return written(playback, &error);
         }
         if let Some(reason) = feed.ended.take() {
             let _ = socket.send(Message::Close(None)).await;
@@ -780,8 +995,7 @@ async fn run_websocket(mut socket: WebSocket, start: Start, shutdown: watch::Rec
                 Some(Ok(_)) => {}
             },
         }
-    };
-    playback.finish(reason);
+    }
 }
 
 fn flv_response(body: Body, cors: Option<&str>) -> Response {
@@ -980,6 +1194,21 @@ mod tests {
             ..AppConfig::default()
         };
         assert!(Options::of(&enhanced, "").enhanced);
+    }
+
+    #[test]
+    fn a_file_range_comes_from_start_and_duration_and_refuses_what_is_no_number() {
+        assert_eq!(FileRange::of("sign=x"), Ok(FileRange::WHOLE));
+        assert_eq!(
+            FileRange::of("start=1500&duration=250.5"),
+            Ok(FileRange {
+                start_ms: 1500.0,
+                duration_ms: 250.5
+            })
+        );
+        for bad in ["start=-5", "start=abc", "duration=inf", "start=NaN"] {
+            assert!(FileRange::of(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
