@@ -152,14 +152,16 @@ impl Fragmenter {
 
     /// Ends the file: the held samples take the last frame duration seen; returns the last fragment.
     pub fn finish(&mut self) -> Option<Bytes> {
-        if let Some(mut held) = self.held_video.take() {
-            held.duration = self.last_video_delta;
-            self.video_samples.push(held);
-        }
-        if let Some(mut held) = self.held_audio.take() {
-            held.duration = self.last_audio_delta;
-            self.audio_samples.push(held);
-        }
+        mp4::flush_held(
+            &mut self.held_video,
+            self.last_video_delta,
+            &mut self.video_samples,
+        );
+        mp4::flush_held(
+            &mut self.held_audio,
+            self.last_audio_delta,
+            &mut self.audio_samples,
+        );
         let mut out = BytesMut::new();
         self.flush(&mut out);
         non_empty(out)
@@ -174,28 +176,27 @@ impl Fragmenter {
     }
 
     fn video_frame(&mut self, sample: Sample, out: &mut BytesMut) {
-        match self.held_video.take() {
-            Some(mut held) => {
-                let delta = u32::try_from(sample.dts.saturating_sub(held.dts)).unwrap_or(0);
-                held.duration = delta;
-                self.last_video_delta = delta;
-                self.video_samples.push(held);
-            }
-            // A file's video starts at a keyframe: what comes before it cannot be decoded.
-            None if !sample.keyframe && self.video_samples.is_empty() => return,
-            None => {}
+        let held = mp4::complete_held(
+            &mut self.held_video,
+            sample.dts,
+            &mut self.last_video_delta,
+            &mut self.video_samples,
+        );
+        // A file's video starts at a keyframe: what comes before it cannot be decoded.
+        if !held && !sample.keyframe && self.video_samples.is_empty() {
+            return;
         }
         self.cut_before(sample.dts, sample.keyframe, out);
         self.held_video = Some(sample);
     }
 
     fn audio_frame(&mut self, sample: Sample, out: &mut BytesMut) {
-        if let Some(mut held) = self.held_audio.take() {
-            let delta = u32::try_from(sample.dts.saturating_sub(held.dts)).unwrap_or(0);
-            held.duration = delta;
-            self.last_audio_delta = delta;
-            self.audio_samples.push(held);
-        }
+        mp4::complete_held(
+            &mut self.held_audio,
+            sample.dts,
+            &mut self.last_audio_delta,
+            &mut self.audio_samples,
+        );
         if self.video.is_none() {
             self.cut_before(sample.dts, true, out);
         }

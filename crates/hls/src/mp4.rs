@@ -36,6 +36,33 @@ pub struct Sample {
     pub data: Bytes,
 }
 
+/// A track's last sample is held until its successor (at `next_dts`) gives its duration: that sample
+/// then joins `samples`, and `last_delta` keeps the duration for the end of the stream. Whether a sample
+/// was held.
+pub(crate) fn complete_held(
+    held: &mut Option<Sample>,
+    next_dts: u64,
+    last_delta: &mut u32,
+    samples: &mut Vec<Sample>,
+) -> bool {
+    let Some(mut sample) = held.take() else {
+        return false;
+    };
+    let delta = u32::try_from(next_dts.saturating_sub(sample.dts)).unwrap_or(0);
+    sample.duration = delta;
+    *last_delta = delta;
+    samples.push(sample);
+    true
+}
+
+/// At the end of the stream, the held sample (if any) takes the last duration seen and joins `samples`.
+pub(crate) fn flush_held(held: &mut Option<Sample>, last_delta: u32, samples: &mut Vec<Sample>) {
+    if let Some(mut sample) = held.take() {
+        sample.duration = last_delta;
+        samples.push(sample);
+    }
+}
+
 fn put_box(out: &mut BytesMut, kind: &[u8; 4], body: impl FnOnce(&mut BytesMut)) {
     let start = out.len();
     out.put_u32(0);

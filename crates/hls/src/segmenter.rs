@@ -297,15 +297,7 @@ impl Segmenter {
     /// A codec configuration changed mid-stream: the segment in progress is closed, a new init segment
     /// is made, and the next segment starts (at a keyframe) after `EXT-X-DISCONTINUITY`.
     fn reconfigure(&mut self, video: Option<VideoConfig>, audio: Option<AudioConfig>) {
-        self.flush_held();
-        self.flush_part();
-        match self.segments.back() {
-            Some(open) if open.data.is_none() && open.parts.is_empty() => {
-                self.segments.pop_back();
-            }
-            Some(open) if open.data.is_none() => self.close_segment(),
-            _ => {}
-        }
+        self.end_open_segment();
         if let Some(old) = self.init.take() {
             self.old_inits.push_back((self.init_number, old));
         }
@@ -323,15 +315,7 @@ impl Segmenter {
     /// `EXT-X-DISCONTINUITY`, with a new init segment once the new sequence headers arrive. Media
     /// sequence numbers go on, so players keep their place.
     pub fn discontinuity(&mut self) {
-        self.flush_held();
-        self.flush_part();
-        match self.segments.back() {
-            Some(open) if open.data.is_none() && open.parts.is_empty() => {
-                self.segments.pop_back();
-            }
-            Some(open) if open.data.is_none() => self.close_segment(),
-            _ => {}
-        }
+        self.end_open_segment();
         if let Some(old) = self.init.take() {
             self.old_inits.push_back((self.init_number, old));
             self.init_number += 1;
@@ -349,16 +333,32 @@ impl Segmenter {
         self.version += 1;
     }
 
+    /// Writes out what is held and closes the segment in progress; one that got no part yet is
+    /// dropped.
+    fn end_open_segment(&mut self) {
+        self.flush_held();
+        self.flush_part();
+        match self.segments.back() {
+            Some(open) if open.data.is_none() && open.parts.is_empty() => {
+                self.segments.pop_back();
+            }
+            Some(open) if open.data.is_none() => self.close_segment(),
+            _ => {}
+        }
+    }
+
     /// The held samples (waiting for their successor to know their duration) get the last delta.
     fn flush_held(&mut self) {
-        if let Some(mut held) = self.held_video.take() {
-            held.duration = self.last_video_delta;
-            self.video_samples.push(held);
-        }
-        if let Some(mut held) = self.held_audio.take() {
-            held.duration = self.last_audio_delta;
-            self.audio_samples.push(held);
-        }
+        mp4::flush_held(
+            &mut self.held_video,
+            self.last_video_delta,
+            &mut self.video_samples,
+        );
+        mp4::flush_held(
+            &mut self.held_audio,
+            self.last_audio_delta,
+            &mut self.audio_samples,
+        );
     }
 
     fn ensure_init(&mut self) {
@@ -374,12 +374,13 @@ impl Segmenter {
             }
             self.awaiting_keyframe = false;
         }
-        if let Some(mut held) = self.held_video.take() {
-            let delta = u32::try_from(sample.dts.saturating_sub(held.dts)).unwrap_or(0);
-            held.duration = delta;
-            self.last_video_delta = delta;
-            self.video_samples.push(held);
-        } else if !sample.keyframe && self.segments.is_empty() {
+        let held = mp4::complete_held(
+            &mut self.held_video,
+            sample.dts,
+            &mut self.last_video_delta,
+            &mut self.video_samples,
+        );
+        if !held && !sample.keyframe && self.segments.is_empty() {
             return; // wait for the first keyframe
         }
         self.cut_before(sample.dts, sample.keyframe, self.last_video_delta);
@@ -428,12 +429,12 @@ impl Segmenter {
             self.early_audio.push(sample);
             return;
         }
-        if let Some(mut held) = self.held_audio.take() {
-            let delta = u32::try_from(sample.dts.saturating_sub(held.dts)).unwrap_or(0);
-            held.duration = delta;
-            self.last_audio_delta = delta;
-            self.audio_samples.push(held);
-        }
+        mp4::complete_held(
+            &mut self.held_audio,
+            sample.dts,
+            &mut self.last_audio_delta,
+            &mut self.audio_samples,
+        );
         if self.video.is_none() {
             self.cut_before(sample.dts, true, self.last_audio_delta);
         }
