@@ -14,8 +14,13 @@ use rtmpx_interop::{
     Fixture, Player, Publisher, RtmpxServer, Via,
 };
 
+/// A configuration recording every stream to `dir/rec/APP/NAME-N.EXT`, with `extra` keys.
 fn config(dir: &Path, extra: &str) -> PathBuf {
-    let template = dir.join("rec/{app}/{name}-{n}.{ext}");
+    record_all_to(dir, &dir.join("rec/{app}/{name}-{n}.{ext}"), extra)
+}
+
+/// A configuration (in `dir`) recording every stream to `template`, with `extra` keys.
+fn record_all_to(dir: &Path, template: &Path, extra: &str) -> PathBuf {
     let text = format!(
         "[app.\"*\"]\nrecord = \"all\"\nrecord_path = {:?}\n{extra}",
         template.display().to_string()
@@ -292,16 +297,7 @@ fn an_unwritable_record_path_is_logged_and_players_still_get_the_stream() {
     let dir = scratch("recording-unwritable");
     let blocker = dir.path().join("not-a-directory");
     std::fs::write(&blocker, b"a file where the directory should be").unwrap();
-    let config = dir.path().join("rtmpx.toml");
-    let template = blocker.join("{name}.flv");
-    std::fs::write(
-        &config,
-        format!(
-            "[app.\"*\"]\nrecord = \"all\"\nrecord_path = {:?}\n",
-            template.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = record_all_to(dir.path(), &blocker.join("{name}.flv"), "");
     rtmpx_interop::Scenario::new(
         "an_unwritable_record_path_is_logged_and_players_still_get_the_stream",
     )
@@ -429,16 +425,7 @@ fn a_full_disk_is_logged_once_shown_in_the_api_and_players_are_unaffected() {
         std::fs::create_dir_all(disk.join("live")).unwrap();
         std::os::unix::fs::symlink("/dev/full", disk.join("live/full-0.flv")).unwrap();
     }
-    let config = dir.path().join("rtmpx.toml");
-    let template = disk.join("{app}/{name}-{n}.{ext}");
-    std::fs::write(
-        &config,
-        format!(
-            "[app.\"*\"]\nrecord = \"all\"\nrecord_path = {:?}\n",
-            template.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = record_all_to(dir.path(), &disk.join("{app}/{name}-{n}.{ext}"), "");
     let server = RtmpxServer::start(&["--config", config.to_str().unwrap()]);
     let api = server.api_address();
     let path = "live/full";
