@@ -36,30 +36,38 @@ pub struct Sample {
     pub data: Bytes,
 }
 
-/// A track's last sample is held until its successor (at `next_dts`) gives its duration: that sample
-/// then joins `samples`, and `last_delta` keeps the duration for the end of the stream. Whether a sample
-/// was held.
-pub(crate) fn complete_held(
-    held: &mut Option<Sample>,
-    next_dts: u64,
-    last_delta: &mut u32,
-    samples: &mut Vec<Sample>,
-) -> bool {
-    let Some(mut sample) = held.take() else {
-        return false;
-    };
-    let delta = u32::try_from(next_dts.saturating_sub(sample.dts)).unwrap_or(0);
-    sample.duration = delta;
-    *last_delta = delta;
-    samples.push(sample);
-    true
+/// One track's samples of the fragment being built. Its latest sample is held until the next one (or
+/// the end of the stream) gives its duration.
+#[derive(Debug, Default)]
+pub(crate) struct Run {
+    /// The latest sample, its duration not known yet.
+    pub(crate) held: Option<Sample>,
+    /// The samples with their durations, in decode order.
+    pub(crate) samples: Vec<Sample>,
+    /// The duration of the last sample completed, for a held one at the end of the stream.
+    pub(crate) last_delta: u32,
 }
 
-/// At the end of the stream, the held sample (if any) takes the last duration seen and joins `samples`.
-pub(crate) fn flush_held(held: &mut Option<Sample>, last_delta: u32, samples: &mut Vec<Sample>) {
-    if let Some(mut sample) = held.take() {
-        sample.duration = last_delta;
-        samples.push(sample);
+impl Run {
+    /// The next sample starts at `next_dts`: the held one (if any) gets its duration and joins the
+    /// samples. Whether a sample was held.
+    pub(crate) fn complete_held(&mut self, next_dts: u64) -> bool {
+        let Some(mut sample) = self.held.take() else {
+            return false;
+        };
+        let delta = u32::try_from(next_dts.saturating_sub(sample.dts)).unwrap_or(0);
+        sample.duration = delta;
+        self.last_delta = delta;
+        self.samples.push(sample);
+        true
+    }
+
+    /// At the end of the stream, the held sample (if any) takes the last duration seen.
+    pub(crate) fn flush_held(&mut self) {
+        if let Some(mut sample) = self.held.take() {
+            sample.duration = self.last_delta;
+            self.samples.push(sample);
+        }
     }
 }
 

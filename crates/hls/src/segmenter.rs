@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use time::OffsetDateTime;
 
 use crate::codec::{self, AudioConfig, AudioTag, CodecError, VideoConfig, VideoTag};
-use crate::mp4::{self, Sample};
+use crate::mp4::{self, Run, Sample};
 
 /// Segmenter settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,12 +128,8 @@ pub struct Segmenter {
     pending_discontinuity: bool,
     /// `EXT-X-DISCONTINUITY` tags that left the window (`EXT-X-DISCONTINUITY-SEQUENCE`).
     discontinuity_sequence: u64,
-    held_video: Option<Sample>,
-    held_audio: Option<Sample>,
-    video_samples: Vec<Sample>,
-    audio_samples: Vec<Sample>,
-    last_video_delta: u32,
-    last_audio_delta: u32,
+    video_run: Run,
+    audio_run: Run,
     segments: VecDeque<Segment>,
     fragment_sequence: u32,
     max_segment_ms: u64,
@@ -174,12 +170,8 @@ impl Segmenter {
             old_inits: VecDeque::new(),
             pending_discontinuity: false,
             discontinuity_sequence: 0,
-            held_video: None,
-            held_audio: None,
-            video_samples: Vec::new(),
-            audio_samples: Vec::new(),
-            last_video_delta: 0,
-            last_audio_delta: 0,
+            video_run: Run::default(),
+            audio_run: Run::default(),
             segments: VecDeque::new(),
             fragment_sequence: 0,
             max_segment_ms: 0,
@@ -200,7 +192,11 @@ impl Segmenter {
         if self.wall_clock_origin.is_some() {
             return;
         }
-        let last = self.held_video.as_ref().or(self.held_audio.as_ref());
+        let last = self
+            .video_run
+            .held
+            .as_ref()
+            .or(self.audio_run.held.as_ref());
         if let Some(sample) = last {
             self.wall_clock_origin = Some(unix_ms.saturating_sub(sample.dts));
         }
@@ -322,8 +318,8 @@ impl Segmenter {
         }
         self.video = None;
         self.audio = None;
-        self.last_video_delta = 0;
-        self.last_audio_delta = 0;
+        self.video_run.last_delta = 0;
+        self.audio_run.last_delta = 0;
         self.video_timeline = Timeline::default();
         self.audio_timeline = Timeline::default();
         self.wall_clock_origin = None;
@@ -349,16 +345,8 @@ impl Segmenter {
 
     /// The held samples (waiting for their successor to know their duration) get the last delta.
     fn flush_held(&mut self) {
-        mp4::flush_held(
-            &mut self.held_video,
-            self.last_video_delta,
-            &mut self.video_samples,
-        );
-        mp4::flush_held(
-            &mut self.held_audio,
-            self.last_audio_delta,
-            &mut self.audio_samples,
-        );
+        self.video_run.flush_held();
+        self.audio_run.flush_held();
     }
 
     fn ensure_init(&mut self) {
@@ -374,24 +362,19 @@ impl Segmenter {
             }
             self.awaiting_keyframe = false;
         }
-        let held = mp4::complete_held(
-            &mut self.held_video,
-            sample.dts,
-            &mut self.last_video_delta,
-            &mut self.video_samples,
-        );
+        let held = self.video_run.complete_held(sample.dts);
         if !held && !sample.keyframe && self.segments.is_empty() {
             return; // wait for the first keyframe
         }
-        self.cut_before(sample.dts, sample.keyframe, self.last_video_delta);
+        self.cut_before(sample.dts, sample.keyframe, self.video_run.last_delta);
         if self.awaiting_keyframe {
             return;
         }
         sample.duration = 0;
         let starts = sample.dts;
-        self.held_video = Some(sample);
+        self.video_run.held = Some(sample);
         self.enforce_bounds();
-        if !self.early_audio.is_empty() && self.held_video.is_some() {
+        if !self.early_audio.is_empty() && self.video_run.held.is_some() {
             for early in std::mem::take(&mut self.early_audio) {
                 if early.dts + EARLY_AUDIO_MS >= starts {
                     self.audio_frame(early);
@@ -402,7 +385,7 @@ impl Segmenter {
 
     /// Keeps a part and a segment within their caps whatever the timestamps do.
     fn enforce_bounds(&mut self) {
-        if self.video_samples.len() + self.audio_samples.len() >= MAX_PART_SAMPLES {
+        if self.video_run.samples.len() + self.audio_run.samples.len() >= MAX_PART_SAMPLES {
             self.flush_part();
         }
         let full = self
@@ -412,15 +395,15 @@ impl Segmenter {
         if full {
             self.flush_part();
             self.close_segment();
-            self.held_video = None;
-            self.held_audio = None;
+            self.video_run.held = None;
+            self.audio_run.held = None;
             self.awaiting_keyframe = self.video.is_some();
         }
     }
 
     fn audio_frame(&mut self, sample: Sample) {
         let before_video =
-            self.video.is_some() && self.segments.is_empty() && self.held_video.is_none();
+            self.video.is_some() && self.segments.is_empty() && self.video_run.held.is_none();
         if before_video || (self.awaiting_keyframe && self.video.is_some()) {
             // Audio starts with the first video keyframe; the last few frames wait for it.
             if self.early_audio.len() >= MAX_EARLY_AUDIO {
@@ -429,25 +412,20 @@ impl Segmenter {
             self.early_audio.push(sample);
             return;
         }
-        mp4::complete_held(
-            &mut self.held_audio,
-            sample.dts,
-            &mut self.last_audio_delta,
-            &mut self.audio_samples,
-        );
+        self.audio_run.complete_held(sample.dts);
         if self.video.is_none() {
-            self.cut_before(sample.dts, true, self.last_audio_delta);
+            self.cut_before(sample.dts, true, self.audio_run.last_delta);
         }
-        self.held_audio = Some(sample);
+        self.audio_run.held = Some(sample);
         self.enforce_bounds();
     }
 
     /// Cuts parts and segments before a lead-track sample at `dts`.
     fn cut_before(&mut self, dts: u64, keyframe: bool, frame_ms: u32) {
         let lead = if self.video.is_some() {
-            &self.video_samples
+            &self.video_run.samples
         } else {
-            &self.audio_samples
+            &self.audio_run.samples
         };
         let Some(start) = lead.first().map(|s| s.dts) else {
             if self.segments.back().is_none_or(|s| s.data.is_some()) {
@@ -460,8 +438,8 @@ impl Segmenter {
             // No keyframe to cut at: close what there is and wait for one.
             self.flush_part();
             self.close_segment();
-            self.held_audio = None;
-            self.audio_samples.clear();
+            self.audio_run.held = None;
+            self.audio_run.samples.clear();
             self.awaiting_keyframe = true;
         } else if keyframe && segment_ms >= u64::from(self.config.segment_target_ms) {
             self.flush_part();
@@ -501,8 +479,8 @@ impl Segmenter {
     }
 
     fn flush_part(&mut self) {
-        let video = std::mem::take(&mut self.video_samples);
-        let audio = std::mem::take(&mut self.audio_samples);
+        let video = std::mem::take(&mut self.video_run.samples);
+        let audio = std::mem::take(&mut self.audio_run.samples);
         if video.is_empty() && audio.is_empty() {
             return;
         }
