@@ -735,6 +735,20 @@ pub fn init_uri(number: u32) -> String {
 mod tests {
     use super::*;
 
+    /// H.264 frame `frame` of a 30 fps stream with a keyframe every second.
+    fn frame_tag(frame: u32) -> Bytes {
+        let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
+        Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65])
+    }
+
+    /// Pushes `frames` of a 30 fps stream (frame n at n / 30 s).
+    fn push_frames(hls: &mut Segmenter, frames: std::ops::Range<u32>) {
+        for frame in frames {
+            hls.push_video(frame * 1000 / 30, &frame_tag(frame))
+                .unwrap();
+        }
+    }
+
     fn fed(frames: u32) -> Segmenter {
         let mut hls = Segmenter::new(HlsConfig {
             window: 2,
@@ -742,11 +756,7 @@ mod tests {
         });
         let avcc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]);
         hls.push_video(0, &avcc).unwrap();
-        for frame in 0..frames {
-            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
-            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
-            hls.push_video(frame * 1000 / 30, &tag).unwrap();
-        }
+        push_frames(&mut hls, 0..frames);
         hls
     }
 
@@ -783,11 +793,7 @@ mod tests {
             &Bytes::from_static(&[0x27, 1, 0, 0, 0, 0, 0, 0, 1, 0x41]),
         )
         .unwrap();
-        for frame in 0..90u32 {
-            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
-            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
-            hls.push_video(frame * 1000 / 30, &tag).unwrap();
-        }
+        push_frames(&mut hls, 0..90);
         let after = hls.playlist();
         assert!(
             after.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init1.mp4\""),
@@ -808,11 +814,7 @@ mod tests {
         // Another avcC (a different SPS length field): a new configuration mid-stream.
         let avcc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x4d, 0, 0x1f, 0xff, 0xe0, 0]);
         hls.push_video(3000, &avcc).unwrap();
-        for frame in 90..180u32 {
-            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
-            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
-            hls.push_video(frame * 1000 / 30, &tag).unwrap();
-        }
+        push_frames(&mut hls, 90..180);
         let playlist = hls.playlist();
         assert_eq!(hls.init_number(), 1);
         assert!(playlist.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init1.mp4\""));
@@ -830,8 +832,7 @@ mod tests {
             let avcc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]);
             hls.push_video(start, &avcc).unwrap();
             for frame in 0..300u32 {
-                let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
-                let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+                let tag = frame_tag(frame);
                 // Frame 150 on: the encoder's clock restarts at 0 (or the 32-bit clock wraps).
                 let ts = if start == 0 && frame >= 150 {
                     (frame - 150) * 40
@@ -862,8 +863,7 @@ mod tests {
         hls.anchor_wall_clock(5); // no frame yet: nothing to anchor
         assert!(!hls.is_anchored());
         for frame in 0..90u32 {
-            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
-            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+            let tag = frame_tag(frame);
             hls.push_video(1000 + frame * 1000 / 30, &tag).unwrap();
             hls.anchor_wall_clock(1_796_298_300_000 + u64::from(frame) * 33);
         }
