@@ -1,7 +1,7 @@
 //! The server under test: the built `rtmpx` binary on a free loopback port.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -27,17 +27,33 @@ pub fn binary() -> PathBuf {
     crate::fixtures::target_dir().join("debug").join("rtmpx")
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("no free port: {e}"));
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no local address: {e}"))
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// Writes `text` to `dir/rtmpx.toml`; its path.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("rtmpx.toml");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write the config: {e}"));
+    path
 }
 
 impl RtmpxServer {
     pub fn start(extra_args: &[&str]) -> RtmpxServer {
         RtmpxServer::start_wrapped(&[], extra_args)
+    }
+
+    /// Starts the server with the configuration `text` (written to `dir/rtmpx.toml`) and `extra_args`.
+    pub fn start_with_config(dir: &Path, text: &str, extra_args: &[&str]) -> RtmpxServer {
+        let config = write_config(dir, text);
+        let config = config.display().to_string();
+        let mut args = vec!["--config", config.as_str()];
+        args.extend_from_slice(extra_args);
+        RtmpxServer::start(&args)
     }
 
     /// Starts the server through a wrapper command (e.g. `prlimit --nofile=64:4096 --`).
@@ -134,6 +150,45 @@ impl RtmpxServer {
 
     pub fn pid(&self) -> u32 {
         self.process.pid()
+    }
+
+    /// The API listener's address, from the server's `listening ... serves="api"` log line (waited
+    /// for up to 5 s).
+    pub fn api_address(&self) -> SocketAddr {
+        let started = Instant::now();
+        loop {
+            let log = self.log();
+            let address = log
+                .lines()
+                .find(|line| line.contains("serves=\"api\"") || line.contains("serves=api"))
+                .and_then(|line| {
+                    line.split_whitespace()
+                        .find_map(|field| field.strip_prefix("address="))
+                })
+                .and_then(|address| address.parse().ok());
+            if let Some(address) = address {
+                return address;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "no API address; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Waits (up to 15 s) until the server logs the publish of `app_and_stream`.
+    pub fn wait_for_publish(&self, app_and_stream: &str) {
+        let needle = format!("stream={app_and_stream}");
+        crate::wait_until(
+            &format!("the publish of {app_and_stream}"),
+            Duration::from_secs(15),
+            || self.log(),
+            |log| {
+                log.lines()
+                    .any(|line| line.contains(" publish ") && line.contains(&needle))
+            },
+        );
     }
 
     /// Waits until `count` players have started playing `app_and_stream` (the server's `play` log lines),

@@ -1,6 +1,5 @@
 //! Access control against real FFmpeg: address rules and signed stream URLs, from a configuration file.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -9,14 +8,6 @@ use rtmpx_interop::server::binary;
 use rtmpx_interop::{
     assert_contiguous_run, enabled, framemd5, run_with_timeout, scratch, Fixture, RtmpxServer,
 };
-
-/// Starts the server with `config` written to a file of `dir`.
-fn server_with_config(dir: &Path, config: &str) -> RtmpxServer {
-    let path = dir.join("rtmpx.toml");
-    std::fs::write(&path, config).unwrap_or_else(|e| panic!("cannot write the config: {e}"));
-    let path = path.display().to_string();
-    RtmpxServer::start(&["--config", &path])
-}
 
 /// Runs an FFmpeg player that must be refused: it exits non-zero within a few seconds.
 fn assert_play_refused(url: &str) {
@@ -43,31 +34,17 @@ fn signed(url: &str, secret: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-/// Waits until the server logs the publish of `app_and_stream`.
-fn wait_for_publish(server: &RtmpxServer, app_and_stream: &str) {
-    let needle = format!("stream={app_and_stream}");
-    let started = Instant::now();
-    while !server
-        .log()
-        .lines()
-        .any(|line| line.contains(" publish ") && line.contains(&needle))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "no publish of {app_and_stream}; log:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn deny_play_refuses_ffmpeg_from_loopback() {
     if !enabled("deny_play_refuses_ffmpeg_from_loopback") {
         return;
     }
     let dir = scratch("deny_play");
-    let server = server_with_config(dir.path(), "[app.live]\ndeny_play = [\"127.0.0.0/8\"]\n");
+    let server = RtmpxServer::start_with_config(
+        dir.path(),
+        "[app.live]\ndeny_play = [\"127.0.0.0/8\"]\n",
+        &[],
+    );
     assert_play_refused(&server.url("live/x"));
     let log = server.log();
     assert!(
@@ -82,7 +59,8 @@ fn signed_urls_publish_and_play_and_bad_ones_are_refused() {
         return;
     }
     let dir = scratch("signed_urls");
-    let server = server_with_config(dir.path(), "[app.live]\nsecret = \"s3cret\"\n");
+    let server =
+        RtmpxServer::start_with_config(dir.path(), "[app.live]\nsecret = \"s3cret\"\n", &[]);
     let fixture = Fixture::H264Aac;
     let mut publisher = ffmpeg_publisher(
         &ffmpeg(),
@@ -91,7 +69,7 @@ fn signed_urls_publish_and_play_and_bad_ones_are_refused() {
         &dir.path().join("publisher.log"),
         &[],
     );
-    wait_for_publish(&server, "live/x");
+    server.wait_for_publish("live/x");
     let out = dir.path().join("played.flv");
     let mut player = ffmpeg_player(
         &ffmpeg(),
@@ -138,9 +116,10 @@ fn adobe_auth_lets_ffmpeg_publish_with_the_right_password_only() {
         return;
     }
     let dir = scratch("adobe_auth");
-    let server = server_with_config(
+    let server = RtmpxServer::start_with_config(
         dir.path(),
         "[app.live]\nauth = \"adobe\"\nusers = { alice = \"s3cret\" }\n",
+        &[],
     );
     let with_login = |login: &str| {
         server
@@ -158,7 +137,7 @@ fn adobe_auth_lets_ffmpeg_publish_with_the_right_password_only() {
         &dir.path().join("publisher.log"),
         &[],
     );
-    wait_for_publish(&server, "live/x");
+    server.wait_for_publish("live/x");
     let out = dir.path().join("played.flv");
     let mut player = ffmpeg_player(
         &ffmpeg(),
@@ -183,9 +162,10 @@ fn adobe_auth_over_rtmps() {
         return;
     }
     let dir = scratch("adobe_auth_rtmps");
-    let server = server_with_config(
+    let server = RtmpxServer::start_with_config(
         dir.path(),
         "[app.live]\nauth = \"adobe\"\nusers = { alice = \"s3cret\" }\n",
+        &[],
     );
     let with_login = |login: &str| {
         server
@@ -201,7 +181,7 @@ fn adobe_auth_over_rtmps() {
         &dir.path().join("publisher.log"),
         &[],
     );
-    wait_for_publish(&server, "live/s");
+    server.wait_for_publish("live/s");
     let out = dir.path().join("played.flv");
     let mut player = ffmpeg_player(
         &ffmpeg(),
@@ -222,9 +202,10 @@ fn adobe_auth_over_rtmpe_with_ffmpeg9() {
     }
     let ffmpeg9 = rtmpx_interop::fixtures::ffmpeg9();
     let dir = scratch("adobe_auth_rtmpe");
-    let server = server_with_config(
+    let server = RtmpxServer::start_with_config(
         dir.path(),
         "[app.live]\nauth = \"adobe\"\nusers = { alice = \"s3cret\" }\n",
+        &[],
     );
     let url = server
         .variant_url("rtmpe", "live/e")

@@ -3,73 +3,16 @@
 //! streams show their publisher, codecs, frame rate, audio and bitrate, `/metrics` counts them, 1,000
 //! API requests leave 200 `rtmpx bench` players playing, and a kick ends one FFmpeg player.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rtmpx_interop::{enabled, fixtures, scratch, server, Background, Player, RtmpxServer, Via};
+use rtmpx_interop::http::request;
+use rtmpx_interop::{
+    enabled, fixtures, free_port, scratch, server, wait_for, Background, Player, RtmpxServer, Via,
+};
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// The API listener's address, from the server's `listening` log line.
-fn api_address(server: &RtmpxServer) -> SocketAddr {
-    let log = server.log();
-    let line = log
-        .lines()
-        .find(|line| line.contains("serves=\"api\"") || line.contains("serves=api"))
-        .unwrap_or_else(|| panic!("no API listening line; log:\n{log}"));
-    let address = line
-        .split_whitespace()
-        .find_map(|field| field.strip_prefix("address="))
-        .unwrap_or_else(|| panic!("no address in {line}"));
-    address
-        .parse()
-        .unwrap_or_else(|e| panic!("bad address {address}: {e}"))
-}
-
-/// One request; the status and the body.
-fn request(api: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut socket = TcpStream::connect(api).unwrap_or_else(|e| panic!("API {api}: {e}"));
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let request =
-        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    socket
-        .write_all(request.as_bytes())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut answer = String::new();
-    socket
-        .read_to_string(&mut answer)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let status = answer
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not HTTP: {answer}"));
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_owned())
-}
-
-/// Polls `done` until it returns `Ok`; its last `Err` is shown if `limit` passes first.
-fn wait_for(
-    what: &str,
-    limit: Duration,
-    mut done: impl FnMut() -> Result<String, String>,
-) -> String {
-    let started = Instant::now();
-    loop {
-        let last = match done() {
-            Ok(found) => return found,
-            Err(last) => last,
-        };
-        assert!(
-            started.elapsed() < limit,
-            "{what} within {limit:?}; last seen:\n{last}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one() {
@@ -79,7 +22,7 @@ fn ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one() {
     }
     let dir = scratch(name);
     let server = RtmpxServer::start(&[]);
-    let api = api_address(&server);
+    let api = server.api_address();
     let path = "live/api";
     let mut players: Vec<(&str, Background)> = [
         ("rtmp", Player::Ffmpeg, Via::Rtmp),
@@ -308,13 +251,6 @@ fn ffmpeg_clients_of_every_variant_show_in_the_api_and_a_kick_ends_one() {
     });
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
 /// `/metrics` passes `promtool check metrics`, and a real Prometheus scraping it every second answers a
 /// query for the player count.
 #[test]
@@ -331,7 +267,7 @@ fn prometheus_scrapes_the_player_count() {
     }
     let dir = scratch(name);
     let server = RtmpxServer::start(&[]);
-    let api = api_address(&server);
+    let api = server.api_address();
     let path = "live/prom";
     let _player = Player::Ffmpeg.spawn(
         &server.url(path),

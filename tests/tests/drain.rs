@@ -5,52 +5,15 @@
 //! packet once, in order (no keyframe or frame missed); the FFmpeg publisher (no capsEx) is ended at the
 //! drain timeout with the close reason `draining`, its player told UnpublishNotify; A then exits.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use rtmpx_interop::http::get;
 use rtmpx_interop::{
     assert_contiguous_run, enabled, framemd5, scratch, Fixture, Player, Publisher, RtmpxServer,
 };
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// The API listener's address, from the server's `listening` log line.
-fn api_address(server: &RtmpxServer) -> SocketAddr {
-    let log = server.log();
-    let line = log
-        .lines()
-        .find(|line| line.contains("serves=\"api\"") || line.contains("serves=api"))
-        .unwrap_or_else(|| panic!("no API listening line; log:\n{log}"));
-    let address = line
-        .split_whitespace()
-        .find_map(|field| field.strip_prefix("address="))
-        .unwrap_or_else(|| panic!("no address in {line}"));
-    address
-        .parse()
-        .unwrap_or_else(|e| panic!("bad address {address}: {e}"))
-}
-
-/// `GET path`'s status.
-fn get(api: SocketAddr, path: &str) -> u16 {
-    let mut socket = TcpStream::connect(api).unwrap_or_else(|e| panic!("API {api}: {e}"));
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    socket
-        .write_all(request.as_bytes())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut answer = String::new();
-    socket
-        .read_to_string(&mut answer)
-        .unwrap_or_else(|e| panic!("{e}"));
-    answer
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not HTTP: {answer}"))
-}
 
 /// Whether process `pid` has exited (a zombie not reaped yet counts as exited).
 fn exited(pid: u32) -> bool {
@@ -78,8 +41,8 @@ fn sigterm_moves_reconnecting_clients_and_ends_the_others_at_the_timeout() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let first = RtmpxServer::start(&["--config", &config.display().to_string()]);
-    let api = api_address(&first);
-    assert_eq!(get(api, "/readyz"), 200);
+    let api = first.api_address();
+    assert_eq!(get(api, "/readyz").0, 200);
 
     let fixture = Fixture::H264Aac;
     let file = |name: &str| dir.path().join(name);
@@ -102,10 +65,10 @@ fn sigterm_moves_reconnecting_clients_and_ends_the_others_at_the_timeout() {
         .unwrap_or_else(|e| panic!("kill: {e}"));
     assert!(status.success());
     let asked = Instant::now();
-    let mut ready = get(api, "/readyz");
+    let mut ready = get(api, "/readyz").0;
     while ready == 200 && asked.elapsed() < Duration::from_secs(2) {
         std::thread::sleep(Duration::from_millis(20));
-        ready = get(api, "/readyz");
+        ready = get(api, "/readyz").0;
     }
     assert_eq!(ready, 503, "/readyz during the drain");
 

@@ -2,33 +2,22 @@
 //! `http://127.0.0.1:PORT/live/NAME/index.m3u8` (`-c copy -f framemd5`) with the same payloads in order,
 //! for H.264/AAC (FFmpeg 5.1) and HEVC/AAC and AV1/AAC over Enhanced RTMP (FFmpeg 9).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use rtmpx_interop::http::get;
 use rtmpx_interop::{enabled, framemd5, scratch, Fixture, Publisher, RtmpxServer, Via};
-
-fn get(address: SocketAddr, path: &str) -> String {
-    let mut socket = TcpStream::connect(address).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    let _ = socket.read_to_string(&mut answer);
-    answer
-}
 
 fn served_bit_exact(test: &str, fixture: Fixture, publisher: Publisher, name: &str) {
     if !enabled(test) {
         return;
     }
     let dir = scratch(test);
-    let config = dir.path().join("rtmpx.toml");
-    std::fs::write(&config, "[app.live]\nhls = true\nhls_window = 30\n").unwrap();
-    let server = RtmpxServer::start(&["--config", config.to_str().unwrap()]);
+    let server = RtmpxServer::start_with_config(
+        dir.path(),
+        "[app.live]\nhls = true\nhls_window = 30\n",
+        &[],
+    );
     let mut publishing = publisher.spawn(
         &fixture.path(),
         &Via::Rtmp.url(&server, &format!("live/{name}")),
@@ -38,7 +27,7 @@ fn served_bit_exact(test: &str, fixture: Fixture, publisher: Publisher, name: &s
     let path = format!("/live/{name}/index.m3u8");
     let started = Instant::now();
     loop {
-        let answer = get(server.http_address, &path);
+        let (_, answer) = get(server.http_address, &path);
         if answer.contains("#EXT-X-ENDLIST") {
             break;
         }

@@ -57,13 +57,11 @@ fn start_hook_server() -> (SocketAddr, Received) {
 }
 
 fn write_config(dir: &std::path::Path, hooks: SocketAddr) -> PathBuf {
-    let path = dir.join("hooks.toml");
     let text = format!(
         "[app.hooked]\non_publish = \"http://{hooks}/allow\"\non_play = \"http://{hooks}/allow\"\n\
          [app.denied]\non_publish = \"http://{hooks}/deny\"\n"
     );
-    std::fs::write(&path, text).expect("write config");
-    path
+    rtmpx_interop::write_config(dir, &text)
 }
 
 #[test]

@@ -3,26 +3,29 @@
 //! without error, video-only and audio-only modes, manual recording through the API, and a full disk
 //! (a small tmpfs) that leaves the stream and its players untouched.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use rtmpx_interop::http::request;
 use rtmpx_interop::{
-    assert_contiguous_run, enabled, framemd5, run_with_timeout, scratch, Fixture, Player,
-    Publisher, RtmpxServer, Via,
+    assert_contiguous_run, enabled, framemd5, run_with_timeout, scratch, wait_for, write_config,
+    Fixture, Player, Publisher, RtmpxServer, Via,
 };
 
+/// A configuration recording every stream to `dir/rec/APP/NAME-N.EXT`, with `extra` keys.
 fn config(dir: &Path, extra: &str) -> PathBuf {
-    let path = dir.join("rtmpx.toml");
-    let template = dir.join("rec/{app}/{name}-{n}.{ext}");
+    record_all_to(dir, &dir.join("rec/{app}/{name}-{n}.{ext}"), extra)
+}
+
+/// A configuration (in `dir`) recording every stream to `template`, with `extra` keys.
+fn record_all_to(dir: &Path, template: &Path, extra: &str) -> PathBuf {
     let text = format!(
         "[app.\"*\"]\nrecord = \"all\"\nrecord_path = {:?}\n{extra}",
         template.display().to_string()
     );
-    std::fs::write(&path, text).unwrap();
-    path
+    write_config(dir, &text)
 }
 
 /// An application table recording with `keys` to `dir/rec/APP/NAME-N.EXT`.
@@ -294,16 +297,7 @@ fn an_unwritable_record_path_is_logged_and_players_still_get_the_stream() {
     let dir = scratch("recording-unwritable");
     let blocker = dir.path().join("not-a-directory");
     std::fs::write(&blocker, b"a file where the directory should be").unwrap();
-    let config = dir.path().join("rtmpx.toml");
-    let template = blocker.join("{name}.flv");
-    std::fs::write(
-        &config,
-        format!(
-            "[app.\"*\"]\nrecord = \"all\"\nrecord_path = {:?}\n",
-            template.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = record_all_to(dir.path(), &blocker.join("{name}.flv"), "");
     rtmpx_interop::Scenario::new(
         "an_unwritable_record_path_is_logged_and_players_still_get_the_stream",
     )
@@ -319,64 +313,16 @@ fn an_unwritable_record_path_is_logged_and_players_still_get_the_stream() {
     .run();
 }
 
-/// The API address from the server's `listening ... serves="api"` line.
-fn api_address(server: &RtmpxServer) -> SocketAddr {
-    let started = Instant::now();
-    loop {
-        let log = server.log();
-        let address = log
-            .lines()
-            .find(|line| line.contains("serves=\"api\"") || line.contains("serves=api"))
-            .and_then(|line| {
-                line.split_whitespace()
-                    .find_map(|field| field.strip_prefix("address="))
-            })
-            .and_then(|address| address.parse().ok());
-        if let Some(address) = address {
-            return address;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "no API address; log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-/// One API request; the status and the body.
-fn request(api: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut socket = TcpStream::connect(api).unwrap_or_else(|e| panic!("API {api}: {e}"));
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    socket.read_to_string(&mut answer).unwrap();
-    let status = answer
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not HTTP: {answer}"));
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_owned())
-}
-
 /// Asks until `path` answers `status`, within `limit`; the body.
 fn until(api: SocketAddr, method: &str, path: &str, status: u16, limit: Duration) -> String {
-    let started = Instant::now();
-    loop {
-        let (got, body) = request(api, method, path);
-        if got == status {
-            return body;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{method} {path}: {got} {body}, waited for {status}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(
+        &format!("{method} {path} answering {status}"),
+        limit,
+        || match request(api, method, path) {
+            (got, body) if got == status => Ok(body),
+            (got, body) => Err(format!("{got} {body}")),
+        },
+    )
 }
 
 #[test]
@@ -392,7 +338,7 @@ fn manual_recording_is_started_and_stopped_through_the_api() {
     ];
     std::fs::write(&config, tables.concat()).unwrap();
     let server = RtmpxServer::start(&["--config", config.to_str().unwrap()]);
-    let api = api_address(&server);
+    let api = server.api_address();
     let record = "/api/v1/streams/live/manual/record";
     assert_eq!(request(api, "POST", record).0, 404, "no such stream yet");
     let mut publisher = Publisher::Ffmpeg.spawn(
@@ -479,18 +425,9 @@ fn a_full_disk_is_logged_once_shown_in_the_api_and_players_are_unaffected() {
         std::fs::create_dir_all(disk.join("live")).unwrap();
         std::os::unix::fs::symlink("/dev/full", disk.join("live/full-0.flv")).unwrap();
     }
-    let config = dir.path().join("rtmpx.toml");
-    let template = disk.join("{app}/{name}-{n}.{ext}");
-    std::fs::write(
-        &config,
-        format!(
-            "[app.\"*\"]\nrecord = \"all\"\nrecord_path = {:?}\n",
-            template.display().to_string()
-        ),
-    )
-    .unwrap();
+    let config = record_all_to(dir.path(), &disk.join("{app}/{name}-{n}.{ext}"), "");
     let server = RtmpxServer::start(&["--config", config.to_str().unwrap()]);
-    let api = api_address(&server);
+    let api = server.api_address();
     let path = "live/full";
     let mut player = Player::Ffmpeg.spawn(
         &server.url(path),

@@ -3,81 +3,17 @@
 //! survive: a target that refuses, one that is down then comes up, one that stops reading, and a pull
 //! upstream that never answers.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rtmpx_interop::http::get;
 use rtmpx_interop::scenario::LIMIT;
 use rtmpx_interop::server::NginxRtmp;
 use rtmpx_interop::{
-    assert_contiguous_run, enabled, framemd5, scratch, Fixture, Player, Publisher, RtmpxServer,
+    assert_contiguous_run, enabled, framemd5, free_port, scratch, wait_until, Fixture, Player,
+    Publisher, RtmpxServer,
 };
-
-fn write_config(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("rtmpx.toml");
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write the config: {e}"));
-    path
-}
-
-fn start_with_config(dir: &Path, text: &str, extra: &[&str]) -> RtmpxServer {
-    let config = write_config(dir, text);
-    let mut args = vec!["--config", config.to_str().unwrap_or_default()];
-    args.extend_from_slice(extra);
-    RtmpxServer::start(&args)
-}
-
-/// Waits until `done` holds, for at most `limit`; panics with `what` and the log otherwise.
-fn wait_until(what: &str, limit: Duration, log: impl Fn() -> String, done: impl Fn(&str) -> bool) {
-    let started = Instant::now();
-    loop {
-        let text = log();
-        if done(&text) {
-            return;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{what} within {limit:?}; log:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
-/// The API listener's address, from the server's `listening` log line.
-fn api_address(server: &RtmpxServer) -> SocketAddr {
-    let log = server.log();
-    let line = log
-        .lines()
-        .find(|line| line.contains("serves=\"api\"") || line.contains("serves=api"))
-        .unwrap_or_else(|| panic!("no API listening line; log:\n{log}"));
-    let address = line
-        .split_whitespace()
-        .find_map(|field| field.strip_prefix("address="))
-        .unwrap_or_else(|| panic!("no address in {line}"));
-    address
-        .parse()
-        .unwrap_or_else(|e| panic!("bad address {address}: {e}"))
-}
-
-fn api_get(api: SocketAddr, path: &str) -> String {
-    let mut socket = TcpStream::connect(api).unwrap_or_else(|e| panic!("API {api}: {e}"));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    socket
-        .write_all(request.as_bytes())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut answer = String::new();
-    socket
-        .read_to_string(&mut answer)
-        .unwrap_or_else(|e| panic!("{e}"));
-    answer
-}
 
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -99,7 +35,7 @@ fn ffmpeg_publishes_to_rtmpx_which_pushes_to_nginx_and_ffmpeg_plays_it_bit_exact
         "[app.live]\npush = [\"rtmp://{}/live/{{name}}\"]\n",
         nginx.address
     );
-    let server = start_with_config(dir.path(), &config, &[]);
+    let server = RtmpxServer::start_with_config(dir.path(), &config, &[]);
     let played = dir.path().join("played.flv");
     let mut player = Player::Ffmpeg.spawn(
         &nginx.url("live/pushed"),
@@ -130,7 +66,7 @@ fn an_rtmp_and_an_http_flv_player_ask_rtmpx_which_pulls_once_from_nginx_bit_exac
         "[app.live]\npull = \"rtmp://{}/live/{{name}}\"\npull_idle_ms = 500\n",
         nginx.address
     );
-    let server = start_with_config(dir.path(), &config, &[]);
+    let server = RtmpxServer::start_with_config(dir.path(), &config, &[]);
     let played = dir.path().join("played.flv");
     let mut player = Player::Ffmpeg.spawn(
         &server.url("live/pulled"),
@@ -199,7 +135,7 @@ fn pushes_over_rtmps_rtmpe_and_rtmpt_reach_a_second_rtmpx_bit_exact() {
         "[app.live]\npush = [{}]\nrelay_insecure_tls = true\n",
         pushes.join(", ")
     );
-    let origin = start_with_config(dir.path(), &config, &[]);
+    let origin = RtmpxServer::start_with_config(dir.path(), &config, &[]);
     let mut players = Vec::new();
     for scheme in variants {
         let played = dir.path().join(format!("played-{scheme}.flv"));
@@ -243,7 +179,7 @@ fn a_refusing_target_is_retried_with_backoff_and_its_key_never_logged() {
     }
     let dir = scratch("relay-refused");
     let target_dir = scratch("relay-refused-target");
-    let target = start_with_config(
+    let target = RtmpxServer::start_with_config(
         target_dir.path(),
         "[app.live]\ndeny_publish = [\"all\"]\n",
         &[],
@@ -252,7 +188,7 @@ fn a_refusing_target_is_retried_with_backoff_and_its_key_never_logged() {
         "[app.live]\npush = [\"{}\"]\n",
         target.url("live/secretkey123")
     );
-    let origin = start_with_config(dir.path(), &config, &[]);
+    let origin = RtmpxServer::start_with_config(dir.path(), &config, &[]);
     let _publisher = Publisher::Ffmpeg.spawn(
         &Fixture::H264Aac.path(),
         &origin.url("live/refused"),
@@ -268,11 +204,11 @@ fn a_refusing_target_is_retried_with_backoff_and_its_key_never_logged() {
     assert!(log.contains("NetStream.Publish.BadName"), "{log}");
     assert!(log.contains("live/se****"), "{log}");
     assert!(!log.contains("secretkey123"), "the key leaked:\n{log}");
-    let relays = api_get(api_address(&origin), "/api/v1/relays");
+    let relays = get(origin.api_address(), "/api/v1/relays").1;
     assert!(relays.contains("\"kind\":\"push\""), "{relays}");
     assert!(relays.contains("BadName"), "{relays}");
     assert!(!relays.contains("secretkey123"), "{relays}");
-    let metrics = api_get(api_address(&origin), "/metrics");
+    let metrics = get(origin.api_address(), "/metrics").1;
     assert!(metrics.contains("rtmpx_relay_failures_total"), "{metrics}");
 }
 
@@ -284,7 +220,7 @@ fn a_target_down_then_up_gets_the_stream_and_a_killed_one_is_reconnected() {
     let dir = scratch("relay-down-up");
     let port = free_port();
     let config = format!("[app.live]\npush = [\"rtmp://127.0.0.1:{port}/live/{{name}}\"]\n");
-    let origin = start_with_config(dir.path(), &config, &[]);
+    let origin = RtmpxServer::start_with_config(dir.path(), &config, &[]);
     // `rtmpx publish --loop`: the stream lives as long as the test needs.
     let mut command = std::process::Command::new(rtmpx_interop::server::binary());
     command
@@ -332,7 +268,7 @@ fn a_target_down_then_up_gets_the_stream_and_a_killed_one_is_reconnected() {
         || target.log(),
         |log| log.contains("stream=live/late"),
     );
-    let relays = api_get(api_address(&origin), "/api/v1/relays");
+    let relays = get(origin.api_address(), "/api/v1/relays").1;
     assert!(relays.contains("\"reconnects\":1"), "{relays}");
 }
 
@@ -376,7 +312,7 @@ fn a_target_that_stops_reading_leaves_the_local_players_untouched() {
         "[app.live]\npush = [\"{}\"]\nrelay_timeout_ms = 1000\n",
         target.url("live/{name}")
     );
-    let origin = start_with_config(dir.path(), &config, &[]);
+    let origin = RtmpxServer::start_with_config(dir.path(), &config, &[]);
     let played = dir.path().join("played.flv");
     let mut player = Player::Ffmpeg.spawn(
         &origin.url("live/stall"),
@@ -426,7 +362,7 @@ fn a_pull_upstream_that_never_answers_fails_its_player_within_a_bound() {
     let address = silent.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let config =
         format!("[app.live]\npull = \"rtmp://{address}/live/{{name}}\"\nrelay_timeout_ms = 1000\n");
-    let server = start_with_config(dir.path(), &config, &[]);
+    let server = RtmpxServer::start_with_config(dir.path(), &config, &[]);
     let started = Instant::now();
     let mut player = Player::Ffmpeg.spawn(
         &server.url("live/nowhere"),
@@ -455,7 +391,7 @@ fn an_hevc_stream_is_pushed_with_its_enhanced_rtmp_codecs_and_plays_bit_exact() 
     let dir = scratch("relay-push-hevc");
     let target = RtmpxServer::start(&[]);
     let config = format!("[app.live]\npush = [\"{}\"]\n", target.url("live/{name}"));
-    let origin = start_with_config(dir.path(), &config, &[]);
+    let origin = RtmpxServer::start_with_config(dir.path(), &config, &[]);
     let played = dir.path().join("played.flv");
     let mut player = Player::Ffmpeg9Enhanced.spawn(
         &target.url("live/hevc"),

@@ -263,6 +263,17 @@ impl Client {
         Ok(())
     }
 
+    /// Feeds the `n` bytes just read into the buffer to the session; a read of nothing is the server
+    /// closing.
+    fn take_read(&mut self, n: usize) -> Result<(), ClientError> {
+        if n == 0 {
+            return Err(ClientError::Closed);
+        }
+        let input = self.buffer.get(..n).unwrap_or_default();
+        self.session.handle_input(input, Instant::now())?;
+        Ok(())
+    }
+
     /// The next event from the server. Cancel-safe.
     pub async fn next_event(&mut self) -> Result<ClientEvent, ClientError> {
         loop {
@@ -275,14 +286,7 @@ impl Client {
             }
             let deadline = tokio::time::Instant::from_std(self.session.poll_timeout());
             tokio::select! {
-                read = self.io.read(&mut self.buffer) => {
-                    let n = read?;
-                    if n == 0 {
-                        return Err(ClientError::Closed);
-                    }
-                    let input = self.buffer.get(..n).unwrap_or_default();
-                    self.session.handle_input(input, Instant::now())?;
-                }
+                read = self.io.read(&mut self.buffer) => self.take_read(read?)?,
                 _ = tokio::time::sleep_until(deadline) => self.session.handle_timeout(Instant::now())?,
             }
         }

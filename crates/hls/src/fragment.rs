@@ -6,7 +6,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::codec::{self, AudioConfig, AudioTag, CodecError, VideoConfig, VideoTag};
-use crate::mp4::{self, Sample};
+use crate::mp4::{self, Run, Sample};
 
 /// When fragments are cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,12 +39,8 @@ pub struct Fragmenter {
     audio: Option<AudioConfig>,
     /// Whether the init segment has been handed out (the tracks are then fixed).
     started: bool,
-    held_video: Option<Sample>,
-    held_audio: Option<Sample>,
-    video_samples: Vec<Sample>,
-    audio_samples: Vec<Sample>,
-    last_video_delta: u32,
-    last_audio_delta: u32,
+    video_run: Run,
+    audio_run: Run,
     sequence: u32,
 }
 
@@ -56,12 +52,8 @@ impl Fragmenter {
             video: None,
             audio: None,
             started: false,
-            held_video: None,
-            held_audio: None,
-            video_samples: Vec::new(),
-            audio_samples: Vec::new(),
-            last_video_delta: 0,
-            last_audio_delta: 0,
+            video_run: Run::default(),
+            audio_run: Run::default(),
             sequence: 0,
         }
     }
@@ -73,8 +65,10 @@ impl Fragmenter {
 
     /// Sample bytes taken but not yet handed out in a fragment (for size limits).
     pub fn pending_bytes(&self) -> u64 {
-        let held = [&self.held_video, &self.held_audio].into_iter().flatten();
-        let queued = self.video_samples.iter().chain(&self.audio_samples);
+        let held = [&self.video_run.held, &self.audio_run.held]
+            .into_iter()
+            .flatten();
+        let queued = self.video_run.samples.iter().chain(&self.audio_run.samples);
         held.chain(queued)
             .map(|sample| sample.data.len() as u64)
             .sum()
@@ -152,14 +146,8 @@ impl Fragmenter {
 
     /// Ends the file: the held samples take the last frame duration seen; returns the last fragment.
     pub fn finish(&mut self) -> Option<Bytes> {
-        if let Some(mut held) = self.held_video.take() {
-            held.duration = self.last_video_delta;
-            self.video_samples.push(held);
-        }
-        if let Some(mut held) = self.held_audio.take() {
-            held.duration = self.last_audio_delta;
-            self.audio_samples.push(held);
-        }
+        self.video_run.flush_held();
+        self.audio_run.flush_held();
         let mut out = BytesMut::new();
         self.flush(&mut out);
         non_empty(out)
@@ -174,46 +162,35 @@ impl Fragmenter {
     }
 
     fn video_frame(&mut self, sample: Sample, out: &mut BytesMut) {
-        match self.held_video.take() {
-            Some(mut held) => {
-                let delta = u32::try_from(sample.dts.saturating_sub(held.dts)).unwrap_or(0);
-                held.duration = delta;
-                self.last_video_delta = delta;
-                self.video_samples.push(held);
-            }
-            // A file's video starts at a keyframe: what comes before it cannot be decoded.
-            None if !sample.keyframe && self.video_samples.is_empty() => return,
-            None => {}
+        let held = self.video_run.complete_held(sample.dts);
+        // A file's video starts at a keyframe: what comes before it cannot be decoded.
+        if !held && !sample.keyframe && self.video_run.samples.is_empty() {
+            return;
         }
         self.cut_before(sample.dts, sample.keyframe, out);
-        self.held_video = Some(sample);
+        self.video_run.held = Some(sample);
     }
 
     fn audio_frame(&mut self, sample: Sample, out: &mut BytesMut) {
-        if let Some(mut held) = self.held_audio.take() {
-            let delta = u32::try_from(sample.dts.saturating_sub(held.dts)).unwrap_or(0);
-            held.duration = delta;
-            self.last_audio_delta = delta;
-            self.audio_samples.push(held);
-        }
+        self.audio_run.complete_held(sample.dts);
         if self.video.is_none() {
             self.cut_before(sample.dts, true, out);
         }
-        self.held_audio = Some(sample);
+        self.audio_run.held = Some(sample);
     }
 
     /// Cuts a fragment before a lead-track sample at `dts` when the pending one is long enough.
     fn cut_before(&mut self, dts: u64, keyframe: bool, out: &mut BytesMut) {
         let lead = if self.video.is_some() {
-            &self.video_samples
+            &self.video_run.samples
         } else {
-            &self.audio_samples
+            &self.audio_run.samples
         };
         let Some(start) = lead.first().map(|sample| sample.dts) else {
             return;
         };
         let pending = dts.saturating_sub(start);
-        let samples = self.video_samples.len() + self.audio_samples.len();
+        let samples = self.video_run.samples.len() + self.audio_run.samples.len();
         if (keyframe && pending >= u64::from(self.config.fragment_ms))
             || pending >= u64::from(self.config.max_fragment_ms)
             || samples >= MAX_FRAGMENT_SAMPLES
@@ -223,7 +200,7 @@ impl Fragmenter {
     }
 
     fn flush(&mut self, out: &mut BytesMut) {
-        if self.video_samples.is_empty() && self.audio_samples.is_empty() {
+        if self.video_run.samples.is_empty() && self.audio_run.samples.is_empty() {
             return;
         }
         self.sequence = self.sequence.wrapping_add(1);
@@ -233,13 +210,13 @@ impl Fragmenter {
             .map_or(mp4::TIMESCALE, mp4::audio_timescale);
         let fragment = mp4::fragment(
             self.sequence,
-            &self.video_samples,
-            &self.audio_samples,
+            &self.video_run.samples,
+            &self.audio_run.samples,
             (mp4::TIMESCALE, audio_timescale),
         );
         out.extend_from_slice(&fragment);
-        self.video_samples.clear();
-        self.audio_samples.clear();
+        self.video_run.samples.clear();
+        self.audio_run.samples.clear();
     }
 }
 

@@ -36,6 +36,41 @@ pub struct Sample {
     pub data: Bytes,
 }
 
+/// One track's samples of the fragment being built. Its latest sample is held until the next one (or
+/// the end of the stream) gives its duration.
+#[derive(Debug, Default)]
+pub(crate) struct Run {
+    /// The latest sample, its duration not known yet.
+    pub(crate) held: Option<Sample>,
+    /// The samples with their durations, in decode order.
+    pub(crate) samples: Vec<Sample>,
+    /// The duration of the last sample completed, for a held one at the end of the stream.
+    pub(crate) last_delta: u32,
+}
+
+impl Run {
+    /// The next sample starts at `next_dts`: the held one (if any) gets its duration and joins the
+    /// samples. Whether a sample was held.
+    pub(crate) fn complete_held(&mut self, next_dts: u64) -> bool {
+        let Some(mut sample) = self.held.take() else {
+            return false;
+        };
+        let delta = u32::try_from(next_dts.saturating_sub(sample.dts)).unwrap_or(0);
+        sample.duration = delta;
+        self.last_delta = delta;
+        self.samples.push(sample);
+        true
+    }
+
+    /// At the end of the stream, the held sample (if any) takes the last duration seen.
+    pub(crate) fn flush_held(&mut self) {
+        if let Some(mut sample) = self.held.take() {
+            sample.duration = self.last_delta;
+            self.samples.push(sample);
+        }
+    }
+}
+
 fn put_box(out: &mut BytesMut, kind: &[u8; 4], body: impl FnOnce(&mut BytesMut)) {
     let start = out.len();
     out.put_u32(0);

@@ -4,9 +4,10 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use bytes::{Bytes, BytesMut};
+use time::OffsetDateTime;
 
 use crate::codec::{self, AudioConfig, AudioTag, CodecError, VideoConfig, VideoTag};
-use crate::mp4::{self, Sample};
+use crate::mp4::{self, Run, Sample};
 
 /// Segmenter settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,12 +128,8 @@ pub struct Segmenter {
     pending_discontinuity: bool,
     /// `EXT-X-DISCONTINUITY` tags that left the window (`EXT-X-DISCONTINUITY-SEQUENCE`).
     discontinuity_sequence: u64,
-    held_video: Option<Sample>,
-    held_audio: Option<Sample>,
-    video_samples: Vec<Sample>,
-    audio_samples: Vec<Sample>,
-    last_video_delta: u32,
-    last_audio_delta: u32,
+    video_run: Run,
+    audio_run: Run,
     segments: VecDeque<Segment>,
     fragment_sequence: u32,
     max_segment_ms: u64,
@@ -173,12 +170,8 @@ impl Segmenter {
             old_inits: VecDeque::new(),
             pending_discontinuity: false,
             discontinuity_sequence: 0,
-            held_video: None,
-            held_audio: None,
-            video_samples: Vec::new(),
-            audio_samples: Vec::new(),
-            last_video_delta: 0,
-            last_audio_delta: 0,
+            video_run: Run::default(),
+            audio_run: Run::default(),
             segments: VecDeque::new(),
             fragment_sequence: 0,
             max_segment_ms: 0,
@@ -199,7 +192,11 @@ impl Segmenter {
         if self.wall_clock_origin.is_some() {
             return;
         }
-        let last = self.held_video.as_ref().or(self.held_audio.as_ref());
+        let last = self
+            .video_run
+            .held
+            .as_ref()
+            .or(self.audio_run.held.as_ref());
         if let Some(sample) = last {
             self.wall_clock_origin = Some(unix_ms.saturating_sub(sample.dts));
         }
@@ -296,15 +293,7 @@ impl Segmenter {
     /// A codec configuration changed mid-stream: the segment in progress is closed, a new init segment
     /// is made, and the next segment starts (at a keyframe) after `EXT-X-DISCONTINUITY`.
     fn reconfigure(&mut self, video: Option<VideoConfig>, audio: Option<AudioConfig>) {
-        self.flush_held();
-        self.flush_part();
-        match self.segments.back() {
-            Some(open) if open.data.is_none() && open.parts.is_empty() => {
-                self.segments.pop_back();
-            }
-            Some(open) if open.data.is_none() => self.close_segment(),
-            _ => {}
-        }
+        self.end_open_segment();
         if let Some(old) = self.init.take() {
             self.old_inits.push_back((self.init_number, old));
         }
@@ -322,23 +311,15 @@ impl Segmenter {
     /// `EXT-X-DISCONTINUITY`, with a new init segment once the new sequence headers arrive. Media
     /// sequence numbers go on, so players keep their place.
     pub fn discontinuity(&mut self) {
-        self.flush_held();
-        self.flush_part();
-        match self.segments.back() {
-            Some(open) if open.data.is_none() && open.parts.is_empty() => {
-                self.segments.pop_back();
-            }
-            Some(open) if open.data.is_none() => self.close_segment(),
-            _ => {}
-        }
+        self.end_open_segment();
         if let Some(old) = self.init.take() {
             self.old_inits.push_back((self.init_number, old));
             self.init_number += 1;
         }
         self.video = None;
         self.audio = None;
-        self.last_video_delta = 0;
-        self.last_audio_delta = 0;
+        self.video_run.last_delta = 0;
+        self.audio_run.last_delta = 0;
         self.video_timeline = Timeline::default();
         self.audio_timeline = Timeline::default();
         self.wall_clock_origin = None;
@@ -348,16 +329,24 @@ impl Segmenter {
         self.version += 1;
     }
 
+    /// Writes out what is held and closes the segment in progress; one that got no part yet is
+    /// dropped.
+    fn end_open_segment(&mut self) {
+        self.flush_held();
+        self.flush_part();
+        match self.segments.back() {
+            Some(open) if open.data.is_none() && open.parts.is_empty() => {
+                self.segments.pop_back();
+            }
+            Some(open) if open.data.is_none() => self.close_segment(),
+            _ => {}
+        }
+    }
+
     /// The held samples (waiting for their successor to know their duration) get the last delta.
     fn flush_held(&mut self) {
-        if let Some(mut held) = self.held_video.take() {
-            held.duration = self.last_video_delta;
-            self.video_samples.push(held);
-        }
-        if let Some(mut held) = self.held_audio.take() {
-            held.duration = self.last_audio_delta;
-            self.audio_samples.push(held);
-        }
+        self.video_run.flush_held();
+        self.audio_run.flush_held();
     }
 
     fn ensure_init(&mut self) {
@@ -373,23 +362,19 @@ impl Segmenter {
             }
             self.awaiting_keyframe = false;
         }
-        if let Some(mut held) = self.held_video.take() {
-            let delta = u32::try_from(sample.dts.saturating_sub(held.dts)).unwrap_or(0);
-            held.duration = delta;
-            self.last_video_delta = delta;
-            self.video_samples.push(held);
-        } else if !sample.keyframe && self.segments.is_empty() {
+        let held = self.video_run.complete_held(sample.dts);
+        if !held && !sample.keyframe && self.segments.is_empty() {
             return; // wait for the first keyframe
         }
-        self.cut_before(sample.dts, sample.keyframe, self.last_video_delta);
+        self.cut_before(sample.dts, sample.keyframe, self.video_run.last_delta);
         if self.awaiting_keyframe {
             return;
         }
         sample.duration = 0;
         let starts = sample.dts;
-        self.held_video = Some(sample);
+        self.video_run.held = Some(sample);
         self.enforce_bounds();
-        if !self.early_audio.is_empty() && self.held_video.is_some() {
+        if !self.early_audio.is_empty() && self.video_run.held.is_some() {
             for early in std::mem::take(&mut self.early_audio) {
                 if early.dts + EARLY_AUDIO_MS >= starts {
                     self.audio_frame(early);
@@ -400,7 +385,7 @@ impl Segmenter {
 
     /// Keeps a part and a segment within their caps whatever the timestamps do.
     fn enforce_bounds(&mut self) {
-        if self.video_samples.len() + self.audio_samples.len() >= MAX_PART_SAMPLES {
+        if self.video_run.samples.len() + self.audio_run.samples.len() >= MAX_PART_SAMPLES {
             self.flush_part();
         }
         let full = self
@@ -410,15 +395,15 @@ impl Segmenter {
         if full {
             self.flush_part();
             self.close_segment();
-            self.held_video = None;
-            self.held_audio = None;
+            self.video_run.held = None;
+            self.audio_run.held = None;
             self.awaiting_keyframe = self.video.is_some();
         }
     }
 
     fn audio_frame(&mut self, sample: Sample) {
         let before_video =
-            self.video.is_some() && self.segments.is_empty() && self.held_video.is_none();
+            self.video.is_some() && self.segments.is_empty() && self.video_run.held.is_none();
         if before_video || (self.awaiting_keyframe && self.video.is_some()) {
             // Audio starts with the first video keyframe; the last few frames wait for it.
             if self.early_audio.len() >= MAX_EARLY_AUDIO {
@@ -427,25 +412,20 @@ impl Segmenter {
             self.early_audio.push(sample);
             return;
         }
-        if let Some(mut held) = self.held_audio.take() {
-            let delta = u32::try_from(sample.dts.saturating_sub(held.dts)).unwrap_or(0);
-            held.duration = delta;
-            self.last_audio_delta = delta;
-            self.audio_samples.push(held);
-        }
+        self.audio_run.complete_held(sample.dts);
         if self.video.is_none() {
-            self.cut_before(sample.dts, true, self.last_audio_delta);
+            self.cut_before(sample.dts, true, self.audio_run.last_delta);
         }
-        self.held_audio = Some(sample);
+        self.audio_run.held = Some(sample);
         self.enforce_bounds();
     }
 
     /// Cuts parts and segments before a lead-track sample at `dts`.
     fn cut_before(&mut self, dts: u64, keyframe: bool, frame_ms: u32) {
         let lead = if self.video.is_some() {
-            &self.video_samples
+            &self.video_run.samples
         } else {
-            &self.audio_samples
+            &self.audio_run.samples
         };
         let Some(start) = lead.first().map(|s| s.dts) else {
             if self.segments.back().is_none_or(|s| s.data.is_some()) {
@@ -458,8 +438,8 @@ impl Segmenter {
             // No keyframe to cut at: close what there is and wait for one.
             self.flush_part();
             self.close_segment();
-            self.held_audio = None;
-            self.audio_samples.clear();
+            self.audio_run.held = None;
+            self.audio_run.samples.clear();
             self.awaiting_keyframe = true;
         } else if keyframe && segment_ms >= u64::from(self.config.segment_target_ms) {
             self.flush_part();
@@ -499,8 +479,8 @@ impl Segmenter {
     }
 
     fn flush_part(&mut self) {
-        let video = std::mem::take(&mut self.video_samples);
-        let audio = std::mem::take(&mut self.audio_samples);
+        let video = std::mem::take(&mut self.video_run.samples);
+        let audio = std::mem::take(&mut self.audio_run.samples);
         if video.is_empty() && audio.is_empty() {
             return;
         }
@@ -727,25 +707,19 @@ impl Segmenter {
     }
 }
 
-/// `2026-12-03T11:45:00.123Z` for Unix milliseconds.
+/// `2026-12-03T11:45:00.123Z` for Unix milliseconds (the epoch for a time past year 9999).
 fn rfc3339(unix_ms: u64) -> String {
-    let (secs, ms) = (unix_ms / 1000, unix_ms % 1000);
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
     )
 }
 
@@ -761,6 +735,20 @@ pub fn init_uri(number: u32) -> String {
 mod tests {
     use super::*;
 
+    /// H.264 frame `frame` of a 30 fps stream with a keyframe every second.
+    fn frame_tag(frame: u32) -> Bytes {
+        let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
+        Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65])
+    }
+
+    /// Pushes `frames` of a 30 fps stream (frame n at n / 30 s).
+    fn push_frames(hls: &mut Segmenter, frames: std::ops::Range<u32>) {
+        for frame in frames {
+            hls.push_video(frame * 1000 / 30, &frame_tag(frame))
+                .unwrap();
+        }
+    }
+
     fn fed(frames: u32) -> Segmenter {
         let mut hls = Segmenter::new(HlsConfig {
             window: 2,
@@ -768,11 +756,7 @@ mod tests {
         });
         let avcc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]);
         hls.push_video(0, &avcc).unwrap();
-        for frame in 0..frames {
-            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
-            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
-            hls.push_video(frame * 1000 / 30, &tag).unwrap();
-        }
+        push_frames(&mut hls, 0..frames);
         hls
     }
 
@@ -809,11 +793,7 @@ mod tests {
             &Bytes::from_static(&[0x27, 1, 0, 0, 0, 0, 0, 0, 1, 0x41]),
         )
         .unwrap();
-        for frame in 0..90u32 {
-            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
-            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
-            hls.push_video(frame * 1000 / 30, &tag).unwrap();
-        }
+        push_frames(&mut hls, 0..90);
         let after = hls.playlist();
         assert!(
             after.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init1.mp4\""),
@@ -834,11 +814,7 @@ mod tests {
         // Another avcC (a different SPS length field): a new configuration mid-stream.
         let avcc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x4d, 0, 0x1f, 0xff, 0xe0, 0]);
         hls.push_video(3000, &avcc).unwrap();
-        for frame in 90..180u32 {
-            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
-            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
-            hls.push_video(frame * 1000 / 30, &tag).unwrap();
-        }
+        push_frames(&mut hls, 90..180);
         let playlist = hls.playlist();
         assert_eq!(hls.init_number(), 1);
         assert!(playlist.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init1.mp4\""));
@@ -856,8 +832,7 @@ mod tests {
             let avcc = Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]);
             hls.push_video(start, &avcc).unwrap();
             for frame in 0..300u32 {
-                let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
-                let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+                let tag = frame_tag(frame);
                 // Frame 150 on: the encoder's clock restarts at 0 (or the 32-bit clock wraps).
                 let ts = if start == 0 && frame >= 150 {
                     (frame - 150) * 40
@@ -888,8 +863,7 @@ mod tests {
         hls.anchor_wall_clock(5); // no frame yet: nothing to anchor
         assert!(!hls.is_anchored());
         for frame in 0..90u32 {
-            let key = if frame % 30 == 0 { 0x17 } else { 0x27 };
-            let tag = Bytes::from(vec![key, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]);
+            let tag = frame_tag(frame);
             hls.push_video(1000 + frame * 1000 / 30, &tag).unwrap();
             hls.anchor_wall_clock(1_796_298_300_000 + u64::from(frame) * 33);
         }

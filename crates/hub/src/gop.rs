@@ -29,18 +29,19 @@ impl GopCache {
     /// What a joining player gets, in order: metadata, colorInfo, every track's sequence start (each
     /// message once), then the GOP from its keyframe.
     pub(crate) fn snapshot(&self) -> impl Iterator<Item = Arc<Frame>> + '_ {
+        self.before_frames().chain(&self.frames).cloned()
+    }
+
+    /// What comes before the GOP: metadata, colorInfo and every track's sequence start (each message
+    /// once, as one multitrack message may be kept under several tracks).
+    fn before_frames(&self) -> impl Iterator<Item = &Arc<Frame>> + '_ {
         let mut headers: Vec<&Arc<Frame>> = Vec::with_capacity(self.headers.len());
         for header in self.headers.values() {
             if !headers.iter().any(|kept| Arc::ptr_eq(kept, header)) {
                 headers.push(header);
             }
         }
-        self.metadata
-            .iter()
-            .chain(&self.color_info)
-            .chain(headers)
-            .chain(&self.frames)
-            .cloned()
+        self.metadata.iter().chain(&self.color_info).chain(headers)
     }
 
     /// The codecs of the first video and audio tracks whose sequence start is kept.
@@ -56,16 +57,7 @@ impl GopCache {
 
     /// Payload bytes held: metadata, colorInfo, sequence starts (each message once) and frames.
     pub(crate) fn bytes_held(&self) -> usize {
-        let mut headers: Vec<&Arc<Frame>> = Vec::with_capacity(self.headers.len());
-        for header in self.headers.values() {
-            if !headers.iter().any(|kept| Arc::ptr_eq(kept, header)) {
-                headers.push(header);
-            }
-        }
-        self.metadata
-            .iter()
-            .chain(&self.color_info)
-            .chain(headers)
+        self.before_frames()
             .map(|frame| frame.shared.payload_len())
             .sum::<usize>()
             + self.bytes

@@ -1,47 +1,28 @@
 //! The API listener: routes, the bearer token, errors, and a kick ending a connection, spoken to with
 //! raw HTTP/1.1 against an in-process server.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use rtmpx::{Config, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod support;
+
 const TOKEN: &str = "s3cret";
 
 async fn start(token: Option<&str>) -> Server {
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let config = Config {
-        listen: vec![any],
-        listen_tls: vec![],
-        listen_http: vec![],
-        listen_api: vec![any],
         api_token: token.map(str::to_owned),
         ..Config::default()
     };
-    Server::start(&config).await.unwrap()
+    support::start(config, false, true).await
 }
 
 /// Sends one request and returns the status code and the body.
 async fn request(server: &Server, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut socket = TcpStream::connect(server.api_addresses()[0]).await.unwrap();
     let authorization = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{authorization}Connection: close\r\n\r\n"
-    );
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer))
-        .await
-        .expect("the server closes after Connection: close")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer[9..12].parse().unwrap();
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, body)| body.to_owned());
-    (status, body)
+    support::request(server.api_addresses()[0], method, path, &authorization, "").await
 }
 
 /// Opens an RTMP connection and sends C0 and C1, waiting for S0: the server now has it registered.

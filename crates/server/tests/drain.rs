@@ -3,45 +3,33 @@
 //! by `drain_reconnect_url` with no frame lost or repeated; a legacy player (no capsEx) gets
 //! UnpublishNotify and is ended at the drain timeout; the drain is over once everyone left.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rtmp_chunk::{type_id, Message};
 use rtmp_client::{Client, ClientError, ClientEvent, ConnectOptions, Player, Publisher, RtmpUrl};
 use rtmpx::{Config, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+mod support;
 
 const FRAMES: u32 = 90;
 const FRAME_MS: u32 = 20;
 
 async fn server(reconnect_url: Option<String>) -> Server {
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let config = Config {
-        listen: vec![any],
-        listen_tls: vec![],
-        listen_http: vec![],
-        listen_api: vec![any],
         drain_timeout_s: 1,
         drain_reconnect_url: reconnect_url,
         ..Config::default()
     };
-    Server::start(&config).await.unwrap()
+    support::start(config, false, true).await
 }
 
 /// Sends one request to the API and returns the status code.
 async fn request(server: &Server, method: &str, path: &str) -> u16 {
-    let mut socket = TcpStream::connect(server.api_addresses()[0]).await.unwrap();
-    let request =
-        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer))
+    support::request(server.api_addresses()[0], method, path, "", "")
         .await
-        .expect("an answer")
-        .unwrap();
-    String::from_utf8_lossy(&answer[9..12]).parse().unwrap()
+        .0
 }
 
 /// Frame `index`: a keyframe every 10 frames, the frame's index in its payload.

@@ -13,6 +13,8 @@ use rtmp_client::{Client, ConnectOptions, RtmpUrl};
 use rtmpx::{Config, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod support;
+
 const APPS: &str = r#"
 [app.live]
 hls = true
@@ -31,13 +33,7 @@ max_players_per_stream = 1
 "#;
 
 async fn start() -> Server {
-    let mut config: Config = toml::from_str(APPS).unwrap();
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    config.listen = vec![any];
-    config.listen_tls = vec![];
-    config.listen_http = vec![any];
-    config.listen_api = vec![];
-    Server::start(&config).await.unwrap()
+    support::start(support::config(APPS), true, false).await
 }
 
 /// One HTTP answer.

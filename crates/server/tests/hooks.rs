@@ -119,12 +119,7 @@ hook_failure = "allow"
 on_publish = "http://{hooks}/big"
 "#
     );
-    let mut config: Config = toml::from_str(&text).unwrap();
-    config.listen = vec!["127.0.0.1:0".parse().unwrap()];
-    config.listen_tls = vec![];
-    config.listen_http = vec![];
-    config.listen_api = vec![];
-    Server::start(&config).await.unwrap()
+    support::start(support::config(&text), false, false).await
 }
 
 impl Client {
@@ -163,17 +158,7 @@ impl Client {
 }
 
 fn frame(i: u32) -> Message {
-    let first = if i % 10 == 0 { 0x17 } else { 0x27 };
-    let payload: Vec<u8> = [first, 1, 0, 0, 0]
-        .into_iter()
-        .chain((0..1000u32).map(|b| (b * 7 + i) as u8))
-        .collect();
-    Message {
-        timestamp: i * 33,
-        type_id: 9,
-        stream_id: 1,
-        payload: Bytes::from(payload),
-    }
+    support::video_frame(i, 1000)
 }
 
 /// Plays `play_name` and publishes `publish_name` in `app`; asserts the frames arrive bit-exact.

@@ -1,35 +1,14 @@
 //! The HTTP front on every HTTP listener and the API listener, spoken to with raw HTTP/1.1 as librtmp
 //! and FFmpeg speak it.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use rtmpx::{Config, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+mod support;
 
 async fn start() -> Server {
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let config = Config {
-        listen: vec![any],
-        listen_tls: vec![],
-        listen_http: vec![any],
-        listen_api: vec![any],
-        ..Config::default()
-    };
-    Server::start(&config).await.unwrap()
-}
-
-/// Sends `requests` as they are (several at once is pipelining) and reads until the server closes.
-async fn exchange(address: SocketAddr, requests: &str) -> String {
-    let mut socket = TcpStream::connect(address).await.unwrap();
-    socket.write_all(requests.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer))
-        .await
-        .expect("the server closes after Connection: close")
-        .unwrap();
-    String::from_utf8_lossy(&answer).into_owned()
+    support::start(Config::default(), true, true).await
 }
 
 fn get(path: &str) -> String {
@@ -41,7 +20,7 @@ async fn unknown_paths_get_404_on_the_http_and_shared_ports() {
     let server = start().await;
     let [shared, http] = [0, 1].map(|i| server.local_addresses()[i]);
     for address in [shared, http] {
-        let answer = exchange(address, &get("/live/stream.txt")).await;
+        let answer = support::exchange(address, &get("/live/stream.txt")).await;
         assert!(answer.starts_with("HTTP/1.1 404"), "{address}: {answer}");
         assert!(answer.ends_with("not found\n"), "{address}: {answer}");
     }
@@ -55,7 +34,7 @@ async fn the_tunnel_answers_pipelined_requests_with_title_case_headers() {
     let open = "POST /open/1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-fcs\r\n\
                 Content-Length: 1\r\n\r\n\0";
     let requests = format!("{open}{}", get("/idle/0/0"));
-    let answer = exchange(http, &requests).await;
+    let answer = support::exchange(http, &requests).await;
     let (opened, rest) = answer.split_once("\r\n\r\n").unwrap();
     assert!(opened.starts_with("HTTP/1.1 200"), "{answer}");
     // librtmp looks for "Content-Length" exactly so.
@@ -72,11 +51,11 @@ async fn the_api_listener_answers_healthz_and_json_404() {
     let server = start().await;
     let api = server.api_addresses()[0];
     assert!(!server.local_addresses().contains(&api));
-    let answer = exchange(api, &get("/healthz")).await;
+    let answer = support::exchange(api, &get("/healthz")).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("application/json"), "{answer}");
     assert!(answer.ends_with(r#"{"status":"ok"}"#), "{answer}");
-    let answer = exchange(api, &get("/api/v1/nothing")).await;
+    let answer = support::exchange(api, &get("/api/v1/nothing")).await;
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     assert!(answer.ends_with(r#"{"error":"not found"}"#), "{answer}");
     server.shutdown(Duration::from_secs(1)).await;

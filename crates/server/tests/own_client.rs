@@ -51,22 +51,7 @@ fn video_messages(events: Vec<ClientEvent>) -> Vec<Message> {
 }
 
 fn frame(i: u32) -> Message {
-    frame_of_size(i, 3000)
-}
-
-/// Video frame `i` (a keyframe every 10th) with `size` bytes of picture.
-fn frame_of_size(i: u32, size: u32) -> Message {
-    let first = if i % 10 == 0 { 0x17 } else { 0x27 };
-    let payload: Vec<u8> = [first, 1, 0, 0, 0]
-        .into_iter()
-        .chain((0..size).map(|b| (b * 7 + i) as u8))
-        .collect();
-    Message {
-        timestamp: i * 33,
-        type_id: 9,
-        stream_id: 1,
-        payload: Bytes::from(payload),
-    }
+    support::video_frame(i, 3000)
 }
 
 async fn publish_and_play(address: SocketAddr, handshake: ClientConfig, name: &str) {
@@ -121,14 +106,7 @@ async fn own_client_publishes_and_plays_in_plain_rtmp_and_every_rtmpe_version() 
 }
 
 async fn start_plain_server() -> Server {
-    let config = Config {
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        listen_tls: vec![],
-        listen_http: vec![],
-        listen_api: vec![],
-        ..Config::default()
-    };
-    Server::start(&config).await.unwrap()
+    support::start(Config::default(), false, false).await
 }
 
 async fn start_player(address: SocketAddr, handshake: ClientConfig, name: &str) -> Client {
@@ -169,7 +147,7 @@ async fn stalled_player_beside_a_fast_one(
     let mut publisher = Client::connect(address, handshake).await;
     let publish_id = publisher.start_publishing(name).await;
 
-    let sent: Vec<Message> = (0..FRAMES).map(|i| frame_of_size(i, SIZE)).collect();
+    let sent: Vec<Message> = (0..FRAMES).map(|i| support::video_frame(i, SIZE)).collect();
     let mut fast_received = Vec::new();
     for batch in sent.chunks(10) {
         for message in batch {

@@ -11,36 +11,18 @@ use bytes::Bytes;
 use rtmp_chunk::Message;
 use rtmp_client::{Client, ClientEvent, ConnectOptions, RtmpUrl};
 use rtmp_hub::StreamKey;
-use rtmpx::{Config, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rtmpx::Server;
+
+mod support;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
 async fn start(text: &str, api: bool) -> Server {
-    let mut config: Config = toml::from_str(text).unwrap();
-    config.listen = vec!["127.0.0.1:0".parse().unwrap()];
-    config.listen_tls = vec![];
-    config.listen_http = vec![];
-    config.listen_api = if api {
-        vec!["127.0.0.1:0".parse().unwrap()]
-    } else {
-        vec![]
-    };
-    Server::start(&config).await.unwrap()
+    support::start(support::config(text), false, api).await
 }
 
 fn frame(i: u32) -> Message {
-    let first = if i % 10 == 0 { 0x17 } else { 0x27 };
-    let payload: Vec<u8> = [first, 1, 0, 0, 0]
-        .into_iter()
-        .chain((0..500u32).map(|b| (b * 7 + i) as u8))
-        .collect();
-    Message {
-        timestamp: i * 33,
-        type_id: 9,
-        stream_id: 1,
-        payload: Bytes::from(payload),
-    }
+    support::video_frame(i, 500)
 }
 
 /// Publishes `url` with a frame every 33 ms until the task is dropped (aborted).
@@ -85,17 +67,7 @@ async fn play_frames(url: &str, count: usize) -> (Client, Vec<Message>) {
 
 /// One API request; the status and the body.
 async fn request(api: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut socket = tokio::net::TcpStream::connect(api).await.unwrap();
-    let text = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    socket.write_all(text.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    socket.read_to_string(&mut answer).await.unwrap();
-    let status = answer[9..12].parse().unwrap();
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_owned())
+    support::request(api, method, path, "", body).await
 }
 
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

@@ -283,24 +283,8 @@ impl ClientSession {
 
     /// Plays a stream live on a created stream.
     pub fn play(&mut self, stream_id: u32, stream_name: &str) {
-        let txn = self.transaction(Pending::Other("play"));
-        let play = replies::command(
-            stream_id,
-            &[
-                "play".into(),
-                txn.into(),
-                Amf0Value::Null,
-                stream_name.into(),
-                (-1000.0).into(),
-            ],
-        );
-        self.transport.send(csid::STREAM_COMMAND, &play);
-        let buffer = UserControlEvent::SetBufferLength {
-            stream_id,
-            buffer_ms: 3000,
-        };
-        self.transport
-            .send_control(RtmpMessage::UserControl(buffer));
+        self.send_play(stream_id, stream_name, &[(-1000.0).into()]);
+        self.set_buffer_length(stream_id, 3000);
     }
 
     /// Plays a stream from `start_ms` (`-2` live or recorded, `-1` live only, `>= 0` a recording from
@@ -313,19 +297,11 @@ impl ClientSession {
         duration_ms: f64,
         buffer_ms: u32,
     ) {
-        let txn = self.transaction(Pending::Other("play"));
-        let play = replies::command(
+        self.send_play(
             stream_id,
-            &[
-                "play".into(),
-                txn.into(),
-                Amf0Value::Null,
-                stream_name.into(),
-                start_ms.into(),
-                duration_ms.into(),
-            ],
+            stream_name,
+            &[start_ms.into(), duration_ms.into()],
         );
-        self.transport.send(csid::STREAM_COMMAND, &play);
         self.set_buffer_length(stream_id, buffer_ms);
     }
 
@@ -337,6 +313,21 @@ impl ClientSession {
         };
         self.transport
             .send_control(RtmpMessage::UserControl(buffer));
+    }
+
+    /// Sends `play` for `stream_name` with the position arguments that follow the name (start, and
+    /// duration when given).
+    fn send_play(&mut self, stream_id: u32, stream_name: &str, position: &[Amf0Value]) {
+        let txn = self.transaction(Pending::Other("play"));
+        let mut arguments = vec![
+            "play".into(),
+            txn.into(),
+            Amf0Value::Null,
+            stream_name.into(),
+        ];
+        arguments.extend_from_slice(position);
+        let play = replies::command(stream_id, &arguments);
+        self.transport.send(csid::STREAM_COMMAND, &play);
     }
 
     /// Asks a recorded stream to move to `position_ms` (`NetStream.Seek.Notify` answers).

@@ -415,18 +415,7 @@ impl ServerSession {
             self.transport.set_chunk_size(chunk_size);
         }
         self.send_user_control(UserControlEvent::StreamBegin(stream_id));
-        let reset = info(
-            StatusCode::PlayReset,
-            &format!("Playing and resetting {stream_name}."),
-            Some(stream_name),
-        );
-        self.send_stream_command(stream_id, on_status(stream_id, reset));
-        let start = info(
-            StatusCode::PlayStart,
-            &format!("Started playing {stream_name}."),
-            Some(stream_name),
-        );
-        self.send_stream_command(stream_id, on_status(stream_id, start));
+        self.send_play_reset_and_start(stream_id, stream_name);
         let access = replies::data(
             stream_id,
             &["|RtmpSampleAccess".into(), true.into(), true.into()],
@@ -457,6 +446,12 @@ impl ServerSession {
             Some(stream_name),
         );
         self.send_stream_command(stream_id, on_status(stream_id, notify));
+        self.send_play_reset_and_start(stream_id, stream_name);
+    }
+
+    /// `NetStream.Play.Reset` then `NetStream.Play.Start` for `stream_name`: how a play, or a seek in a
+    /// recording, tells the player its media (re)starts.
+    fn send_play_reset_and_start(&mut self, stream_id: u32, stream_name: &str) {
         let reset = info(
             StatusCode::PlayReset,
             &format!("Playing and resetting {stream_name}."),

@@ -6,79 +6,13 @@ use bytes::Bytes;
 use rtmp_amf::Amf0Value;
 use rtmp_chunk::{type_id, Message, SharedMessage};
 use rtmp_session::{
-    ClientEvent, ClientOptions, ClientSession, FourCc, PublishType, RandomFill, ServerEvent,
-    ServerSession, SessionConfig, SessionError, StatusCode, CAPS_EX_HONOURED, CAPS_EX_MOD_EX,
-    CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT,
+    ClientEvent, ClientOptions, FourCc, PublishType, ServerEvent, ServerSession, SessionConfig,
+    SessionError, StatusCode, CAPS_EX_HONOURED, CAPS_EX_MOD_EX, CAPS_EX_MULTITRACK,
+    CAPS_EX_RECONNECT,
 };
 
-/// A fixed "random" source: the exchange is the same on every run.
-fn fixed_random(byte: u8) -> RandomFill {
-    Box::new(move |bytes: &mut [u8]| bytes.fill(byte))
-}
-
-struct Pair {
-    client: ClientSession,
-    server: ServerSession,
-    now: Instant,
-    server_events: Vec<ServerEvent>,
-    client_events: Vec<ClientEvent>,
-}
-
-impl Pair {
-    fn new() -> Self {
-        Self::with_options(ClientOptions::new("live", "rtmp://127.0.0.1/live"))
-    }
-
-    fn with_options(options: ClientOptions) -> Self {
-        let now = Instant::now();
-        let config = SessionConfig::default();
-        Self {
-            client: ClientSession::new(config.clone(), options, fixed_random(0x11), now),
-            server: ServerSession::new(config, fixed_random(0x22), now),
-            now,
-            server_events: Vec::new(),
-            client_events: Vec::new(),
-        }
-    }
-
-    /// Moves bytes both ways until quiet, answering the server's decisions with `decide`.
-    fn pump(&mut self, decide: &mut dyn FnMut(&mut ServerSession, &ServerEvent)) {
-        for _ in 0..50 {
-            let mut out = Vec::new();
-            self.client.poll_transmit(&mut out);
-            let to_server: Vec<u8> = out.concat();
-            let mut out = Vec::new();
-            self.server.poll_transmit(&mut out);
-            let to_client: Vec<u8> = out.concat();
-            if to_server.is_empty() && to_client.is_empty() {
-                return;
-            }
-            self.server.handle_input(&to_server, self.now).unwrap();
-            while let Some(event) = self.server.poll_event() {
-                decide(&mut self.server, &event);
-                self.server_events.push(event);
-            }
-            self.client.handle_input(&to_client, self.now).unwrap();
-            while let Some(event) = self.client.poll_event() {
-                self.client_events.push(event);
-            }
-        }
-        panic!("the pair never went quiet");
-    }
-}
-
-fn accept_all(server: &mut ServerSession, event: &ServerEvent) {
-    match event {
-        ServerEvent::Connect(_) => server.accept_connect(),
-        ServerEvent::Publish { stream_id, .. } => server.accept_publish(*stream_id),
-        ServerEvent::Play {
-            stream_id,
-            stream_name,
-            ..
-        } => server.accept_play(*stream_id, stream_name),
-        _ => {}
-    }
-}
+mod support;
+use support::{accept_all, fixed_random, Pair};
 
 #[test]
 fn connect_publish_and_media_flow_with_status_codes() {

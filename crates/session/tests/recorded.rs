@@ -2,81 +2,59 @@
 //! buffer length, `seek`, `pause` and `getStreamLength` reach the application as events, and its answers
 //! reach the client as Adobe's server sends them.
 
-use std::time::Instant;
+use rtmp_session::{ClientEvent, ClientOptions, ServerEvent};
 
-use rtmp_session::{
-    ClientEvent, ClientOptions, ClientSession, RandomFill, ServerEvent, ServerSession,
-    SessionConfig,
-};
+mod support;
+use support::Pair;
 
-fn fixed_random(byte: u8) -> RandomFill {
-    Box::new(move |bytes: &mut [u8]| bytes.fill(byte))
-}
-
-struct Pair {
-    client: ClientSession,
-    server: ServerSession,
-    now: Instant,
-    server_events: Vec<ServerEvent>,
-    client_events: Vec<ClientEvent>,
-    /// Whether `play` is accepted as a recording (else live).
+/// A connected pair with a created stream whose `play` is accepted as a recording (else live).
+struct Vod {
+    pair: Pair,
     recorded: bool,
 }
 
-impl Pair {
+impl std::ops::Deref for Vod {
+    type Target = Pair;
+    fn deref(&self) -> &Pair {
+        &self.pair
+    }
+}
+
+impl std::ops::DerefMut for Vod {
+    fn deref_mut(&mut self) -> &mut Pair {
+        &mut self.pair
+    }
+}
+
+impl Vod {
     fn connected(recorded: bool) -> Self {
-        let now = Instant::now();
-        let config = SessionConfig::default();
         let options = ClientOptions::new("vod", "rtmp://127.0.0.1/vod");
-        let mut pair = Self {
-            client: ClientSession::new(config.clone(), options, fixed_random(0x11), now),
-            server: ServerSession::new(config, fixed_random(0x22), now),
-            now,
-            server_events: Vec::new(),
-            client_events: Vec::new(),
+        let mut vod = Self {
+            pair: Pair::with_options(options),
             recorded,
         };
-        pair.pump();
-        pair.client.create_stream();
-        pair.pump();
-        pair
+        vod.pump();
+        vod.client.create_stream();
+        vod.pump();
+        vod
     }
 
     fn pump(&mut self) {
-        for _ in 0..50 {
-            let mut out = Vec::new();
-            self.client.poll_transmit(&mut out);
-            let to_server: Vec<u8> = out.concat();
-            let mut out = Vec::new();
-            self.server.poll_transmit(&mut out);
-            let to_client: Vec<u8> = out.concat();
-            if to_server.is_empty() && to_client.is_empty() {
-                return;
-            }
-            self.server.handle_input(&to_server, self.now).unwrap();
-            while let Some(event) = self.server.poll_event() {
-                match &event {
-                    ServerEvent::Connect(_) => self.server.accept_connect(),
-                    ServerEvent::Play {
-                        stream_id,
-                        stream_name,
-                        ..
-                    } if self.recorded => self.server.accept_play_recorded(*stream_id, stream_name),
-                    ServerEvent::Play {
-                        stream_id,
-                        stream_name,
-                        ..
-                    } => self.server.accept_play(*stream_id, stream_name),
-                    _ => {}
-                }
-                self.server_events.push(event);
-            }
-            self.client.handle_input(&to_client, self.now).unwrap();
-            while let Some(event) = self.client.poll_event() {
-                self.client_events.push(event);
-            }
-        }
-        panic!("the pair never went quiet");
+        let recorded = self.recorded;
+        self.pair.pump(&mut |server, event| match event {
+            ServerEvent::Connect(_) => server.accept_connect(),
+            ServerEvent::Play {
+                stream_id,
+                stream_name,
+                ..
+            } if recorded => server.accept_play_recorded(*stream_id, stream_name),
+            ServerEvent::Play {
+                stream_id,
+                stream_name,
+                ..
+            } => server.accept_play(*stream_id, stream_name),
+            _ => {}
+        });
     }
 
     fn codes(&self) -> Vec<&str> {
@@ -93,7 +71,7 @@ impl Pair {
 
 #[test]
 fn play_arguments_and_the_buffer_length_reach_the_application() {
-    let mut pair = Pair::connected(true);
+    let mut pair = Vod::connected(true);
     pair.client.play_from(1, "clip", 5000.0, 2000.0, 1500);
     pair.pump();
     assert!(pair.server_events.iter().any(|event| matches!(
@@ -109,7 +87,7 @@ fn play_arguments_and_the_buffer_length_reach_the_application() {
 
 #[test]
 fn a_recorded_stream_seeks_through_the_application() {
-    let mut pair = Pair::connected(true);
+    let mut pair = Vod::connected(true);
     pair.client.play_from(1, "clip", 0.0, -1.0, 0);
     pair.pump();
     pair.client.seek(1, 3500.0);
@@ -150,7 +128,7 @@ fn a_recorded_stream_seeks_through_the_application() {
 
 #[test]
 fn a_live_stream_refuses_to_seek_by_itself() {
-    let mut pair = Pair::connected(false);
+    let mut pair = Vod::connected(false);
     pair.client.play(1, "live");
     pair.pump();
     pair.client.seek(1, 3500.0);
@@ -164,7 +142,7 @@ fn a_live_stream_refuses_to_seek_by_itself() {
 
 #[test]
 fn get_stream_length_is_the_applications_to_answer() {
-    let mut pair = Pair::connected(true);
+    let mut pair = Vod::connected(true);
     pair.client.get_stream_length("clip?token=1");
     pair.pump();
     let transaction_id = pair

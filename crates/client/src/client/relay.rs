@@ -50,14 +50,7 @@ impl Client {
             let wake = tokio::time::Instant::from_std(timer.min(deadline));
             tokio::select! {
                 biased;
-                read = self.io.read(&mut self.buffer) => {
-                    let n = read?;
-                    if n == 0 {
-                        return Err(ClientError::Closed);
-                    }
-                    let input = self.buffer.get(..n).unwrap_or_default();
-                    self.session.handle_input(input, Instant::now())?;
-                }
+                read = self.io.read(&mut self.buffer) => self.take_read(read?)?,
                 _ = tokio::time::sleep_until(wake) => {
                     let now = Instant::now();
                     if now >= timer {

@@ -18,6 +18,7 @@ use rtmp_flv::{FlvHeader, MetadataBuilder, Tag, TagWriter, TAG_AUDIO, TAG_SCRIPT
 use rtmp_hls::{Fragmenter, FragmenterConfig};
 use rtmp_hub::{Hub, StreamKey, SubscriberEvent};
 use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
 
 /// What `record` asks for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -120,28 +121,22 @@ fn safe_component(value: &str) -> Result<&str, PathError> {
     Ok(value)
 }
 
-/// `20261203-114500` for a time in UTC.
+/// `20261203-114500` for a time in UTC (the epoch for a time before it or past year 9999).
 pub fn utc_stamp(time: SystemTime) -> String {
-    let secs = time
+    let at = time
         .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0);
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+        .ok()
+        .and_then(|elapsed| i64::try_from(elapsed.as_secs()).ok())
+        .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
     )
 }
 

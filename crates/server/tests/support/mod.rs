@@ -1,14 +1,96 @@
-//! The in-memory RTMP client the server's own tests drive it with: the session crate's client role
-//! over a tokio `TcpStream`, pumped by hand (`until`), with fixed random bytes.
+//! What the server's own tests share: a server started on loopback ports, HTTP requests to its
+//! listeners, test video frames, and the in-memory RTMP client they drive it with (the session crate's
+//! client role over a tokio `TcpStream`, pumped by hand (`until`), with fixed random bytes).
+//!
+//! Each test file compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use rtmp_chunk::Message;
 use rtmp_session::{
     io::write_all_vectored, ClientEvent, ClientOptions, ClientSession, SessionConfig,
 };
-use tokio::io::AsyncReadExt;
+use rtmpx::{Config, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// How long an HTTP exchange may take before the test fails.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Parses a TOML configuration.
+pub fn config(text: &str) -> Config {
+    toml::from_str(text).unwrap()
+}
+
+/// Starts `config` on loopback: one RTMP listener, an RTMPT/HTTP one when `http`, the API when `api`,
+/// no TLS listener.
+pub async fn start(mut config: Config, http: bool, api: bool) -> Server {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let when = |wanted: bool| if wanted { vec![any] } else { vec![] };
+    config.listen = vec![any];
+    config.listen_tls = vec![];
+    config.listen_http = when(http);
+    config.listen_api = when(api);
+    Server::start(&config).await.unwrap()
+}
+
+/// Video frame `i` (a keyframe every 10th, 33 ms apart, on stream 1) with `size` bytes of picture.
+pub fn video_frame(i: u32, size: u32) -> Message {
+    let first = if i % 10 == 0 { 0x17 } else { 0x27 };
+    let payload: Vec<u8> = [first, 1, 0, 0, 0]
+        .into_iter()
+        .chain((0..size).map(|b| (b * 7 + i) as u8))
+        .collect();
+    Message {
+        timestamp: i * 33,
+        type_id: 9,
+        stream_id: 1,
+        payload: Bytes::from(payload),
+    }
+}
+
+/// Sends `requests` as they are (several at once is pipelining) and reads until the server closes.
+pub async fn exchange(address: SocketAddr, requests: &str) -> String {
+    let mut socket = TcpStream::connect(address).await.unwrap();
+    socket.write_all(requests.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(HTTP_TIMEOUT, socket.read_to_end(&mut answer))
+        .await
+        .expect("the server closes after Connection: close")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// One request with extra `headers` (each ending in CRLF) and a JSON `body` (may be empty); the status
+/// and the body of the answer.
+pub async fn request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    };
+    let text = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}{content}Connection: close\r\n\r\n{body}"
+    );
+    let answer = exchange(address, &text).await;
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, body)| body.to_owned());
+    (status, body)
+}
 
 /// A connected client.
 pub struct Client {
