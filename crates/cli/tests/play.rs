@@ -96,6 +96,8 @@ fn play_stopped_by_sigterm_leaves_whole_tags() {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
         listen_tls: vec![],
         listen_http: vec![],
+        // Not the default API port: another server on this machine may hold it.
+        listen_api: vec![],
         ..Config::default()
     };
     let server = runtime.block_on(Server::start(&config)).unwrap();
