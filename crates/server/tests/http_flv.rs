@@ -3,6 +3,10 @@
 //! answers to bad requests: refused by policy, unknown streams after the wait, paths with `..`, huge
 //! heads, half requests by the hundred, and a reader that never reads.
 
+mod support;
+
+use support::{exchange_head_body, get, status};
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -60,35 +64,6 @@ fn video(index: u32, size: usize) -> Message {
     message(9, index * 33, payload)
 }
 
-/// Sends `request` as it is and reads the answer until the server closes (HTTP/1.0: no chunking).
-async fn exchange(address: SocketAddr, request: &str) -> (String, Vec<u8>) {
-    let mut socket = TcpStream::connect(address).await.unwrap();
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer))
-        .await
-        .expect("the server answers and closes")
-        .unwrap();
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(answer.len(), |at| at + 4);
-    let body = answer.split_off(split);
-    (String::from_utf8_lossy(&answer).to_lowercase(), body)
-}
-
-/// The status code of an answer's head.
-fn status(head: &str) -> u16 {
-    head.split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0)
-}
-
-fn get(path: &str) -> String {
-    format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")
-}
-
 #[tokio::test]
 async fn a_player_gets_the_header_metadata_sequence_headers_and_gop_then_live_tags_until_unpublish()
 {
@@ -104,7 +79,7 @@ async fn a_player_gets_the_header_metadata_sequence_headers_and_gop_then_live_ta
         publisher.send(&video(index, 100), t0);
     }
     let request = get("/live/cam.flv");
-    let reading = tokio::spawn(async move { exchange(http, &request).await });
+    let reading = tokio::spawn(async move { exchange_head_body(http, &request).await });
     // Live frames once the player is in.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let clients = server.clients().list();
@@ -148,7 +123,7 @@ async fn bad_requests_get_a_status_and_a_reason() {
     let http = server.local_addresses()[1];
 
     let started = Instant::now();
-    let (head, body) = exchange(http, &get("/live/nobody.flv")).await;
+    let (head, body) = exchange_head_body(http, &get("/live/nobody.flv")).await;
     assert!(status(&head) == 404, "{head}");
     assert!(String::from_utf8_lossy(&body).contains("not published"));
     assert!(
@@ -156,12 +131,12 @@ async fn bad_requests_get_a_status_and_a_reason() {
         "waited first"
     );
 
-    let (head, _) = exchange(http, &get("/live/..%2F..%2Fetc%2Fpasswd.flv")).await;
+    let (head, _) = exchange_head_body(http, &get("/live/..%2F..%2Fetc%2Fpasswd.flv")).await;
     assert!(status(&head) == 400, "{head}");
-    let (head, _) = exchange(http, &get("/live/../../etc/passwd")).await;
+    let (head, _) = exchange_head_body(http, &get("/live/../../etc/passwd")).await;
     assert!(status(&head) == 404, "{head}");
 
-    let (head, body) = exchange(http, &get("/private/cam.flv")).await;
+    let (head, body) = exchange_head_body(http, &get("/private/cam.flv")).await;
     assert!(status(&head) == 403, "{head}");
     assert!(String::from_utf8_lossy(&body).contains("denied for 127.0.0.1"));
 
@@ -179,33 +154,33 @@ async fn bad_requests_get_a_status_and_a_reason() {
     assert!(closed.is_ok(), "a huge head is let go at once");
     assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 431"));
 
-    let (head, _) = exchange(
+    let (head, _) = exchange_head_body(
         http,
         "POST /live/cam.flv HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
     )
     .await;
     assert!(status(&head) == 405, "{head}");
     let preflight = "OPTIONS /live/cam.flv HTTP/1.0\r\nOrigin: http://page\r\nAccess-Control-Request-Method: GET\r\n\r\n";
-    let (head, _) = exchange(http, preflight).await;
+    let (head, _) = exchange_head_body(http, preflight).await;
     assert!(status(&head) == 204, "{head}");
     assert!(
         head.contains("access-control-allow-methods: get, head, options"),
         "{head}"
     );
 
-    let (head, _) = exchange(http, "HEAD /live/cam.flv HTTP/1.0\r\n\r\n").await;
+    let (head, _) = exchange_head_body(http, "HEAD /live/cam.flv HTTP/1.0\r\n\r\n").await;
     assert!(status(&head) == 404, "HEAD does not wait: {head}");
     let publisher = server
         .hub()
         .publish(&StreamKey::new("live", "cam"), Instant::now())
         .unwrap();
-    let (head, body) = exchange(http, "HEAD /live/cam.flv HTTP/1.0\r\n\r\n").await;
+    let (head, body) = exchange_head_body(http, "HEAD /live/cam.flv HTTP/1.0\r\n\r\n").await;
     assert!(
         status(&head) == 200 && head.contains("video/x-flv"),
         "{head}"
     );
     assert!(body.is_empty());
-    let (head, body) = exchange(http, &get("/streams.json")).await;
+    let (head, body) = exchange_head_body(http, &get("/streams.json")).await;
     assert!(status(&head) == 200, "{head}");
     assert_eq!(
         String::from_utf8_lossy(&body),
@@ -232,7 +207,7 @@ async fn five_hundred_half_requests_neither_block_others_nor_stay() {
             .unwrap();
         half.push(socket);
     }
-    let (head, _) = exchange(http, &get("/")).await;
+    let (head, _) = exchange_head_body(http, &get("/")).await;
     assert!(status(&head) == 200, "the page still answers: {head}");
     // The head timeout (the handshake timeout, 1 s here) closes every one of them.
     for mut socket in half {
@@ -294,12 +269,12 @@ async fn a_legacy_request_for_hevc_is_told_to_ask_for_enhanced_flv() {
     // An Enhanced RTMP HEVC sequence start, then a coded keyframe.
     publisher.send(&message(9, 0, b"\x90hvc1\x01\x02".to_vec()), t0);
     publisher.send(&message(9, 0, b"\x91hvc1\x00\x00\x00\x05".to_vec()), t0);
-    let (head, body) = exchange(http, &get("/live/hevc.flv")).await;
+    let (head, body) = exchange_head_body(http, &get("/live/hevc.flv")).await;
     assert!(status(&head) == 406, "{head}");
     assert!(String::from_utf8_lossy(&body).contains("?enhanced=1"));
 
     let request = get("/live/hevc.flv?enhanced=1");
-    let reading = tokio::spawn(async move { exchange(http, &request).await });
+    let reading = tokio::spawn(async move { exchange_head_body(http, &request).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     drop(publisher);
     let (head, body) = reading.await.unwrap();
@@ -328,7 +303,7 @@ async fn signed_names_and_cors_origins_are_the_applications() {
         .hub()
         .publish(&StreamKey::new("cors", "cam"), t0)
         .unwrap();
-    let (head, body) = exchange(http, "HEAD /signed/cam.flv HTTP/1.0\r\n\r\n").await;
+    let (head, body) = exchange_head_body(http, "HEAD /signed/cam.flv HTTP/1.0\r\n\r\n").await;
     assert!(status(&head) == 403, "{head}");
     let _ = body;
     let expires = std::time::SystemTime::now()
@@ -338,9 +313,9 @@ async fn signed_names_and_cors_origins_are_the_applications() {
         + 600;
     let query = rtmpx::policy::signed::signed_query("k", "signed", "cam", expires);
     let request = format!("HEAD /signed/cam.flv?{query} HTTP/1.0\r\n\r\n");
-    let (head, _) = exchange(http, &request).await;
+    let (head, _) = exchange_head_body(http, &request).await;
     assert!(status(&head) == 200, "{head}");
-    let (head, _) = exchange(http, "HEAD /cors/cam.flv HTTP/1.0\r\n\r\n").await;
+    let (head, _) = exchange_head_body(http, "HEAD /cors/cam.flv HTTP/1.0\r\n\r\n").await;
     assert!(
         head.contains("access-control-allow-origin: https://example.org"),
         "{head}"

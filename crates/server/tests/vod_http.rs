@@ -3,6 +3,10 @@
 //! `?duration=`, names that would leave `vod_path` refused with 404, HEAD closed as complete, and a file
 //! over WS-FLV.
 
+mod support;
+
+use support::{exchange_head_body, get, status};
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -53,34 +57,6 @@ async fn server(dir: &std::path::Path) -> Server {
     Server::start(&config).await.unwrap()
 }
 
-/// Sends `request` and reads the answer until the server closes (HTTP/1.0: no chunking).
-async fn exchange(address: SocketAddr, request: &str) -> (String, Vec<u8>) {
-    let mut socket = TcpStream::connect(address).await.unwrap();
-    socket.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer))
-        .await
-        .expect("the server answers and closes")
-        .unwrap();
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(answer.len(), |at| at + 4);
-    let body = answer.split_off(split);
-    (String::from_utf8_lossy(&answer).to_lowercase(), body)
-}
-
-fn status(head: &str) -> u16 {
-    head.split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0)
-}
-
-fn get(path: &str) -> String {
-    format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")
-}
-
 /// The timestamps of the video tags of an FLV body.
 fn video_timestamps(body: &[u8]) -> Vec<u32> {
     let mut reader = TagReader::default();
@@ -102,7 +78,7 @@ async fn a_file_plays_whole_or_from_start_for_duration_paced_and_registered() {
     let http = server.local_addresses()[1];
 
     let started = Instant::now();
-    let whole = tokio::spawn(async move { exchange(http, &get("/vod/clip.flv")).await });
+    let whole = tokio::spawn(async move { exchange_head_body(http, &get("/vod/clip.flv")).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let clients = server.clients().list();
     let player = clients.iter().find(|c| c.variant == "http-flv");
@@ -124,7 +100,8 @@ async fn a_file_plays_whole_or_from_start_for_duration_paced_and_registered() {
 
     // From the keyframe at or before 1200 ms, to 1200 + 1000 ms of media (within the read-ahead).
     let started = Instant::now();
-    let (head, body) = exchange(http, &get("/vod/clip.flv?start=1200&duration=1000")).await;
+    let (head, body) =
+        exchange_head_body(http, &get("/vod/clip.flv?start=1200&duration=1000")).await;
     assert_eq!(status(&head), 200, "{head}");
     assert_eq!(
         video_timestamps(&body),
@@ -154,9 +131,9 @@ async fn a_live_stream_of_the_name_wins_unless_a_start_is_asked() {
     };
     publisher.send(&keyframe, Instant::now());
 
-    let live = tokio::spawn(async move { exchange(http, &get("/vod/clip.flv")).await });
+    let live = tokio::spawn(async move { exchange_head_body(http, &get("/vod/clip.flv")).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (head, body) = exchange(http, &get("/vod/clip.flv?start=2500")).await;
+    let (head, body) = exchange_head_body(http, &get("/vod/clip.flv?start=2500")).await;
     assert_eq!(status(&head), 200, "{head}");
     assert_eq!(
         video_timestamps(&body),
@@ -168,11 +145,11 @@ async fn a_live_stream_of_the_name_wins_unless_a_start_is_asked() {
     assert_eq!(video_timestamps(&body), [77_000], "the live stream");
 
     // Nobody publishes it and there is no file: the live stream is waited for, then 404.
-    let (head, body) = exchange(http, &get("/vod/nothing.flv")).await;
+    let (head, body) = exchange_head_body(http, &get("/vod/nothing.flv")).await;
     assert_eq!(status(&head), 404, "{head}");
     assert!(String::from_utf8_lossy(&body).contains("has no file"));
     // With a start, only a file will do: 404 at once.
-    let (head, body) = exchange(http, &get("/vod/nothing.flv?start=0")).await;
+    let (head, body) = exchange_head_body(http, &get("/vod/nothing.flv?start=0")).await;
     assert_eq!(status(&head), 404, "{head}");
     assert!(String::from_utf8_lossy(&body).contains("no file"));
     server.shutdown(Duration::from_secs(1)).await;
@@ -190,20 +167,20 @@ async fn names_that_leave_vod_path_are_not_found_and_head_is_complete() {
         #[cfg(unix)]
         ("/vod/out.flv", "resolves outside"),
     ] {
-        let (head, body) = exchange(http, &get(path)).await;
+        let (head, body) = exchange_head_body(http, &get(path)).await;
         let body = String::from_utf8_lossy(&body);
         assert_eq!(status(&head), 404, "{path}: {head}");
         assert!(body.contains(why), "{path}: {body}");
     }
 
-    let (head, body) = exchange(http, &get("/vod/clip.flv?start=soon")).await;
+    let (head, body) = exchange_head_body(http, &get("/vod/clip.flv?start=soon")).await;
     assert_eq!(status(&head), 400, "{head}");
     assert!(String::from_utf8_lossy(&body).contains("not a number of milliseconds"));
 
-    let (head, body) = exchange(http, "HEAD /vod/clip.flv HTTP/1.0\r\n\r\n").await;
+    let (head, body) = exchange_head_body(http, "HEAD /vod/clip.flv HTTP/1.0\r\n\r\n").await;
     assert_eq!(status(&head), 200, "{head}");
     assert!(body.is_empty());
-    let (head, _) = exchange(http, "HEAD /vod/nothing.flv HTTP/1.0\r\n\r\n").await;
+    let (head, _) = exchange_head_body(http, "HEAD /vod/nothing.flv HTTP/1.0\r\n\r\n").await;
     assert_eq!(status(&head), 404, "{head}");
     let counters = &server.clients().counters;
     assert_eq!(counters.ended("complete"), 1, "{counters:?}");

@@ -64,6 +64,37 @@ pub async fn exchange(address: SocketAddr, requests: &str) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// Sends `request` as it is and reads the answer until the server closes (HTTP/1.0: no chunking): its
+/// head, lowercased, and its body bytes.
+pub async fn exchange_head_body(address: SocketAddr, request: &str) -> (String, Vec<u8>) {
+    let mut socket = TcpStream::connect(address).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(2 * HTTP_TIMEOUT, socket.read_to_end(&mut answer))
+        .await
+        .expect("the server answers and closes")
+        .unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(answer.len(), |at| at + 4);
+    let body = answer.split_off(split);
+    (String::from_utf8_lossy(&answer).to_lowercase(), body)
+}
+
+/// The status code of an answer's head.
+pub fn status(head: &str) -> u16 {
+    head.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+/// An HTTP/1.0 GET of `path` (the server closes after answering).
+pub fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")
+}
+
 /// One request with extra `headers` (each ending in CRLF) and a JSON `body` (may be empty); the status
 /// and the body of the answer.
 pub async fn request(
