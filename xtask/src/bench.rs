@@ -410,6 +410,24 @@ pub(crate) struct Row {
 }
 
 impl Row {
+    /// The cells every delivery table shares: playing | failed | delivered Mbit/s | server CPU % |
+    /// CPU s per delivered Gbit | peak RSS MiB | latency p50 / p99 / max ms.
+    pub(crate) fn delivery_cells(&self) -> String {
+        let j = &self.json;
+        format!(
+            "{} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.1} / {:.1} / {:.1}",
+            field(j, "playing"),
+            field(j, "failed"),
+            field(j, "mbit_per_s"),
+            self.cpu_percent(),
+            self.cpu_per_gbit(),
+            field(j, "server_peak_rss_kib") / 1024.0,
+            field(j, "p50"),
+            field(j, "p99"),
+            field(j, "max"),
+        )
+    }
+
     pub(crate) fn cpu_percent(&self) -> f64 {
         field(&self.json, "server_cpu_s") / field(&self.json, "seconds") * 100.0
     }
@@ -956,21 +974,12 @@ fn write_sweep(md: &mut String, sweep: &[Row], rows: &[Row]) {
 fn write_http_flv(md: &mut String, http_flv: &[Row], rows: &[Row]) {
     let _ = writeln!(md, "\n## HTTP-FLV players (`rtmpx bench --http-flv`)\n\nThe same publisher over RTMP; the players read `http://HOST/live/bench.flv` over HTTP/1.1 (chunked), as browsers' mpegts.js does, and are timed as RTMP players are.\n\n| server | players | playing | failed | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | latency p50 / p99 / max ms | generator CPU % |\n|---|---|---|---|---|---|---|---|---|---|");
     for row in http_flv {
-        let j = &row.json;
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.1} / {:.1} / {:.1} | {:.0} |",
+            "| {} | {} | {} | {:.0} |",
             row.server,
             row.players,
-            field(j, "playing"),
-            field(j, "failed"),
-            field(j, "mbit_per_s"),
-            row.cpu_percent(),
-            row.cpu_per_gbit(),
-            field(j, "server_peak_rss_kib") / 1024.0,
-            field(j, "p50"),
-            field(j, "p99"),
-            field(j, "max"),
+            row.delivery_cells(),
             row.generator_cpu_percent()
         );
     }
@@ -998,22 +1007,13 @@ fn write_http_flv(md: &mut String, http_flv: &[Row], rows: &[Row]) {
 fn write_many_streams(md: &mut String, many: &[Row]) {
     let _ = writeln!(md, "\n## Many streams ({MANY_STREAMS_PLAYERS} players, `rtmpx bench --streams K`)\n\nK publishers of the same file on streams of their own, the players spread evenly over them (100 streams: 10 players each).\n\n| server | streams | players | playing | failed | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | latency p50 / p99 / max ms | generator CPU % |\n|---|---|---|---|---|---|---|---|---|---|---|");
     for row in many {
-        let j = &row.json;
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.1} / {:.1} / {:.1} | {:.0} |",
+            "| {} | {} | {} | {} | {:.0} |",
             row.server,
             row.streams,
             row.players,
-            field(j, "playing"),
-            field(j, "failed"),
-            field(j, "mbit_per_s"),
-            row.cpu_percent(),
-            row.cpu_per_gbit(),
-            field(j, "server_peak_rss_kib") / 1024.0,
-            field(j, "p50"),
-            field(j, "p99"),
-            field(j, "max"),
+            row.delivery_cells(),
             row.generator_cpu_percent()
         );
     }

@@ -416,22 +416,13 @@ fn write_hls(md: &mut String, block: &HlsBlock) {
     let _ = writeln!(md, "\n## HLS viewers ({viewers} viewers, `rtmpx bench --hls`)\n\nThe same publisher over RTMP; {viewers} viewers on one stream, each on its own servers in turn (load average before: {}). **rtmpx LL-HLS**: each viewer behaves as hls.js in low-latency mode, over one HTTP/1.1 keep-alive connection: a blocking playlist reload (`_HLS_msn`/`_HLS_part` of the preload hint's part), then every part it lists that the viewer has not fetched (333 ms parts, 2 s segments). **Plain viewers** poll the playlist every half target duration and fetch each new segment whole, as a player without low-latency mode: against nginx-rtmp's HLS (MPEG-TS on disk, 2 s fragments cut at keyframes, 6 in the playlist, served by the same nginx process's `http` block) and against rtmpx's own segments. Latency is from a frame's publication to the arrival of the part or segment holding it: rtmpx keeps the RTMP timestamps as decode times (`tfdt` and `trun` durations, timescale 1000), nginx-rtmp writes them x 90 plus its fixed 700 ms delay; every sample found is timed, video and audio. Delivered bytes are the bodies (playlists not counted; init segments counted). The HTTP-FLV and RTMP rows are the same audience of rtmpx's other outputs. A stall is a gap over 1 s between two parts, or over two target durations between two segments.\n", block.load_average);
     let _ = writeln!(md, "| server | viewers | playing | failed | delivered Mbit/s | server CPU % of a core | CPU s per delivered Gbit | peak RSS MiB | latency p50 / p99 / max ms | stalls | generator CPU % |\n|---|---|---|---|---|---|---|---|---|---|---|");
     for row in &block.rows {
-        let j = &row.json;
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.2} | {:.1} | {:.1} / {:.1} / {:.1} | {} | {:.0} |",
+            "| {} | {} | {} | {} | {:.0} |",
             row.server,
             row.players,
-            field(j, "playing"),
-            field(j, "failed"),
-            field(j, "mbit_per_s"),
-            row.cpu_percent(),
-            row.cpu_per_gbit(),
-            field(j, "server_peak_rss_kib") / 1024.0,
-            field(j, "p50"),
-            field(j, "p99"),
-            field(j, "max"),
-            field(j, "stalls"),
+            row.delivery_cells(),
+            field(&row.json, "stalls"),
             row.generator_cpu_percent()
         );
     }
