@@ -63,14 +63,7 @@ async fn the_api_listener_answers_healthz_and_json_404() {
 
 #[tokio::test]
 async fn an_empty_api_list_disables_the_api() {
-    let config = Config {
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        listen_tls: vec![],
-        listen_http: vec![],
-        listen_api: vec![],
-        ..Config::default()
-    };
-    let server = Server::start(&config).await.unwrap();
+    let server = support::start(Config::default(), false, false).await;
     assert!(server.api_addresses().is_empty());
     server.shutdown(Duration::from_secs(1)).await;
 }

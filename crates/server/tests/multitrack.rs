@@ -9,7 +9,9 @@ use bytes::Bytes;
 use rtmp_chunk::{type_id, Message};
 use rtmp_client::{Client, ConnectOptions, RtmpUrl};
 use rtmp_session::ClientEvent;
-use rtmpx::{Config, Server};
+use rtmpx::Config;
+
+mod support;
 
 fn media(type_id: u8, timestamp: u32, payload: &[u8]) -> Message {
     Message {
@@ -64,14 +66,7 @@ async fn media_payloads(client: &mut Client, count: usize) -> Vec<Vec<u8>> {
 
 #[tokio::test]
 async fn multitrack_players_get_every_track_and_legacy_players_the_default_one() {
-    let config = Config {
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        listen_tls: vec![],
-        listen_http: vec![],
-        listen_api: vec![],
-        ..Config::default()
-    };
-    let server = Server::start(&config).await.unwrap();
+    let server = support::start(Config::default(), false, false).await;
     let url: RtmpUrl = format!("rtmp://{}/live", server.local_addresses()[0])
         .parse()
         .unwrap();
