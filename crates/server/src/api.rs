@@ -387,6 +387,7 @@ pub async fn run(listener: TcpListener, router: Router, mut shutdown: watch::Rec
             router.clone(),
             crate::http::HttpTimeouts::default(),
             shutdown.clone(),
+            None,
         ));
     }
 }

@@ -25,6 +25,9 @@ use tokio::sync::watch;
 
 use crate::outputs::http_flv::{self, HttpFlv, WriteDeadline, WriteStall};
 use crate::outputs::page;
+use crate::socket::SendNow;
+
+pub mod take_over;
 
 /// Where a request came from: put in every request's extensions by [`serve_connection`].
 #[derive(Debug, Clone, Copy)]
@@ -130,7 +133,32 @@ impl HttpTimeouts {
 /// Serves one HTTP/1.1 connection with `router` until the peer closes it; on shutdown, finishes the
 /// request in flight and closes. Title-case headers (librtmp looks for `Content-Length`), keep-alive and
 /// pipelining, as the tunnel needs; upgrades (WS-FLV); the head and stalled writes bounded by `timeouts`.
+///
+/// With `socket` (plain TCP), a first request that is a live HTTP-FLV play is served by
+/// [`take_over`], and its player written by the stream's flushes; everything else goes to hyper.
+/// hyper writes vectored, without its pipeline flush (which would copy every body chunk into one buffer
+/// per connection: a queued GOP made that buffer hundreds of KiB per HTTP-FLV player).
 pub async fn serve_connection<I>(
+    io: I,
+    peer: Peer,
+    router: Router,
+    timeouts: HttpTimeouts,
+    shutdown: watch::Receiver<bool>,
+    socket: Option<Arc<dyn SendNow>>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = match socket {
+        Some(socket) => match take_over::first_request(io, peer, &router, timeouts, socket).await {
+            Some(io) => io,
+            None => return,
+        },
+        None => rtmp_rtmps::Prefixed::new(Vec::new(), io),
+    };
+    serve_with_hyper(io, peer, router, timeouts, shutdown).await;
+}
+
+async fn serve_with_hyper<I>(
     io: I,
     peer: Peer,
     router: Router,
@@ -149,6 +177,8 @@ pub async fn serve_connection<I>(
     });
     let mut builder = rtmp_rtmpt::server::http1_builder();
     builder
+        .pipeline_flush(false)
+        .writev(true)
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.head);
     let connection = builder

@@ -248,11 +248,12 @@ async fn handle(
             handshake_failed(&context, HandshakeFailure::UnknownProtocol);
         }
         (ListenerKind::HttpOnly, Sniffed::Http) => {
+            let carrier = Carrier::Tcp(Some(stream.sender()));
             Box::pin(serve_sniffed(
                 stream,
                 Sniffed::Http,
                 peer,
-                Carrier::Tcp(None),
+                carrier,
                 context,
                 http,
                 shutdown,
@@ -335,7 +336,7 @@ async fn serve_sniffed<S>(
             };
             let timeouts = crate::http::HttpTimeouts::of(&context.session);
             Box::pin(crate::http::serve_connection(
-                stream, peer, http, timeouts, shutdown,
+                stream, peer, http, timeouts, shutdown, socket,
             ))
             .await
         }

@@ -117,6 +117,122 @@ async fn a_player_gets_the_header_metadata_sequence_headers_and_gop_then_live_ta
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Everything `request` gets until the server closes the connection.
+async fn read_to_close(address: SocketAddr, request: &str) -> Vec<u8> {
+    let mut socket = TcpStream::connect(address).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.unwrap();
+    answer
+}
+
+/// The head of the answer starting at `from`, and its body taken out of chunked coding.
+fn chunked_answer(answer: &[u8], from: usize) -> (String, Vec<u8>) {
+    let answer = &answer[from..];
+    let head_end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&answer[..head_end]).to_lowercase();
+    let mut rest = &answer[head_end..];
+    let mut body = Vec::new();
+    loop {
+        let line = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size");
+        let size = std::str::from_utf8(&rest[..line]).unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        rest = &rest[line + 2..];
+        if size == 0 {
+            return (head, body);
+        }
+        body.extend_from_slice(&rest[..size]);
+        assert_eq!(&rest[size..size + 2], b"\r\n", "a chunk ends with CRLF");
+        rest = &rest[size + 2..];
+    }
+}
+
+#[tokio::test]
+async fn a_player_taken_from_hyper_and_one_hyper_serves_get_the_same_bytes() {
+    let server = start(APPS).await;
+    let http = server.local_addresses()[1];
+    let key = StreamKey::new("live", "same");
+    let t0 = Instant::now();
+    let publisher = server.hub().publish(&key, t0).unwrap();
+    publisher.set_metadata(Some(&metadata()));
+    publisher.send(&message(9, 0, vec![0x17, 0, 0, 0, 0, 1, 2]), t0);
+    publisher.send(&message(8, 0, vec![0xAF, 0, 0x12, 0x10]), t0);
+    for index in 0..10 {
+        publisher.send(&video(index, 3000), t0);
+    }
+    // A fresh connection's first request: the connection is taken from hyper and the player written
+    // by the stream's flushes.
+    let fresh = tokio::spawn(read_to_close(
+        http,
+        "GET /live/same.flv HTTP/1.1\r\nHost: x\r\n\r\n",
+    ));
+    // The second request of a connection: hyper serves it.
+    let kept = tokio::spawn(read_to_close(
+        http,
+        "GET /live/nothing.txt HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET /live/same.flv HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ));
+    let started = Instant::now();
+    while server.hub().stats(&key).unwrap().players < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "both players in"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for index in 10..70 {
+        publisher.send(&video(index, 3000), Instant::now());
+        if index % 10 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    drop(publisher);
+    let fresh = fresh.await.unwrap();
+    let kept = kept.await.unwrap();
+    let (fresh_head, fresh_body) = chunked_answer(&fresh, 0);
+    assert!(
+        fresh_head.starts_with("http/1.1 200 ok\r\n"),
+        "{fresh_head}"
+    );
+    for line in [
+        "transfer-encoding: chunked",
+        "connection: close",
+        "content-type: video/x-flv",
+    ] {
+        assert!(fresh_head.contains(line), "{line} in {fresh_head}");
+    }
+    assert!(!fresh_head.contains("content-length"), "{fresh_head}");
+    let second = kept
+        .windows(15)
+        .position(|w| w == b"HTTP/1.1 200 OK")
+        .expect("the second answer");
+    assert_eq!(status(&String::from_utf8_lossy(&kept)), 404);
+    let (kept_head, kept_body) = chunked_answer(&kept, second);
+    assert!(kept_head.contains("video/x-flv"), "{kept_head}");
+    assert_eq!(fresh_body.len(), kept_body.len());
+    assert!(
+        fresh_body == kept_body,
+        "the same header, start and live tags"
+    );
+    let mut reader = TagReader::default();
+    reader.push(&fresh_body);
+    let mut frames = Vec::new();
+    while let Some(tag) = reader.next_tag().unwrap() {
+        if tag.tag_type == TAG_VIDEO && tag.payload.len() == 3000 {
+            frames.push(tag.timestamp / 33);
+        }
+    }
+    assert_eq!(frames, (0..70).collect::<Vec<_>>());
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test]
 async fn bad_requests_get_a_status_and_a_reason() {
     let server = start(APPS).await;

@@ -57,8 +57,9 @@ impl Drop for DirectWriteTurn {
     }
 }
 
-/// Takes one direct write from the current turn's budget (always granted outside a turn).
-fn take_direct_write() -> bool {
+/// Takes one direct write from the current turn's budget (always granted outside a turn); HTTP-FLV's
+/// direct delivery takes from the same budget.
+pub(crate) fn take_direct_write() -> bool {
     match DIRECT_WRITES_LEFT.get() {
         None => true,
         Some(0) => false,

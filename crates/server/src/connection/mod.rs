@@ -8,6 +8,8 @@
 //! - [`crate::close_reason`]: why it ended, logged once per connection.
 
 mod delivery;
+
+pub(crate) use delivery::take_direct_write;
 mod driver;
 
 pub use driver::serve;

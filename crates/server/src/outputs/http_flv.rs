@@ -56,6 +56,8 @@ use crate::policy::{self, Action, Reason};
 use crate::router::Verdict;
 use crate::vod::{self, http::FlvBytes, http::OpenError, path::PathRefusal};
 
+mod direct;
+
 /// Events taken from the subscriber in one turn at most, so one player's turn stays short.
 const EVENTS_PER_TURN: usize = 256;
 /// Room the outgoing queue keeps once empty (joining queues a whole GOP at once).
@@ -107,6 +109,10 @@ pub async fn serve(
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let stall = request.extensions().get::<WriteStall>().cloned();
+    let may_take_over = request
+        .extensions()
+        .get::<crate::http::take_over::MayTakeOver>()
+        .is_some();
     let query = request.uri().query().unwrap_or_default().to_owned();
     let wants_websocket = request
         .headers()
@@ -157,6 +163,17 @@ pub async fn serve(
                 // The head is the whole answer: nothing of the stream (or file) follows it.
                 start.playback.finish(CloseReason::Complete);
                 flv_response(Body::empty(), cors)
+            }
+            Ok(Start {
+                source: Source::Live(feed),
+                playback,
+            }) if may_take_over => {
+                let task = direct::task(feed, playback, state.shutdown.clone());
+                let mut response = flv_response(Body::empty(), cors);
+                response
+                    .extensions_mut()
+                    .insert(crate::http::take_over::TakeOver::new(task));
+                response
             }
             Ok(start) => {
                 let body = FlvBody::new(start, state.shutdown.clone());
