@@ -5,7 +5,8 @@
 //! WS-FLV (`/{app}/{name}.flv`, [`crate::outputs::http_flv`]), LL-HLS (`/{app}/{name}/{file}`,
 //! [`crate::outputs::hls`]) and the built-in page (`/`, `/assets/…`, `/streams.json`,
 //! [`crate::outputs::page`]), and answers everything else with 404. Media routes go in [`router`], next
-//! to the tunnel's.
+//! to the tunnel's. On plain TCP the first request of a connection is read by [`take_over`], so that a
+//! live HTTP-FLV player can be taken from hyper and written as RTMP players are.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

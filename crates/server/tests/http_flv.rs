@@ -234,6 +234,55 @@ async fn a_player_taken_from_hyper_and_one_hyper_serves_get_the_same_bytes() {
 }
 
 #[tokio::test]
+async fn a_kicked_player_gets_whole_chunks_then_the_last_one() {
+    let server = start(APPS).await;
+    let http = server.local_addresses()[1];
+    let key = StreamKey::new("live", "kick");
+    let t0 = Instant::now();
+    let publisher = server.hub().publish(&key, t0).unwrap();
+    publisher.send(&message(9, 0, vec![0x17, 0, 0, 0, 0, 1, 2]), t0);
+    for index in 0..5 {
+        publisher.send(&video(index, 2000), t0);
+    }
+    let reading = tokio::spawn(read_to_close(
+        http,
+        "GET /live/kick.flv HTTP/1.1\r\nHost: x\r\n\r\n",
+    ));
+    let started = Instant::now();
+    let id = loop {
+        if let Some(player) = server
+            .clients()
+            .list()
+            .iter()
+            .find(|c| c.variant == "http-flv")
+        {
+            break player.id;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the player is in"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    for index in 5..20 {
+        publisher.send(&video(index, 2000), Instant::now());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(server.clients().kick(id));
+    let answer = reading.await.unwrap();
+    let (_, body) = chunked_answer(&answer, 0);
+    let mut reader = TagReader::default();
+    reader.push(&body);
+    let mut frames = 0;
+    while let Some(tag) = reader.next_tag().unwrap() {
+        frames += usize::from(tag.payload.len() == 2000);
+    }
+    assert_eq!(frames, 20, "every frame sent before the kick");
+    assert_eq!(server.clients().counters.ended("kicked"), 1);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
 async fn bad_requests_get_a_status_and_a_reason() {
     let server = start(APPS).await;
     let http = server.local_addresses()[1];

@@ -23,6 +23,10 @@
 //!
 //! A reader that stops reading is closed by [`WriteDeadline`] once a write has waited the server's
 //! `idle_timeout_ms`; its subscriber meanwhile skips to keyframes without holding more memory.
+//!
+//! How the bytes go out: a live player whose connection [`crate::http::take_over`] offers is written by
+//! the stream's flushes (module `direct`); any other (HTTPS, a kept-alive connection's later request, a
+//! file) is a hyper response body (`FlvBody`) or WebSocket messages. The bytes are the same.
 
 use std::future::Future;
 use std::io;

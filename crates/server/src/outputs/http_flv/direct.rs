@@ -198,12 +198,17 @@ impl Player {
         }
     }
 
-    /// Ends the player: its close line, its registry entry, its hooks; drops the subscriber.
-    fn finish(&self, reason: CloseReason) {
-        let playing = self.lock().playing.take();
+    /// Ends the player: its close line, its registry entry, its hooks; drops the subscriber. Returns
+    /// whether the body stopped between two chunks (nothing left unsent), where its last chunk may follow.
+    fn finish(&self, reason: CloseReason) -> bool {
+        let (playing, between_chunks) = {
+            let mut state = self.lock();
+            (state.playing.take(), state.unsent.is_empty())
+        };
         if let Some(mut playing) = playing {
             playing.playback.finish(reason);
         }
+        between_chunks
     }
 }
 
@@ -225,7 +230,7 @@ struct Finish(Arc<Player>);
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        self.0.finish(CloseReason::PeerClosed);
+        let _ = self.0.finish(CloseReason::PeerClosed);
     }
 }
 
@@ -258,6 +263,8 @@ pub(crate) async fn play(
     });
     let finish = Finish(Arc::clone(&player));
     let (mut reader, mut writer) = tokio::io::split(io);
+    // A write of the task's cut short by a stop: the body ends inside a chunk.
+    let mut cut_short = false;
     let reason = loop {
         let turn = tokio::select! {
             biased;
@@ -271,7 +278,10 @@ pub(crate) async fn play(
         };
         let written = tokio::select! {
             biased;
-            reason = &mut stop => break reason,
+            reason = &mut stop => {
+                cut_short = true;
+                break reason;
+            }
             written = write_all_vectored(&mut writer, &mut pieces) => written,
         };
         match written {
@@ -289,10 +299,10 @@ pub(crate) async fn play(
         reason,
         CloseReason::PeerClosed | CloseReason::Timeout(Timeout::WriteStalled(_))
     );
-    player.finish(reason);
+    let between_chunks = player.finish(reason) && !cut_short;
     drop(finish);
     if closing {
-        end_body(&mut writer, chunked).await;
+        end_body(&mut writer, chunked && between_chunks).await;
     }
 }
 
@@ -308,10 +318,11 @@ async fn peer_gone(reader: &mut tokio::io::ReadHalf<Box<dyn Io>>) {
     }
 }
 
-/// The chunked body's last chunk, then the close of the sending side; bounded, best effort.
-async fn end_body(writer: &mut tokio::io::WriteHalf<Box<dyn Io>>, chunked: bool) {
+/// The chunked body's last chunk (when `last_chunk`), then the close of the sending side; bounded, best
+/// effort.
+async fn end_body(writer: &mut tokio::io::WriteHalf<Box<dyn Io>>, last_chunk: bool) {
     let ending = async {
-        if chunked {
+        if last_chunk {
             writer.write_all(&LAST_CHUNK).await?;
         }
         writer.shutdown().await
