@@ -7,8 +7,9 @@
 //! upgrade, nothing after it, is routed by the same axum router, with [`MayTakeOver`] in its extensions.
 //! A handler that takes the connection answers with [`TakeOver`] in its response's extensions; the head
 //! is written here and the connection handed to it. Any other answer to such a request is written here
-//! too, and the connection closed. Every other connection (another request, a head too large or
-//! malformed, TLS) goes to hyper with the bytes read so far put back in front.
+//! too, and the connection closed. A first head over 64 KiB is answered `431` here. Every other
+//! connection (another request, a malformed head, TLS) goes to hyper with the bytes read so far put back
+//! in front.
 
 use std::future::Future;
 use std::io;
@@ -28,8 +29,12 @@ use super::{HttpTimeouts, Peer};
 use crate::outputs::http_flv::{WriteDeadline, WriteStall};
 use crate::socket::SendNow;
 
-/// The longest request head read here; a longer one is hyper's to answer.
-const HEAD_LIMIT: usize = 16 * 1024;
+/// The longest request head a plain-TCP connection may send first: a longer one is answered `431`.
+const HEAD_LIMIT: usize = 64 * 1024;
+/// How much of a refused head's rest is read (for at most [`DRAIN_WAIT`]) before the close, so that the
+/// peer gets the answer rather than a reset.
+const DRAIN_LIMIT: usize = 4 << 20;
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
 /// The most header lines read here; more are hyper's to answer.
 const MAX_HEADERS: usize = 64;
 
@@ -101,8 +106,13 @@ where
 {
     let mut head = Vec::with_capacity(2048);
     let request = match tokio::time::timeout(timeouts.head, read_head(&mut io, &mut head)).await {
-        Ok(Ok(Some(request))) => request,
-        Ok(Ok(None)) => return Some(Prefixed::new(head, io)),
+        Ok(Ok(Head::Here(request))) => request,
+        Ok(Ok(Head::Hyper)) => return Some(Prefixed::new(head, io)),
+        Ok(Ok(Head::TooLarge)) => {
+            tracing::info!(peer = %peer.address, limit = HEAD_LIMIT, "HTTP request refused: its head is too large");
+            refuse_head(io).await;
+            return None;
+        }
         Ok(Err(error)) => {
             tracing::debug!(peer = %peer.address, %error, "HTTP connection ended before its request");
             return None;
@@ -134,12 +144,18 @@ where
     None
 }
 
-/// Reads until the first request head is whole, and returns it when it is one to serve here: a `GET`
-/// of `/{app}/{name}.flv`, no upgrade, nothing after it. `None`: hyper's to serve.
-async fn read_head<I: AsyncRead + Unpin>(
-    io: &mut I,
-    head: &mut Vec<u8>,
-) -> io::Result<Option<Request<Body>>> {
+/// What the first request head is.
+enum Head {
+    /// One to serve here: a `GET` of `/{app}/{name}.flv`, no upgrade, nothing after it.
+    Here(Request<Body>),
+    /// Any other (or not HTTP as `httparse` reads it): hyper's to serve.
+    Hyper,
+    /// Still not whole at [`HEAD_LIMIT`].
+    TooLarge,
+}
+
+/// Reads until the first request head is whole (or over the limit).
+async fn read_head<I: AsyncRead + Unpin>(io: &mut I, head: &mut Vec<u8>) -> io::Result<Head> {
     let mut buffer = [0u8; 4096];
     loop {
         let read = io.read(&mut buffer).await?;
@@ -151,12 +167,38 @@ async fn read_head<I: AsyncRead + Unpin>(
         let mut parsed = httparse::Request::new(&mut headers);
         match parsed.parse(head) {
             Ok(httparse::Status::Complete(len)) if len == head.len() => {
-                return Ok(candidate(&parsed));
+                return Ok(candidate(&parsed).map_or(Head::Hyper, Head::Here));
             }
-            Ok(httparse::Status::Partial) if head.len() < HEAD_LIMIT => {}
-            _ => return Ok(None),
+            Ok(httparse::Status::Partial) if head.len() >= HEAD_LIMIT => return Ok(Head::TooLarge),
+            Ok(httparse::Status::Partial) => {}
+            _ => return Ok(Head::Hyper),
         }
     }
+}
+
+/// Answers a head over the limit with `431` and closes, reading (a bounded amount of) what the peer
+/// still sends so that the answer is not lost to a reset.
+async fn refuse_head<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
+    let why = format!("request head over {} KiB\n", HEAD_LIMIT / 1024);
+    let answer = format!(
+        "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{why}",
+        why.len()
+    );
+    let refusing = async {
+        io.write_all(answer.as_bytes()).await?;
+        io.shutdown().await?;
+        let mut buffer = [0u8; 16 * 1024];
+        let mut drained = 0;
+        while drained < DRAIN_LIMIT {
+            match io.read(&mut buffer).await? {
+                0 => break,
+                read => drained += read,
+            }
+        }
+        io::Result::Ok(())
+    };
+    let _: Result<io::Result<()>, _> = tokio::time::timeout(DRAIN_WAIT, refusing).await;
 }
 
 /// The request, when it is one the HTTP-FLV route may take over.
