@@ -163,8 +163,15 @@ fn chromium_plays_http_flv_ws_flv_and_ll_hls() {
         "live tags keep coming: {video:?}"
     );
 
-    for via in ["flv", "ws"] {
-        let url = format!("http://{}/?stream=live/page&via={via}", server.http_address);
+    // HTTP-FLV from another listener than the page's (the shared port serves the page): the player's
+    // connection is a fresh one whose first request is the play, so the server takes it from hyper and
+    // writes it from the stream's flushes. WS-FLV beside the page, through hyper's upgrade.
+    let flv_page = format!(
+        "http://{}/?stream=live/page&via=flv&server=http://{}",
+        server.address, server.http_address
+    );
+    let ws_page = format!("http://{}/?stream=live/page&via=ws", server.http_address);
+    for url in [flv_page, ws_page] {
         let watched = browser::watch(&url, 8);
         watched.assert_played(4.0);
     }

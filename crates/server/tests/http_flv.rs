@@ -57,6 +57,19 @@ fn metadata() -> Message {
     message(18, 0, payload.to_vec())
 }
 
+/// Publishes `key` with metadata, sequence headers and its first ten video frames of `size` bytes.
+fn publish_first_gop(server: &Server, key: &StreamKey, size: usize) -> rtmp_hub::Publisher {
+    let t0 = Instant::now();
+    let publisher = server.hub().publish(key, t0).unwrap();
+    publisher.set_metadata(Some(&metadata()));
+    publisher.send(&message(9, 0, vec![0x17, 0, 0, 0, 0, 1, 2]), t0);
+    publisher.send(&message(8, 0, vec![0xAF, 0, 0x12, 0x10]), t0);
+    for index in 0..10 {
+        publisher.send(&video(index, size), t0);
+    }
+    publisher
+}
+
 /// Video at `index * 33` ms, a keyframe every 30 frames, `size` bytes.
 fn video(index: u32, size: usize) -> Message {
     let mut payload = vec![if index % 30 == 0 { 0x17 } else { 0x27 }, 1, 0, 0, 0];
@@ -70,14 +83,7 @@ async fn a_player_gets_the_header_metadata_sequence_headers_and_gop_then_live_ta
     let server = start(APPS).await;
     let http = server.local_addresses()[1];
     let key = StreamKey::new("live", "cam");
-    let t0 = Instant::now();
-    let publisher = server.hub().publish(&key, t0).unwrap();
-    publisher.set_metadata(Some(&metadata()));
-    publisher.send(&message(9, 0, vec![0x17, 0, 0, 0, 0, 1, 2]), t0);
-    publisher.send(&message(8, 0, vec![0xAF, 0, 0x12, 0x10]), t0);
-    for index in 0..10 {
-        publisher.send(&video(index, 100), t0);
-    }
+    let publisher = publish_first_gop(&server, &key, 100);
     let request = get("/live/cam.flv");
     let reading = tokio::spawn(async move { exchange_head_body(http, &request).await });
     // Live frames once the player is in.
@@ -159,14 +165,7 @@ async fn a_player_taken_from_hyper_and_one_hyper_serves_get_the_same_bytes() {
     let server = start(APPS).await;
     let http = server.local_addresses()[1];
     let key = StreamKey::new("live", "same");
-    let t0 = Instant::now();
-    let publisher = server.hub().publish(&key, t0).unwrap();
-    publisher.set_metadata(Some(&metadata()));
-    publisher.send(&message(9, 0, vec![0x17, 0, 0, 0, 0, 1, 2]), t0);
-    publisher.send(&message(8, 0, vec![0xAF, 0, 0x12, 0x10]), t0);
-    for index in 0..10 {
-        publisher.send(&video(index, 3000), t0);
-    }
+    let publisher = publish_first_gop(&server, &key, 3000);
     // A fresh connection's first request: the connection is taken from hyper and the player written
     // by the stream's flushes.
     let fresh = tokio::spawn(read_to_close(

@@ -120,7 +120,34 @@ pub(super) struct Shared {
     /// The socket, when frames may be written to it from outside the task (plain TCP).
     socket: Option<Arc<dyn SendNow>>,
     /// The connection task's waker, for a delivery that hands over.
-    task: Mutex<Option<Waker>>,
+    task: TaskWaker,
+}
+
+/// The waker of the task that owns a directly delivered player, for a delivery that hands over.
+#[derive(Default)]
+pub(crate) struct TaskWaker(Mutex<Option<Waker>>);
+
+impl TaskWaker {
+    /// Keeps `waker` (unless it wakes the same task as the one kept).
+    pub(crate) fn register(&self, waker: &Waker) {
+        let mut task = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match task.as_ref() {
+            Some(current) if current.will_wake(waker) => {}
+            _ => *task = Some(waker.clone()),
+        }
+    }
+
+    /// Wakes the task, if it registered.
+    pub(crate) fn wake(&self) {
+        if let Some(task) = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            task.wake_by_ref();
+        }
+    }
 }
 
 impl Shared {
@@ -128,7 +155,7 @@ impl Shared {
         Arc::new(Self {
             connection: Mutex::new(connection),
             socket,
-            task: Mutex::new(None),
+            task: TaskWaker::default(),
         })
     }
 
@@ -155,7 +182,7 @@ impl Shared {
                 connection.router.start_turn();
                 return connection.router.poll_player_event(cx);
             };
-            self.register_task(cx.waker());
+            self.task.register(cx.waker());
             let mut connection = self.lock();
             connection.router.start_turn();
             connection
@@ -163,25 +190,6 @@ impl Shared {
                 .poll_player_event(&mut Context::from_waker(delivery))
         })
         .await
-    }
-
-    fn register_task(&self, waker: &Waker) {
-        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
-        match task.as_ref() {
-            Some(current) if current.will_wake(waker) => {}
-            _ => *task = Some(waker.clone()),
-        }
-    }
-
-    fn wake_task(&self) {
-        if let Some(task) = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            task.wake_by_ref();
-        }
     }
 
     /// Runs the players' turn here and now: every event ready, then one write of what the session
@@ -231,7 +239,7 @@ impl Wake for Shared {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.deliver() {
-            self.wake_task();
+            self.task.wake();
         }
     }
 }

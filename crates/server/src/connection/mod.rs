@@ -9,7 +9,7 @@
 
 mod delivery;
 
-pub(crate) use delivery::take_direct_write;
+pub(crate) use delivery::{take_direct_write, TaskWaker};
 mod driver;
 
 pub use driver::serve;

@@ -122,10 +122,10 @@ where
             return None;
         }
     };
+    let mut request = *request;
     let version = request.version();
     let stall = WriteStall::new(timeouts.write);
     let io = WriteDeadline::new(io, stall.clone());
-    let mut request = request;
     request.extensions_mut().insert(peer);
     request.extensions_mut().insert(stall);
     request.extensions_mut().insert(MayTakeOver);
@@ -147,7 +147,7 @@ where
 /// What the first request head is.
 enum Head {
     /// One to serve here: a `GET` of `/{app}/{name}.flv`, no upgrade, nothing after it.
-    Here(Request<Body>),
+    Here(Box<Request<Body>>),
     /// Any other (or not HTTP as `httparse` reads it): hyper's to serve.
     Hyper,
     /// Still not whole at [`HEAD_LIMIT`].
@@ -167,7 +167,9 @@ async fn read_head<I: AsyncRead + Unpin>(io: &mut I, head: &mut Vec<u8>) -> io::
         let mut parsed = httparse::Request::new(&mut headers);
         match parsed.parse(head) {
             Ok(httparse::Status::Complete(len)) if len == head.len() => {
-                return Ok(candidate(&parsed).map_or(Head::Hyper, Head::Here));
+                return Ok(
+                    candidate(&parsed).map_or(Head::Hyper, |request| Head::Here(Box::new(request)))
+                );
             }
             Ok(httparse::Status::Partial) if head.len() >= HEAD_LIMIT => return Ok(Head::TooLarge),
             Ok(httparse::Status::Partial) => {}

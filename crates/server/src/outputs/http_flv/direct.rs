@@ -31,6 +31,7 @@ use tokio::sync::watch;
 
 use super::{stop_signal, Feed, Playback};
 use crate::close_reason::{CloseReason, Timeout};
+use crate::connection::TaskWaker;
 use crate::http::take_over::{Connection, Io};
 use crate::socket::SendNow;
 
@@ -44,7 +45,7 @@ struct Player {
     state: Mutex<State>,
     socket: Arc<dyn SendNow>,
     /// The player's task, for a delivery that hands over.
-    task: Mutex<Option<Waker>>,
+    task: TaskWaker,
     chunked: bool,
 }
 
@@ -76,25 +77,6 @@ enum Turn {
 impl Player {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn register_task(&self, waker: &Waker) {
-        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
-        match task.as_ref() {
-            Some(current) if current.will_wake(waker) => {}
-            _ => *task = Some(waker.clone()),
-        }
-    }
-
-    fn wake_task(&self) {
-        if let Some(task) = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            task.wake_by_ref();
-        }
     }
 
     /// Takes every event ready (registering the player as the subscriber's waker) and appends their
@@ -163,7 +145,7 @@ impl Player {
     /// The task's side of a turn: what a delivery left unsent, else the events ready, written now
     /// where the socket takes them.
     fn poll_turn(self: &Arc<Self>, cx: &mut Context<'_>) -> Poll<Turn> {
-        self.register_task(cx.waker());
+        self.task.register(cx.waker());
         let mut state = self.lock();
         if !state.unsent.is_empty() {
             state.task_writing = true;
@@ -219,7 +201,7 @@ impl Wake for Player {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.deliver() {
-            self.wake_task();
+            self.task.wake();
         }
     }
 }
@@ -258,10 +240,11 @@ pub(crate) async fn play(
             delivered: Vec::new(),
         }),
         socket,
-        task: Mutex::new(None),
+        task: TaskWaker::default(),
         chunked,
     });
     let finish = Finish(Arc::clone(&player));
+    tracing::debug!(parent: &span, chunked, "HTTP-FLV player taken from hyper: written by the stream's flushes");
     let (mut reader, mut writer) = tokio::io::split(io);
     // A write of the task's cut short by a stop: the body ends inside a chunk.
     let mut cut_short = false;
