@@ -278,39 +278,30 @@ fn node_media_server_version(dir: &Path) -> String {
     .unwrap_or_default()
 }
 
-/// node-media-server with HTTP-FLV: the RTMP port and the HTTP port.
-fn start_node_media_server_http(app: &Path) -> Result<(Killed, u16, u16), String> {
-    let (port, http) = (free_port()?, free_port()?);
-    let data = app.with_file_name("data");
-    let child = Command::new("node")
-        .arg(app)
-        .arg(port.to_string())
-        .arg(&data)
-        .arg(http.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start node: {e}"))?;
-    let child = Killed(child);
-    wait_for_port(port)?;
-    wait_for_port(http)?;
-    Ok((child, port, http))
-}
-
-fn start_node_media_server(app: &Path) -> Result<(Killed, u16), String> {
+/// node-media-server on a free RTMP port, and with `http` on a free HTTP port too (its HTTP-FLV):
+/// the process and its ports.
+fn start_node_media_server(app: &Path, http: bool) -> Result<(Killed, u16, Option<u16>), String> {
     let port = free_port()?;
-    let data = app.with_file_name("data");
-    let child = Command::new("node")
+    let http = if http { Some(free_port()?) } else { None };
+    let mut command = Command::new("node");
+    command
         .arg(app)
         .arg(port.to_string())
-        .arg(&data)
+        .arg(app.with_file_name("data"));
+    if let Some(http) = http {
+        command.arg(http.to_string());
+    }
+    let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start node: {e}"))?;
     let child = Killed(child);
     wait_for_port(port)?;
-    Ok((child, port))
+    if let Some(http) = http {
+        wait_for_port(http)?;
+    }
+    Ok((child, port, http))
 }
 
 fn start_nginx(dir: &Path) -> Result<(Killed, u16), String> {
@@ -629,7 +620,7 @@ pub fn bench(args: &[String]) -> StepResult {
         Target::Rtmpx(window) => start_rtmpx(&binary, &dir, window),
         Target::Nginx => start_nginx(&dir),
         Target::NodeMediaServer => match &node_app {
-            Some(app) => start_node_media_server(app),
+            Some(app) => start_node_media_server(app, false).map(|(child, port, _)| (child, port)),
             None => Err("node-media-server is not installed".into()),
         },
     };
@@ -702,9 +693,9 @@ pub fn bench(args: &[String]) -> StepResult {
         http_flv_rows.push(row);
         drop(child);
         if let Some(app) = &node_app {
-            let (child, port, http) = start_node_media_server_http(app)?;
+            let (child, port, http) = start_node_media_server(app, true)?;
             let label = "node-media-server HTTP-FLV".to_owned();
-            let row = bench_streams(&load, label, (port, Some(http)), child.0.id(), players, 1)?;
+            let row = bench_streams(&load, label, (port, http), child.0.id(), players, 1)?;
             println!("{} {players} players: {}", row.server, row.json.trim());
             http_flv_rows.push(row);
         }

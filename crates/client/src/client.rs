@@ -47,6 +47,16 @@ pub enum ClientError {
     Timeout(Duration),
 }
 
+impl ClientError {
+    /// The refusal an `error` status (`code`, `description`) answering `command` means.
+    pub(crate) fn status_refused(command: &str, code: &str, description: &str) -> Self {
+        ClientError::Refused {
+            command: command.to_owned(),
+            description: format!("{code}: {description}"),
+        }
+    }
+}
+
 /// The AMF0 encoding of the string `@setDataFrame`, which begins a wrapped metadata message.
 const SET_DATA_FRAME: &[u8] = b"\x02\x00\x0d@setDataFrame";
 
@@ -360,10 +370,7 @@ impl Client {
                         description,
                         ..
                     } if level == "error" => {
-                        return Err(ClientError::Refused {
-                            command: command.to_owned(),
-                            description: format!("{code}: {description}"),
-                        });
+                        return Err(ClientError::status_refused(command, code, description));
                     }
                     _ => kept.push(event),
                 }

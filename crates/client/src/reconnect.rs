@@ -215,10 +215,7 @@ impl Publisher {
                     description,
                     ..
                 } if level == "error" => {
-                    return Err(ClientError::Refused {
-                        command: "publish".into(),
-                        description: format!("{code}: {description}"),
-                    })
+                    return Err(ClientError::status_refused("publish", &code, &description))
                 }
                 _ => {}
             }

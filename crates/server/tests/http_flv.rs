@@ -19,18 +19,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn start(apps: &str) -> Server {
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let config = Config {
-        listen: vec![any],
-        listen_tls: vec![],
-        listen_http: vec![any],
-        listen_api: vec![],
         handshake_timeout_ms: 1000,
         idle_timeout_ms: 1500,
         app: toml::from_str(apps).unwrap(),
         ..Config::default()
     };
-    Server::start(&config).await.unwrap()
+    support::start(config, true, false).await
 }
 
 const APPS: &str = "[\"*\"]\nhttp_flv_wait_ms = 300\n[private]\ndeny_play = [\"127.0.0.1\"]\n\

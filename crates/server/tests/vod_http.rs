@@ -7,7 +7,6 @@ mod support;
 
 use support::{exchange_head_body, get, status};
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -45,16 +44,11 @@ async fn server(dir: &std::path::Path) -> Server {
         "[vod]\nvod_path = {:?}\nhttp_flv_wait_ms = 300\n",
         media.display().to_string()
     );
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let config = Config {
-        listen: vec![any],
-        listen_tls: vec![],
-        listen_http: vec![any],
-        listen_api: vec![],
         app: toml::from_str(&text).unwrap(),
         ..Config::default()
     };
-    Server::start(&config).await.unwrap()
+    support::start(config, true, false).await
 }
 
 /// The timestamps of the video tags of an FLV body.

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rtmp_session::io::{write_all_now, write_all_vectored};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -59,6 +59,8 @@ struct State {
     unsent: Vec<Bytes>,
     /// A delivery's buffers, kept for the next one.
     delivered: Vec<Bytes>,
+    /// Where the chunk size lines are written, one small allocation for many chunks.
+    chunk_size_lines: BytesMut,
 }
 
 struct Playing {
@@ -82,7 +84,12 @@ impl Player {
     /// Takes every event ready (registering the player as the subscriber's waker) and appends their
     /// wire bytes to `pieces`.
     fn collect(self: &Arc<Self>, state: &mut State, pieces: &mut Vec<Bytes>) {
-        let Some(playing) = state.playing.as_mut() else {
+        let State {
+            playing,
+            chunk_size_lines,
+            ..
+        } = state;
+        let Some(playing) = playing.as_mut() else {
             return;
         };
         let waker = Waker::from(Arc::clone(self));
@@ -100,7 +107,7 @@ impl Player {
         }
         let len: usize = feed.out.iter().map(Bytes::len).sum();
         if self.chunked {
-            pieces.push(Bytes::from(format!("{len:X}\r\n")));
+            pieces.push(chunk_size_line(chunk_size_lines, len));
         }
         pieces.extend(feed.out.drain(..));
         if self.chunked {
@@ -206,6 +213,17 @@ impl Wake for Player {
     }
 }
 
+/// The size line of a chunk of `len` bytes (`{len:X}\r\n`), cut from `lines`.
+fn chunk_size_line(lines: &mut BytesMut, len: usize) -> Bytes {
+    const LONGEST: usize = 2 * std::mem::size_of::<usize>() + 2;
+    if lines.capacity() < LONGEST {
+        *lines = BytesMut::with_capacity(64 * LONGEST);
+    }
+    // Writing to a `BytesMut` cannot fail: it grows.
+    let _ = std::fmt::Write::write_fmt(lines, format_args!("{len:X}\r\n"));
+    lines.split().freeze()
+}
+
 /// Ends the player however its task ends (dropped on shutdown included), so that the subscriber, and the
 /// wakers it holds, go.
 struct Finish(Arc<Player>);
@@ -238,6 +256,7 @@ pub(crate) async fn play(
             task_writing: false,
             unsent: Vec::new(),
             delivered: Vec::new(),
+            chunk_size_lines: BytesMut::new(),
         }),
         socket,
         task: TaskWaker::default(),
@@ -320,4 +339,34 @@ pub(crate) fn task(
     shutdown: watch::Receiver<bool>,
 ) -> impl FnOnce(Connection) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static {
     move |connection| Box::pin(play(connection, feed, playback, shutdown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_size_lines_are_upper_hex_and_share_their_buffer() {
+        let mut lines = BytesMut::new();
+        let cut: Vec<Bytes> = [0, 9, 10, 255, 4096, 0x1234_5678]
+            .into_iter()
+            .map(|len| chunk_size_line(&mut lines, len))
+            .collect();
+        let text: Vec<&[u8]> = cut.iter().map(|line| &line[..]).collect();
+        assert_eq!(
+            text,
+            [
+                &b"0\r\n"[..],
+                b"9\r\n",
+                b"A\r\n",
+                b"FF\r\n",
+                b"1000\r\n",
+                b"12345678\r\n"
+            ]
+        );
+        for len in [1usize, 0xABCDEF, usize::MAX] {
+            let line = chunk_size_line(&mut lines, len);
+            assert_eq!(line, format!("{len:X}\r\n").as_bytes());
+        }
+    }
 }
